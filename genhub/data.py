@@ -1,0 +1,182 @@
+"""One entry point for image datasets: Hub ids, local parquet folders, image folders, ``lfw-subset``.
+
+Images are decoded by :func:`genhub.images.sanitize_image` (not by ``datasets``), so a corrupt
+row gives an error that names the source and the row instead of a crash deep in a worker.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+
+from genhub.images import ImageError, center_crop_resize, sanitize_image, to_pixel_values
+
+#: The embedded default: 100 LFW faces (25x25 grayscale) shipped inside scikit-image.
+LFW_SUBSET = "lfw-subset"
+#: Fraction of rows held out when a source has no ``test`` split of its own.
+HELD_OUT_FRACTION = 0.1
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+class DataError(ValueError):
+    """A dataset source cannot be used; the message names the source and the reason."""
+
+
+def _load_lfw_subset() -> datasets.DatasetDict:
+    from skimage.data import lfw_subset
+
+    faces = (lfw_subset()[:100] * 255).round().astype(np.uint8)  # the last 100 are non-faces
+    table = datasets.Dataset.from_dict(
+        {"image": [face for face in faces]}, features=datasets.Features({"image": datasets.Image()})
+    )
+    return datasets.DatasetDict({"train": table})
+
+
+def _load_local(path: Path) -> datasets.DatasetDict:
+    parquet = sorted(path.rglob("*.parquet"))
+    if not parquet:
+        return datasets.load_dataset("imagefolder", data_dir=str(path))
+    splits: dict[str, list[str]] = {}
+    for file in parquet:
+        split = re.split(r"[-_.]", file.name)[0]
+        splits.setdefault(split if split in ("train", "test", "validation") else "train", []).append(str(file))
+    for split, files in splits.items():
+        if sum(pq.ParquetFile(file).metadata.num_rows for file in files) == 0:
+            raise DataError(f"dataset {str(path)!r}: split {split!r} is empty")
+    return datasets.load_dataset("parquet", data_files=splits)
+
+
+def load_source(source: str) -> datasets.DatasetDict:
+    """Load a source into a ``DatasetDict`` with at least ``train`` and ``test`` splits.
+
+    Args:
+        source: ``"lfw-subset"``; a local folder of parquet files in the Hub's layout
+            (``train-*.parquet``, ``test-*.parquet``); a local folder of images (``imagefolder``);
+            or a Hugging Face Hub dataset id such as ``"huggan/CelebA-faces"``.
+
+    Returns:
+        The splits. A source without a ``test`` split gets a deterministic held-out 10% of
+        ``train`` (seed 0); ``validation`` is used as ``test`` when there is no ``test``.
+
+    Raises:
+        DataError: the folder does not exist, the Hub cannot be reached, or a split is empty.
+    """
+    path = Path(source).expanduser()
+    try:
+        if source == LFW_SUBSET:
+            splits = _load_lfw_subset()
+        elif path.is_dir():
+            splits = _load_local(path)
+        elif path.exists() or not _HUB_ID.match(source) or source.startswith((".", "/", "~")):
+            raise DataError(f"dataset {source!r}: no such folder (expected a folder, a Hub id or {LFW_SUBSET!r})")
+        else:
+            splits = datasets.load_dataset(source)
+    except DataError:
+        raise
+    except Exception as error:  # datasets raises many types; all mean "this source is unusable"
+        hint = " (the Hub is unreachable offline: use a local folder)" if not path.exists() else ""
+        raise DataError(f"dataset {source!r} could not be loaded{hint}: {error}") from error
+    if "test" not in splits and "validation" in splits:
+        splits["test"] = splits.pop("validation")
+    if "train" not in splits:
+        raise DataError(f"dataset {source!r} has no train split (splits: {sorted(splits)})")
+    if "test" not in splits:
+        if len(splits["train"]) < 2:
+            raise DataError(f"dataset {source!r} has {len(splits['train'])} rows: too few to hold any out")
+        held_out = splits["train"].train_test_split(test_size=HELD_OUT_FRACTION, seed=0)
+        splits = datasets.DatasetDict({"train": held_out["train"], "test": held_out["test"]})
+    for name, split in splits.items():
+        if len(split) == 0:
+            raise DataError(f"dataset {source!r}: split {name!r} is empty")
+    return splits
+
+
+def image_columns(table: datasets.Dataset) -> list[str]:
+    """Names of the columns whose feature is ``datasets.Image``, in table order."""
+    return [name for name, feature in table.features.items() if isinstance(feature, datasets.Image)]
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Rows of a ``datasets.Dataset`` as tensors ready for a model.
+
+    Each item is a dict mapping every key of ``columns`` to a float32 tensor of shape
+    (channels, resolution, resolution) with values in [-1, 1]: the image is sanitised, the
+    largest centred square is cropped and resized with Lanczos. Grayscale images are repeated
+    to 3 channels only when ``channels=3``.
+
+    Parameters:
+        table: the rows.
+        columns: output key -> image column, e.g. ``{"pixel_values": "image"}``.
+        resolution: output side length in pixels.
+        channels: 1 or 3.
+        source: the dataset's name, used in error messages.
+    """
+
+    def __init__(self, table: datasets.Dataset, columns: dict[str, str], resolution: int, channels: int = 3,
+                 source: str = "dataset"):
+        missing = [column for column in columns.values() if column not in table.column_names]
+        if missing:
+            raise DataError(
+                f"dataset {source!r} has no column {missing[0]!r}; its image columns are {image_columns(table)}"
+            )
+        for column in columns.values():
+            if isinstance(table.features[column], datasets.Image):
+                table = table.cast_column(column, datasets.Image(decode=False))
+        self.table, self.columns, self.resolution, self.channels, self.source = (
+            table, columns, resolution, channels, source)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def image(self, index: int, column: str | None = None):
+        """Row ``index`` of ``column`` (default: the first) as a sanitised, full-size PIL image."""
+        column = column or next(iter(self.columns.values()))
+        value = self.table[int(index)][column]
+        if isinstance(value, dict):  # an undecoded datasets.Image: {"bytes": ..., "path": ...}
+            value = value["bytes"] if value.get("bytes") is not None else value["path"]
+        try:
+            return sanitize_image(value, self.channels)
+        except ImageError as error:
+            raise DataError(f"dataset {self.source!r}, row {index}, column {column!r}: {error}") from error
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {
+            key: to_pixel_values(center_crop_resize(self.image(index, column), self.resolution))
+            for key, column in self.columns.items()
+        }
+
+
+def load_image_dataset(source: str, split: str = "train", resolution: int = 64, channels: int = 3,
+                       image_column: str | None = None) -> ImageDataset:
+    """Load one split of ``source`` (see :func:`load_source`) as an :class:`ImageDataset`.
+
+    The item key is ``"pixel_values"``: float32, (channels, resolution, resolution), in [-1, 1].
+    ``image_column`` defaults to the first ``datasets.Image`` column.
+
+    Raises:
+        DataError: as :func:`load_source`, or the source has no image column.
+    """
+    table = load_source(source)[split]
+    if image_column is None:
+        found = image_columns(table)
+        if not found:
+            raise DataError(
+                f"dataset {source!r} has no image column (columns: {table.column_names}); pass image_column"
+            )
+        image_column = found[0]
+    return ImageDataset(table, {"pixel_values": image_column}, resolution, channels, source)
+
+
+def random_hflip(pixel_values: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mirror each image of a batch (B, C, H, W) left-right with probability 1/2.
+
+    Done on the batch with the torch RNG (not in the data workers) so that a resumed training
+    run, whose RNG state is restored, flips exactly the same images.
+    """
+    flip = torch.rand(pixel_values.shape[0], generator=generator) < 0.5
+    return torch.where(flip.view(-1, 1, 1, 1).to(pixel_values.device), pixel_values.flip(-1), pixel_values)

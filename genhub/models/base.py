@@ -1,0 +1,66 @@
+"""The checkpoint format every genhub model shares: ``config.json`` + ``model.safetensors``.
+
+Built on ``huggingface_hub.PyTorchModelHubMixin``; loading is stricter than the mixin's:
+safetensors only (never a pickle such as ``pytorch_model.bin``), strict key and shape checks.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import safetensors.torch
+import torch
+from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
+from huggingface_hub.constants import CONFIG_NAME, SAFETENSORS_SINGLE_FILE
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, not safetensors, or does not fit the model; the message says which."""
+
+
+class GenhubModel(
+    torch.nn.Module,
+    PyTorchModelHubMixin,
+    library_name="genhub",
+    repo_url="https://github.com/genhub/genhub",
+):
+    """Base class: ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` with safe loading.
+
+    ``from_pretrained(location)`` takes a local folder or a Hub repo id (``revision=`` pins it),
+    and raises :class:`CheckpointError` when there is no ``config.json`` or ``model.safetensors``,
+    or when a tensor is missing, unexpected or of the wrong shape.
+    """
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision, cache_dir, force_download, local_files_only, token,
+                         map_location: str = "cpu", strict: bool = True, **model_kwargs):
+        if os.path.isdir(model_id):
+            folder = Path(model_id)
+            if not (folder / CONFIG_NAME).is_file():
+                raise CheckpointError(f"{model_id}: no {CONFIG_NAME}; not a genhub export folder")
+            weights = folder / SAFETENSORS_SINGLE_FILE
+            if not weights.is_file():
+                found = sorted(p.name for p in folder.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+                raise CheckpointError(
+                    f"{model_id}: no {SAFETENSORS_SINGLE_FILE}"
+                    + (f" (found {found}: pickle checkpoints are refused, convert them to safetensors)" if found else "")
+                )
+        else:
+            try:
+                weights = hf_hub_download(model_id, SAFETENSORS_SINGLE_FILE, revision=revision, cache_dir=cache_dir,
+                                          force_download=force_download, token=token,
+                                          local_files_only=local_files_only)
+            except Exception as error:
+                raise CheckpointError(f"{model_id}: cannot fetch {SAFETENSORS_SINGLE_FILE}: {error}") from error
+        model = cls(**model_kwargs)
+        try:
+            safetensors.torch.load_model(model, str(weights), strict=strict, device=map_location)
+        except (RuntimeError, safetensors.SafetensorError) as error:
+            raise CheckpointError(f"{model_id}: weights do not fit {cls.__name__}{model.config}: {error}") from error
+        return model.eval()
+
+    @property
+    def config(self) -> dict:
+        """The JSON-able ``__init__`` arguments, as written to ``config.json``."""
+        return dict(self._hub_mixin_config)

@@ -1,0 +1,126 @@
+"""DCGAN (Radford, Metz & Chintala 2016, "Unsupervised Representation Learning with Deep
+Convolutional Generative Adversarial Networks", section 3 and figure 1), trained with the
+GAN objective of Goodfellow et al. 2014 (eq. 1, non-saturating generator loss)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from genhub.models.base import GenhubModel
+
+SUPPORTED_RESOLUTIONS = (32, 64, 128)
+
+
+def _stages(resolution: int) -> int:
+    """Number of stride-2 stages between 4x4 and ``resolution``: 3, 4 or 5."""
+    if resolution not in SUPPORTED_RESOLUTIONS:
+        raise ValueError(f"resolution must be one of {SUPPORTED_RESOLUTIONS}, got {resolution}")
+    return int(math.log2(resolution)) - 2
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """Radford et al. 2016, section 4: conv weights ~ N(0, 0.02); batch-norm scale ~ N(1, 0.02), shift 0."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class DCGANGenerator(nn.Module):
+    """Maps latent codes to images with transposed convolutions, batch norm and ReLU; tanh output.
+
+    z (B, latent_dim) -> 4x4 with ``ngf * 2**(stages-1)`` channels -> each stage doubles the side and
+    halves the channels -> (B, channels, resolution, resolution) in [-1, 1].
+
+    Parameters:
+        resolution: 32, 64 or 128.
+        latent_dim: size of z (the paper uses 100).
+        channels: image channels, 3 (RGB) or 1.
+        ngf: channels of the last hidden stage (the paper's 64x64 model uses 128 ... 1024, i.e. ngf=128).
+    """
+
+    def __init__(self, resolution: int = 64, latent_dim: int = 100, channels: int = 3, ngf: int = 64):
+        super().__init__()
+        stages = _stages(resolution)
+        width = ngf * 2 ** (stages - 1)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(latent_dim, width, 4, 1, 0, bias=False), nn.BatchNorm2d(width), nn.ReLU(True)]
+        for _ in range(stages - 1):
+            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2),
+                       nn.ReLU(True)]
+            width //= 2
+        layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.latent_dim = latent_dim
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """z: float (B, latent_dim) -> images: float (B, channels, resolution, resolution) in [-1, 1]."""
+        return self.net(z.view(z.shape[0], self.latent_dim, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """Strided convolutions with LeakyReLU(0.2), batch norm on all but the first layer; one logit per image.
+
+    Parameters:
+        resolution: 32, 64 or 128.
+        channels: image channels.
+        ndf: channels of the first stage; each further stage doubles them.
+    """
+
+    def __init__(self, resolution: int = 64, channels: int = 3, ndf: int = 64):
+        super().__init__()
+        stages = _stages(resolution)
+        layers: list[nn.Module] = [nn.Conv2d(channels, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        width = ndf
+        for _ in range(stages - 1):
+            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2),
+                       nn.LeakyReLU(0.2, True)]
+            width *= 2
+        layers += [nn.Conv2d(width, 1, 4, 1, 0, bias=False)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images: float (B, channels, resolution, resolution) in [-1, 1] -> logits: float (B,); > 0 means "real"."""
+        return self.net(images).flatten()
+
+
+class DCGAN(GenhubModel, tags=["dcgan", "gan", "unconditional-image-generation"]):
+    """A DCGAN generator and its discriminator, saved and loaded together.
+
+    The app uses the generator for samples and the discriminator for its "real or fake" guess.
+
+    Parameters:
+        resolution: 32, 64 or 128.
+        latent_dim: size of the latent code z ~ N(0, I).
+        channels: image channels, 3 or 1.
+        ngf: generator width (see :class:`DCGANGenerator`).
+        ndf: discriminator width (see :class:`DCGANDiscriminator`).
+    """
+
+    def __init__(self, resolution: int = 64, latent_dim: int = 100, channels: int = 3, ngf: int = 64,
+                 ndf: int = 64):
+        super().__init__()
+        self.resolution, self.latent_dim, self.channels = resolution, latent_dim, channels
+        self.generator = DCGANGenerator(resolution, latent_dim, channels, ngf)
+        self.discriminator = DCGANDiscriminator(resolution, channels, ndf)
+        self.apply(init_dcgan_weights)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Same as ``self.generator(z)``."""
+        return self.generator(z)
+
+    @torch.no_grad()
+    def sample(self, num_images: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``num_images`` fresh images (B, channels, resolution, resolution) in [-1, 1] from z ~ N(0, I)."""
+        device = next(self.parameters()).device
+        z = torch.randn(num_images, self.latent_dim, generator=generator).to(device)
+        return self.generator(z)
+
+    @torch.no_grad()
+    def real_probability(self, images: torch.Tensor) -> torch.Tensor:
+        """The discriminator's probability (B,) in [0, 1] that each image (B, C, H, W) in [-1, 1] is real."""
+        return torch.sigmoid(self.discriminator(images.to(next(self.parameters()).device)))

@@ -1,0 +1,208 @@
+""""Which face is fake?": one real held-out face beside one fresh GAN sample; the player clicks the fake.
+
+The answer, and the discriminator's opinion, stay in server-side session state until the
+guess: both images go through the same path (model resolution -> uint8 -> same upscale -> PNG
+with no metadata), so nothing but the pixels tells them apart.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+
+import torch
+from PIL import Image
+
+from genhub.data import DataError, ImageDataset, image_columns, load_source
+from genhub.images import center_crop_resize, to_pil, to_pixel_values
+from genhub.models import DCGAN
+from genhub.registry import PROJECT_ROOT, LoadedModel
+
+SIDES = ("left", "right")
+DISPLAY_SIZE = 256
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval (Wilson 1927) for a binomial proportion; (0, 1) when ``trials`` is 0."""
+    if trials == 0:
+        return 0.0, 1.0
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass
+class Round:
+    """One pair on screen. ``fake_side`` and ``real_probability`` never leave the server before the guess."""
+
+    fake_side: int
+    real_probability: tuple[float, float]  # the discriminator's P(real) for (left, right)
+    real_row: int
+    started: float
+
+
+@dataclass
+class QuizState:
+    """One player's session: the open round (if any) and the running score."""
+
+    round: Round | None = None
+    played: int = 0
+    correct: int = 0
+    streak: int = 0
+    best_streak: int = 0
+    discriminator_correct: int = 0
+    history: list[bool] = field(default_factory=list)
+
+
+class QuizGame:
+    """The game for one GAN and one set of held-out real faces.
+
+    Parameters:
+        model: the DCGAN (generator + discriminator).
+        real_images: held-out real faces; cropped and resized to the GAN's resolution.
+        display_size: side in pixels of the images shown (both upscaled identically, Lanczos).
+    """
+
+    def __init__(self, model: DCGAN, real_images: ImageDataset, display_size: int = DISPLAY_SIZE):
+        if len(real_images) == 0:
+            raise DataError("the quiz needs at least one real image")
+        self.model, self.real_images, self.display_size = model, real_images, display_size
+        self.rng = random.SystemRandom()
+
+    def _display(self, pixel_values: torch.Tensor) -> Image.Image:
+        return to_pil(pixel_values).resize((self.display_size, self.display_size), Image.Resampling.LANCZOS)
+
+    def new_round(self, state: QuizState) -> tuple[Image.Image, Image.Image, QuizState]:
+        """Start a round: returns (left image, right image, state). Any unanswered round is dropped."""
+        row = self.rng.randrange(len(self.real_images))
+        real_image = center_crop_resize(self.real_images.image(row), self.model.resolution)
+        real = to_pixel_values(real_image)
+        seed = self.rng.randrange(2**63)
+        fake = self.model.sample(1, generator=torch.Generator().manual_seed(seed))[0].cpu()
+        fake = to_pixel_values(to_pil(fake))  # quantise to 8 bits exactly as the real one was
+        fake_side = self.rng.randrange(2)
+        pair = [real, real]
+        pair[fake_side] = fake
+        probability = self.model.real_probability(torch.stack(pair)).tolist()
+        state.round = Round(fake_side, (probability[0], probability[1]), row, time.monotonic())
+        return self._display(pair[0]), self._display(pair[1]), state
+
+    def guess(self, state: QuizState, side: int) -> tuple[str, QuizState]:
+        """Score a guess (0 = left, 1 = right) and reveal the round; returns (markdown verdict, state).
+
+        Raises:
+            ValueError: no open round (already answered, or none started) or a side other than 0/1.
+        """
+        if side not in (0, 1):
+            raise ValueError(f"side must be 0 (left) or 1 (right), got {side}")
+        current = state.round
+        if current is None:
+            raise ValueError("No open round: press 'New round' first.")
+        state.round = None
+        right = side == current.fake_side
+        discriminator_side = 0 if current.real_probability[0] < current.real_probability[1] else 1
+        discriminator_right = discriminator_side == current.fake_side
+        state.played += 1
+        state.correct += right
+        state.discriminator_correct += discriminator_right
+        state.streak = state.streak + 1 if right else 0
+        state.best_streak = max(state.best_streak, state.streak)
+        state.history.append(right)
+        seconds = time.monotonic() - current.started
+        verdict = "✅ Right!" if right else "❌ Fooled!"
+        return (
+            f"### {verdict} The fake was on the **{SIDES[current.fake_side]}**.\n\n"
+            f"You answered in {seconds:.1f} s. The discriminator rated the left image "
+            f"{current.real_probability[0]:.0%} real and the right one {current.real_probability[1]:.0%} real, "
+            f"so it would have picked the **{SIDES[discriminator_side]}** "
+            f"({'right' if discriminator_right else 'wrong'}).",
+            state,
+        )
+
+
+def summary(state: QuizState) -> str:
+    """Score, streak and accuracy with a 95% interval, player vs discriminator, as markdown."""
+    if state.played == 0:
+        return "No rounds yet. Click the face you think the GAN made."
+    low, high = wilson_interval(state.correct, state.played)
+    d_low, d_high = wilson_interval(state.discriminator_correct, state.played)
+    return (
+        f"**You:** {state.correct}/{state.played} = {state.correct / state.played:.0%} "
+        f"(95% interval {low:.0%}–{high:.0%}) · streak {state.streak} · best {state.best_streak}\n\n"
+        f"**Discriminator:** {state.discriminator_correct}/{state.played} = "
+        f"{state.discriminator_correct / state.played:.0%} (95% interval {d_low:.0%}–{d_high:.0%})\n\n"
+        f"50% is chance: an interval that contains 50% means the fakes fool you as often as not."
+    )
+
+
+def load_game(loaded: LoadedModel, dataset: str | None = None) -> QuizGame:
+    """The game for a loaded GAN, with real faces from the ``test`` split of ``dataset``
+    (default: the dataset named in the export's ``training_info.json``).
+
+    Raises:
+        DataError: no dataset is known, or it cannot be loaded.
+    """
+    source = dataset or loaded.info.get("dataset")
+    if not source:
+        raise DataError(f"{loaded.key}: its export names no training dataset; pass --quiz-dataset")
+    if not source.startswith("/") and (PROJECT_ROOT / source).exists():
+        source = str(PROJECT_ROOT / source)
+    held_out = load_source(source)["test"]
+    column = loaded.info.get("image_column") or (image_columns(held_out) or [None])[0]
+    if column is None:
+        raise DataError(f"dataset {source!r} has no image column")
+    return QuizGame(loaded.model, ImageDataset(held_out, {"pixel_values": column}, loaded.model.resolution,
+                                               loaded.model.channels, source))
+
+
+def build(demo, loaded: LoadedModel, dataset: str | None = None) -> None:
+    """Lay out the tab inside the current ``gr.Tab`` and wire its events (api names: ``new_round``,
+    ``guess_left``, ``guess_right``)."""
+    import gradio as gr
+
+    if loaded.model is None:
+        gr.Markdown(loaded.missing_message)
+        return
+    try:
+        game = load_game(loaded, dataset)
+    except DataError as error:
+        gr.Markdown(f"The quiz needs held-out real faces: {error}")
+        return
+
+    gr.Markdown("## Which face is fake?\nOne face is a real photo from the held-out set, the other was "
+                f"just made by the GAN (`{loaded.key}`, {loaded.model.resolution}×{loaded.model.resolution}). "
+                "Click the fake.")
+    state = gr.State(lambda: QuizState())
+    with gr.Row():
+        with gr.Column():
+            left = gr.Image(label="left", format="png", interactive=False, buttons=[], height=DISPLAY_SIZE)
+            guess_left = gr.Button("The left one is fake", variant="primary")
+        with gr.Column():
+            right = gr.Image(label="right", format="png", interactive=False, buttons=[], height=DISPLAY_SIZE)
+            guess_right = gr.Button("The right one is fake", variant="primary")
+    verdict = gr.Markdown()
+    score = gr.Markdown(summary(QuizState()))
+    new_round = gr.Button("New round")
+
+    def start(current: QuizState):
+        left_image, right_image, current = game.new_round(current)
+        return left_image, right_image, "", current, gr.update(interactive=True), gr.update(interactive=True)
+
+    def answer(side: int):
+        def handler(current: QuizState):
+            try:
+                text, current = game.guess(current, side)
+            except ValueError as error:
+                raise gr.Error(str(error)) from None
+            return text, summary(current), current, gr.update(interactive=False), gr.update(interactive=False)
+        return handler
+
+    round_outputs = [left, right, verdict, state, guess_left, guess_right]
+    new_round.click(start, state, round_outputs, api_name="new_round")
+    demo.load(start, state, round_outputs, api_visibility="private")
+    answer_outputs = [verdict, score, state, guess_left, guess_right]
+    guess_left.click(answer(0), state, answer_outputs, api_name="guess_left")
+    guess_right.click(answer(1), state, answer_outputs, api_name="guess_right")

@@ -1,0 +1,94 @@
+import io
+
+import datasets
+import pytest
+import torch
+from PIL import Image
+
+from genhub.data import LFW_SUBSET, DataError, load_image_dataset, load_source, random_hflip
+
+
+def _check_batch_item(item, channels, resolution):
+    pixel_values = item["pixel_values"]
+    assert pixel_values.shape == (channels, resolution, resolution)
+    assert pixel_values.dtype == torch.float32
+    assert -1.0 <= pixel_values.min() < pixel_values.max() <= 1.0
+
+
+def test_parquet_folder_uses_its_own_test_split(faces_dir):
+    splits = load_source(str(faces_dir))
+    assert len(splits["train"]) == 64 and len(splits["test"]) == 16
+    dataset = load_image_dataset(str(faces_dir), "test", resolution=32)
+    assert len(dataset) == 16
+    _check_batch_item(dataset[3], 3, 32)
+
+
+def test_grayscale_source_is_one_or_three_channels(faces_dir):
+    gray = load_image_dataset(str(faces_dir), resolution=16, channels=1)[0]["pixel_values"]
+    rgb = load_image_dataset(str(faces_dir), resolution=16, channels=3)[0]["pixel_values"]
+    assert gray.shape == (1, 16, 16) and rgb.shape == (3, 16, 16)
+
+
+def test_lfw_subset_is_the_embedded_default():
+    splits = load_source(LFW_SUBSET)
+    assert len(splits["train"]) == 90 and len(splits["test"]) == 10  # 100 faces, 10% held out
+    gray_face = load_image_dataset(LFW_SUBSET, resolution=32, channels=3)[0]["pixel_values"]
+    _check_batch_item({"pixel_values": gray_face}, 3, 32)
+    assert torch.equal(gray_face[0], gray_face[1])  # grayscale repeated, not tinted
+
+
+def test_image_folder_without_test_split_gets_a_deterministic_held_out_part(tmp_path):
+    for index in range(20):
+        Image.new("RGB", (40, 30), (index * 10, 0, 0)).save(tmp_path / f"{index}.png")
+    first, second = load_source(str(tmp_path)), load_source(str(tmp_path))
+    assert len(first["train"]) == 18 and len(first["test"]) == 2
+    assert first["test"][0]["image"].tobytes() == second["test"][0]["image"].tobytes()
+    _check_batch_item(load_image_dataset(str(tmp_path), resolution=8)[0], 3, 8)
+
+
+def test_missing_folder_is_named():
+    with pytest.raises(DataError, match="no such folder"):
+        load_source("../definitely/not/here")
+
+
+def test_unreachable_hub_id_says_so():
+    with pytest.raises(DataError, match="nobody/no-such-dataset.*could not be loaded"):
+        load_source("nobody/no-such-dataset")
+
+
+def test_empty_dataset_is_refused(tmp_path):
+    table = datasets.Dataset.from_dict({"image": []}, features=datasets.Features({"image": datasets.Image()}))
+    table.to_parquet(str(tmp_path / "train-00000-of-00001.parquet"))
+    table.to_parquet(str(tmp_path / "test-00000-of-00001.parquet"))
+    with pytest.raises(DataError, match="is empty"):
+        load_source(str(tmp_path))
+
+
+def test_no_image_column_is_refused(tmp_path):
+    datasets.Dataset.from_dict({"text": ["a", "b", "c"]}).to_parquet(str(tmp_path / "train-0.parquet"))
+    with pytest.raises(DataError, match="has no image column"):
+        load_image_dataset(str(tmp_path))
+    with pytest.raises(DataError, match="no column 'picture'"):
+        load_image_dataset(str(tmp_path), image_column="picture")
+
+
+def test_unreadable_image_names_source_and_row(tmp_path):
+    good = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(good, format="PNG")
+    rows = [{"bytes": good.getvalue(), "path": None}, {"bytes": b"garbage", "path": None}] * 3
+    features = datasets.Features({"image": datasets.Image()})
+    datasets.Dataset.from_dict({"image": rows}, features=features).to_parquet(str(tmp_path / "train-0.parquet"))
+    dataset = load_image_dataset(str(tmp_path), resolution=8)
+    dataset[0]
+    bad_row = next(i for i in range(len(dataset)) if dataset.table[i]["image"]["bytes"] == b"garbage")
+    with pytest.raises(DataError, match=rf"row {bad_row}, column 'image': cannot read the image"):
+        dataset[bad_row]
+
+
+def test_random_hflip_mirrors_about_half_and_is_reproducible():
+    batch = torch.arange(16.0).view(1, 1, 1, 16).repeat(200, 3, 4, 1)
+    flipped = random_hflip(batch, torch.Generator().manual_seed(1))
+    mirrored = (flipped[:, 0, 0, 0] == 15).sum().item()
+    assert 70 < mirrored < 130
+    assert torch.equal(flipped, random_hflip(batch, torch.Generator().manual_seed(1)))
+    assert all(torch.equal(f, b) or torch.equal(f, b.flip(-1)) for f, b in zip(flipped, batch))

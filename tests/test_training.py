@@ -1,0 +1,90 @@
+"""The shared trainer through the real DCGAN entry point: export, exact resume, interruption."""
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import train_dcgan
+from conftest import tiny_dcgan_args
+from genhub.models import DCGAN
+
+
+def _run(*argv):
+    return train_dcgan.main(train_dcgan.parse_args(list(argv)))
+
+
+def test_twenty_steps_export_a_loadable_folder(faces_dir, tmp_path):
+    out = tmp_path / "run"
+    assert _run(*tiny_dcgan_args(faces_dir, out, "--max_train_steps", "20", "--checkpointing_steps", "10",
+                                 "--checkpoints_total_limit", "1", "--random_flip")) == out
+    assert {"config.json", "model.safetensors", "README.md", "samples.png", "training_info.json"} <= {
+        p.name for p in out.iterdir()}
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-20"]  # limit 1 pruned checkpoint-10
+    assert sorted(p.name for p in (out / "samples").iterdir()) == [f"step-{s:07d}.png" for s in (5, 10, 15, 20)]
+    info = json.loads((out / "training_info.json").read_text())
+    assert info["global_step"] == 20 and info["images_seen"] == 160 and info["family"] == "dcgan"
+    assert info["dataset"] == str(faces_dir) and set(info["final_losses"]) == {"loss_d", "loss_g"}
+    assert all(v > 0 for v in info["final_losses"].values())
+    card = (out / "README.md").read_text()
+    assert "library_name: genhub" in card and "| optimisation steps | 20 |" in card and "samples.png" in card
+    model = DCGAN.from_pretrained(out)
+    assert model.resolution == 32 and model.sample(2).shape == (2, 3, 32, 32)
+    assert not torch.equal(model.generator.net[0].weight, DCGAN(**model.config).generator.net[0].weight)
+
+
+def test_gradient_accumulation_counts_optimisation_steps(faces_dir, tmp_path):
+    out = tmp_path / "accumulate"
+    _run(*tiny_dcgan_args(faces_dir, out, "--max_train_steps", "3", "--gradient_accumulation_steps", "4"))
+    info = json.loads((out / "training_info.json").read_text())
+    assert info["global_step"] == 3 and info["images_seen"] == 3 * 4 * 8
+
+
+def _weights(folder):
+    return load_file(folder / "model.safetensors")
+
+
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(faces_dir, tmp_path, monkeypatch):
+    # 64 rows / (batch 8 x accumulation 2) = 4 steps per epoch: 10 steps cross two epoch boundaries,
+    # and the interruption lands mid-epoch, mid-accumulation, with random flips drawing on the RNG.
+    flags = ("--max_train_steps", "10", "--gradient_accumulation_steps", "2", "--random_flip",
+             "--checkpointing_steps", "4")
+    reference = tmp_path / "reference"
+    _run(*tiny_dcgan_args(faces_dir, reference, *flags))
+
+    interrupted = tmp_path / "interrupted"
+    calls = {"n": 0}
+    real_step = train_dcgan.dcgan_step
+
+    def step_then_interrupt(trainer, batch):
+        calls["n"] += 1
+        if calls["n"] == 11:  # the first micro-batch of optimisation step 6
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(trainer, batch)
+
+    monkeypatch.setattr(train_dcgan, "dcgan_step", step_then_interrupt)
+    assert _run(*tiny_dcgan_args(faces_dir, interrupted, *flags)) is None
+    assert sorted(p.name for p in interrupted.glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-6"]
+    assert not (interrupted / "model.safetensors").exists()
+
+    monkeypatch.setattr(train_dcgan, "dcgan_step", real_step)
+    _run(*tiny_dcgan_args(faces_dir, interrupted, *flags, "--resume_from_checkpoint", "latest"))
+    expected, resumed = _weights(reference), _weights(interrupted)
+    assert expected.keys() == resumed.keys()
+    for name in expected:
+        assert torch.equal(expected[name], resumed[name]), name
+    info = json.loads((interrupted / "training_info.json").read_text())
+    assert info["global_step"] == 10
+
+
+def test_resume_from_an_explicit_checkpoint_and_a_missing_one(faces_dir, tmp_path):
+    out = tmp_path / "run"
+    _run(*tiny_dcgan_args(faces_dir, out, "--max_train_steps", "4", "--checkpointing_steps", "2"))
+    _run(*tiny_dcgan_args(faces_dir, out, "--max_train_steps", "6", "--resume_from_checkpoint",
+                          str(out / "checkpoint-4")))
+    assert json.loads((out / "training_info.json").read_text())["global_step"] == 6
+    with pytest.raises(FileNotFoundError, match="no such checkpoint folder"):
+        _run(*tiny_dcgan_args(faces_dir, out, "--resume_from_checkpoint", str(out / "checkpoint-99")))
