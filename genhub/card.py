@@ -15,6 +15,13 @@ def _dataset_ids(dataset: str) -> list[str] | None:
     return [dataset] if re.match(_HUB_DATASET, dataset) and not Path(dataset).exists() else None
 
 
+def _metrics_table(metrics: dict) -> str:
+    if not metrics:
+        return ""
+    rows = "\n".join(f"| {name} | {value:.4g} |" for name, value in metrics.items())
+    return f"Held-out metrics:\n\n| metric | value |\n| --- | --- |\n{rows}\n\n"
+
+
 def model_card(info: dict) -> ModelCard:
     """Build the card of an export from its training facts (see ``Trainer._export``)."""
     data = ModelCardData(
@@ -54,7 +61,7 @@ Final losses (mean of the last 50 steps):
 | --- | --- |
 {losses}
 
-Command: `{info.get("command") or "see training_info.json"}`
+{_metrics_table(info.get("metrics") or {})}Command: `{info.get("command") or "see training_info.json"}`
 
 Architecture (`config.json`): `{json.dumps(info["config"])}`
 

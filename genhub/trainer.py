@@ -97,6 +97,9 @@ class Recipe:
         state: name -> extra object with ``state_dict``/``load_state_dict`` saved in checkpoints
             (e.g. image pools).
         card: family facts for the model card and ``training_info.json`` (family, paper, ...).
+        on_export: ``(model, folder) -> {metric: value}``, called once on the exported (EMA) model after
+            it is saved: write extra files (e.g. latent directions) and measure held-out metrics; the
+            returned numbers go to ``training_info.json`` ("metrics") and the model card.
     """
 
     model: GenhubModel
@@ -108,6 +111,7 @@ class Recipe:
     schedulers: dict = field(default_factory=dict)
     state: dict = field(default_factory=dict)
     card: dict = field(default_factory=dict)
+    on_export: Callable[[GenhubModel, Path], dict[str, float]] | None = None
 
 
 class _Progress:
@@ -322,6 +326,8 @@ class Trainer:
             model = self.export_model()
             model.save_pretrained(self.output_dir)
             self.sample_grid().save(self.output_dir / SAMPLE_GRID)
+            with torch.no_grad():
+                metrics = self.recipe.on_export(model, self.output_dir) if self.recipe.on_export else {}
             info = {
                 **self.recipe.card,
                 "dataset": args.dataset,
@@ -333,6 +339,7 @@ class Trainer:
                 "wall_time_seconds": round(progress.wall_time, 1),
                 "images_per_second": round(progress.global_step * batch_images / max(progress.wall_time, 1e-9), 1),
                 "final_losses": losses,
+                "metrics": metrics,
                 "ema": bool(self.ema),
                 "mixed_precision": args.mixed_precision,
                 "num_processes": self.accelerator.num_processes,
