@@ -1,0 +1,106 @@
+"""The hub app, launched for real and played through gradio_client."""
+
+import socket
+import struct
+
+import gradio as gr
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+import app
+from genhub.registry import DEFAULT_MODELS, parse_overrides, resolve_registry
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def launched():
+    """Launch a demo; yields a function that returns a client for it."""
+    demos = []
+
+    def launch(demo: gr.Blocks) -> Client:
+        port = free_port()
+        demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+        demos.append(demo)
+        return Client(f"http://127.0.0.1:{port}/", verbose=False)
+
+    yield launch
+    for demo in demos:
+        demo.close()
+
+
+def png_chunks(path) -> list[bytes]:
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, offset = [], 8
+    while offset < len(data):
+        length, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        chunks.append(kind)
+        offset += 12 + length
+    return chunks
+
+
+def test_module_level_demo_is_built():
+    assert isinstance(app.demo, gr.Blocks)
+
+
+def test_quiz_played_through_gradio_client(tiny_export, launched):
+    client = launched(app.build_demo([f"dcgan-faces={tiny_export}"]))
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/new_round", "/guess_left", "/guess_right"} <= set(endpoints)
+
+    left, right, verdict = client.predict(api_name="/new_round")
+    assert verdict == ""  # nothing about the answer before the guess
+    images = [Image.open(path) for path in (left, right)]
+    assert [(im.format, im.size, im.mode) for im in images] == [("PNG", (256, 256), "RGB")] * 2
+    assert [im.info for im in images] == [{}, {}]
+    assert set(png_chunks(left)) == set(png_chunks(right)) == {b"IHDR", b"IDAT", b"IEND"}  # no metadata chunks
+    assert left.rsplit("/", 1)[1] == right.rsplit("/", 1)[1]  # file names tell nothing
+
+    verdict, score = client.predict(api_name="/guess_right")
+    assert "The fake was on the **" in verdict and "discriminator" in verdict
+    assert "/1 = " in score and "Discriminator:" in score
+    with pytest.raises(AppError, match="No open round"):
+        client.predict(api_name="/guess_left")
+
+    played = 1
+    for _ in range(3):
+        client.predict(api_name="/new_round")
+        verdict, score = client.predict(api_name="/guess_left")
+        played += 1
+        assert f"/{played} = " in score
+
+
+def test_sessions_do_not_share_rounds(tiny_export, launched):
+    demo = app.build_demo([f"dcgan-faces={tiny_export}"])
+    first = launched(demo)
+    second = Client(first.src, verbose=False)
+    first.predict(api_name="/new_round")
+    with pytest.raises(AppError, match="No open round"):
+        second.predict(api_name="/guess_left")
+    first.predict(api_name="/guess_left")
+
+
+def test_missing_model_tab_says_what_to_do(tmp_path):
+    demo = app.build_demo([f"dcgan-faces={tmp_path / 'absent'}"])
+    texts = [block.value for block in demo.blocks.values() if isinstance(block, gr.Markdown)]
+    assert any("dcgan-faces" in t and "not available" in t and "make starter" in t for t in texts)
+
+
+def test_registry_overrides(monkeypatch):
+    assert parse_overrides(["dcgan-faces=a", "dcgan-faces=b,"]) == {"dcgan-faces": "b"}
+    with pytest.raises(ValueError, match="not KEY=LOCATION"):
+        parse_overrides(["dcgan-faces"])
+    with pytest.raises(ValueError, match="unknown model key 'nope'"):
+        parse_overrides(["nope=x"])
+    monkeypatch.setenv("GENHUB_MODELS", "dcgan-faces=from-env/model")
+    assert resolve_registry()["dcgan-faces"].location == "from-env/model"
+    assert resolve_registry(["dcgan-faces=cli/model"])["dcgan-faces"].location == "cli/model"
+    monkeypatch.delenv("GENHUB_MODELS")
+    assert resolve_registry()["dcgan-faces"] == DEFAULT_MODELS["dcgan-faces"]

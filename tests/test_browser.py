@@ -1,0 +1,43 @@
+"""One real game in headless Chromium (Debian's /usr/bin/chromium driven by Playwright)."""
+
+import shutil
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+import app
+from test_app import free_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def page(tmp_path):
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(viewport={"width": 1100, "height": 900})
+        yield context.new_page()
+        browser.close()
+
+
+def test_play_a_round_in_the_browser(tiny_export, page, tmp_path):
+    demo = app.build_demo([f"dcgan-faces={tiny_export}"])
+    port = free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        page.goto(f"http://127.0.0.1:{port}/", wait_until="load")
+        page.wait_for_selector("img[src*='image.png']", timeout=30_000)
+        page.wait_for_function("document.querySelectorAll(\"img[src*='image.png']\").length >= 2", timeout=30_000)
+        assert "The fake was on" not in page.content()
+        page.get_by_role("button", name="The left one is fake").click()
+        page.wait_for_selector("text=The fake was on the", timeout=30_000)
+        assert page.get_by_text("You:").count() >= 1
+        assert page.get_by_role("button", name="The left one is fake").is_disabled()
+        page.screenshot(path=str(tmp_path / "quiz.png"), full_page=True)
+        page.get_by_role("button", name="New round").click()
+        page.wait_for_function("!document.body.innerText.includes('The fake was on the')", timeout=30_000)
+        assert page.get_by_role("button", name="The right one is fake").is_enabled()
+    finally:
+        demo.close()

@@ -1,0 +1,84 @@
+"""Quiz logic, played directly (no Gradio)."""
+
+import pytest
+import torch
+from PIL import Image
+
+from genhub.data import ImageDataset, load_source
+from genhub.models import DCGAN
+from genhub.registry import LoadedModel, ModelSpec, load_model
+from genhub.tabs.quiz import QuizGame, QuizState, load_game, summary, wilson_interval
+
+
+def test_wilson_interval_known_values():
+    low, high = wilson_interval(8, 10)
+    assert low == pytest.approx(0.4902, abs=1e-4) and high == pytest.approx(0.9433, abs=1e-4)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    low, high = wilson_interval(50, 100)
+    assert low == pytest.approx(1 - high) and low < 0.5 < high
+
+
+@pytest.fixture(scope="module")
+def game(faces_dir):
+    torch.manual_seed(0)
+    model = DCGAN(32, latent_dim=8, ngf=4, ndf=4).eval()
+    return QuizGame(model, ImageDataset(load_source(str(faces_dir))["test"], {"pixel_values": "image"}, 32),
+                    display_size=96)
+
+
+def test_round_serves_two_identically_shaped_images_and_keeps_the_answer_server_side(game):
+    left, right, state = game.new_round(QuizState())
+    for image in (left, right):
+        assert isinstance(image, Image.Image)
+        assert (image.size, image.mode, image.info) == ((96, 96), "RGB", {})
+    assert state.round.fake_side in (0, 1)
+    assert all(0.0 <= p <= 1.0 for p in state.round.real_probability)
+
+
+def test_the_fake_side_holds_the_generator_sample(game, monkeypatch):
+    # Force a known fake: an all-white "sample"; the real faces are never uniformly white.
+    monkeypatch.setattr(game.model, "sample", lambda n, generator=None: torch.ones(n, 3, 32, 32))
+    for _ in range(6):
+        left, right, state = game.new_round(QuizState())
+        fake = (left, right)[state.round.fake_side]
+        real = (left, right)[1 - state.round.fake_side]
+        assert fake.getextrema() == ((255, 255),) * 3
+        assert real.getextrema() != ((255, 255),) * 3
+
+
+def test_scoring_streak_and_discriminator_tally(game):
+    state = QuizState()
+    outcomes = []
+    for guess_right in (True, True, False, True):
+        _, _, state = game.new_round(state)
+        fake, probability = state.round.fake_side, state.round.real_probability
+        discriminator_right = (0 if probability[0] < probability[1] else 1) == fake
+        text, state = game.guess(state, fake if guess_right else 1 - fake)
+        outcomes.append(discriminator_right)
+        assert ("Right!" in text) == guess_right and ("fake was on the **" + ("left", "right")[fake]) in text
+    assert (state.played, state.correct, state.streak, state.best_streak) == (4, 3, 1, 2)
+    assert state.discriminator_correct == sum(outcomes)
+    assert "3/4 = 75%" in summary(state) and "95% interval 30%–95%" in summary(state)
+
+
+def test_a_round_can_be_answered_only_once(game):
+    _, _, state = game.new_round(QuizState())
+    _, state = game.guess(state, 0)
+    with pytest.raises(ValueError, match="No open round"):
+        game.guess(state, 1)
+    with pytest.raises(ValueError, match="side must be"):
+        game.guess(QuizState(), 2)
+
+
+def test_load_game_reads_the_held_out_split_named_by_the_export(tiny_export, faces_dir):
+    loaded = load_model("dcgan-faces", ModelSpec("dcgan", str(tiny_export)))
+    assert loaded.error is None and loaded.info["dataset"] == str(faces_dir)
+    game = load_game(loaded)
+    assert len(game.real_images) == 16 and game.real_images.resolution == 32
+
+
+def test_missing_model_explains_how_to_get_it(tmp_path):
+    loaded = load_model("dcgan-faces", ModelSpec("dcgan", str(tmp_path / "nothing"), "make starter"))
+    assert loaded.model is None and "no folder" in loaded.error
+    assert "make starter" in loaded.missing_message and "--model dcgan-faces=" in loaded.missing_message
+    assert isinstance(loaded, LoadedModel)
