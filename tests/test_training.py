@@ -3,6 +3,9 @@
 import json
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -88,3 +91,17 @@ def test_resume_from_an_explicit_checkpoint_and_a_missing_one(faces_dir, tmp_pat
     assert json.loads((out / "training_info.json").read_text())["global_step"] == 6
     with pytest.raises(FileNotFoundError, match="no such checkpoint folder"):
         _run(*tiny_dcgan_args(faces_dir, out, "--resume_from_checkpoint", str(out / "checkpoint-99")))
+
+
+def test_two_process_cpu_run_through_accelerate_launch(faces_dir, tmp_path):
+    """The documented DDP-on-CPU command really starts two communicating processes."""
+    out = tmp_path / "ddp"
+    launcher = Path(sys.executable).with_name("accelerate")
+    command = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_cpu_threads_per_process", "1",
+               str(Path(train_dcgan.__file__)), *tiny_dcgan_args(faces_dir, out, "--max_train_steps", "4")]
+    result = subprocess.run(command, env={**os.environ, "ACCELERATE_USE_CPU": "true"}, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    info = json.loads((out / "training_info.json").read_text())
+    assert info["num_processes"] == 2 and info["images_seen"] == 4 * 8 * 2
+    DCGAN.from_pretrained(out)
