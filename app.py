@@ -14,21 +14,24 @@ import os
 import gradio as gr
 
 from genhub.registry import load_model, resolve_registry
+from genhub.stats import QuizStats, open_default_stats
 from genhub.tabs import quiz
 
 
-def build_demo(model_overrides: list[str] | None = None, quiz_dataset: str | None = None) -> gr.Blocks:
-    """Load every registry model and lay out the tabs."""
+def build_demo(model_overrides: list[str] | None = None, quiz_dataset: str | None = None,
+               stats: QuizStats | None = None) -> gr.Blocks:
+    """Load every registry model and lay out the tabs. ``stats`` records quiz rounds (None: not recorded)."""
     registry = resolve_registry(model_overrides)
     models = {key: load_model(key, spec) for key, spec in registry.items()}
     with gr.Blocks(title="genhub") as demo:
         gr.Markdown("# genhub\nClassic deep generative models, trained in the open.")
         with gr.Tab("Which face is fake?"):
-            quiz.build(demo, models["dcgan-faces"], quiz_dataset)
+            quiz.build(demo, models["dcgan-faces"], quiz_dataset, stats)
     return demo
 
 
-demo = build_demo(quiz_dataset=os.environ.get("GENHUB_QUIZ_DATASET"))
+STATS = open_default_stats()
+demo = build_demo(quiz_dataset=os.environ.get("GENHUB_QUIZ_DATASET"), stats=STATS)
 
 
 def main() -> None:
@@ -42,7 +45,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
     if args.model or args.quiz_dataset != os.environ.get("GENHUB_QUIZ_DATASET"):
-        demo = build_demo(args.model, args.quiz_dataset)
+        demo = build_demo(args.model, args.quiz_dataset, STATS)
     demo.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the network; set before any HF import
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("GENHUB_STATS_DIR", __import__("tempfile").mkdtemp(prefix="genhub-stats-"))  # not the repo
 
 import numpy as np  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402

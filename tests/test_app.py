@@ -11,6 +11,7 @@ from PIL import Image
 
 import app
 from genhub.registry import DEFAULT_MODELS, parse_overrides, resolve_registry
+from genhub.stats import QuizStats
 
 
 def free_port() -> int:
@@ -50,10 +51,12 @@ def test_module_level_demo_is_built():
     assert isinstance(app.demo, gr.Blocks)
 
 
-def test_quiz_played_through_gradio_client(tiny_export, launched):
-    client = launched(app.build_demo([f"dcgan-faces={tiny_export}"]))
+def test_quiz_played_through_gradio_client(tiny_export, launched, tmp_path):
+    stats = QuizStats(tmp_path / "quiz.sqlite")
+    client = launched(app.build_demo([f"dcgan-faces={tiny_export}"], stats=stats))
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert {"/new_round", "/guess_left", "/guess_right"} <= set(endpoints)
+    assert {"/new_round", "/guess_left", "/guess_right", "/everyone"} <= set(endpoints)
+    assert "no rounds played yet" in client.predict(api_name="/everyone")
 
     left, right, verdict = client.predict(api_name="/new_round")
     assert verdict == ""  # nothing about the answer before the guess
@@ -63,18 +66,20 @@ def test_quiz_played_through_gradio_client(tiny_export, launched):
     assert set(png_chunks(left)) == set(png_chunks(right)) == {b"IHDR", b"IDAT", b"IEND"}  # no metadata chunks
     assert left.rsplit("/", 1)[1] == right.rsplit("/", 1)[1]  # file names tell nothing
 
-    verdict, score = client.predict(api_name="/guess_right")
+    verdict, score, everyone = client.predict(api_name="/guess_right")
     assert "The fake was on the **" in verdict and "discriminator" in verdict
     assert "/1 = " in score and "Discriminator:" in score
+    assert "1 rounds played" in everyone and "| dcgan-faces | 1 |" in everyone
     with pytest.raises(AppError, match="No open round"):
         client.predict(api_name="/guess_left")
 
     played = 1
     for _ in range(3):
         client.predict(api_name="/new_round")
-        verdict, score = client.predict(api_name="/guess_left")
+        verdict, score, everyone = client.predict(api_name="/guess_left")
         played += 1
         assert f"/{played} = " in score
+    assert stats.totals().played == played and f"{played} rounds played" in client.predict(api_name="/everyone")
 
 
 def test_sessions_do_not_share_rounds(tiny_export, launched):

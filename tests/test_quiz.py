@@ -7,7 +7,8 @@ from PIL import Image
 from genhub.data import ImageDataset, load_source
 from genhub.models import DCGAN
 from genhub.registry import LoadedModel, ModelSpec, load_model
-from genhub.tabs.quiz import QuizGame, QuizState, load_game, summary, wilson_interval
+from genhub.stats import wilson_interval
+from genhub.tabs.quiz import QuizGame, QuizState, load_game, summary
 
 
 def test_wilson_interval_known_values():

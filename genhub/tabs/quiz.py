@@ -7,10 +7,9 @@ with no metadata), so nothing but the pixels tells them apart.
 
 from __future__ import annotations
 
-import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from PIL import Image
@@ -19,19 +18,10 @@ from genhub.data import DataError, ImageDataset, image_columns, load_source
 from genhub.images import center_crop_resize, to_pil, to_pixel_values
 from genhub.models import DCGAN
 from genhub.registry import PROJECT_ROOT, LoadedModel
+from genhub.stats import QuizStats, wilson_interval
 
 SIDES = ("left", "right")
 DISPLAY_SIZE = 256
-
-
-def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval (Wilson 1927) for a binomial proportion; (0, 1) when ``trials`` is 0."""
-    if trials == 0:
-        return 0.0, 1.0
-    p = successes / trials
-    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @dataclass
@@ -54,7 +44,6 @@ class QuizState:
     streak: int = 0
     best_streak: int = 0
     discriminator_correct: int = 0
-    history: list[bool] = field(default_factory=list)
 
 
 class QuizGame:
@@ -64,12 +53,16 @@ class QuizGame:
         model: the DCGAN (generator + discriminator).
         real_images: held-out real faces; cropped and resized to the GAN's resolution.
         display_size: side in pixels of the images shown (both upscaled identically, Lanczos).
+        stats: where finished rounds are recorded for everyone's totals (None: not recorded).
+        model_key: the registry key recorded with each round.
     """
 
-    def __init__(self, model: DCGAN, real_images: ImageDataset, display_size: int = DISPLAY_SIZE):
+    def __init__(self, model: DCGAN, real_images: ImageDataset, display_size: int = DISPLAY_SIZE,
+                 stats: QuizStats | None = None, model_key: str = "dcgan-faces"):
         if len(real_images) == 0:
             raise DataError("the quiz needs at least one real image")
         self.model, self.real_images, self.display_size = model, real_images, display_size
+        self.stats, self.model_key = stats, model_key
         self.rng = random.SystemRandom()
 
     def _display(self, pixel_values: torch.Tensor) -> Image.Image:
@@ -110,8 +103,9 @@ class QuizGame:
         state.discriminator_correct += discriminator_right
         state.streak = state.streak + 1 if right else 0
         state.best_streak = max(state.best_streak, state.streak)
-        state.history.append(right)
         seconds = time.monotonic() - current.started
+        if self.stats is not None:
+            self.stats.record(self.model_key, right, seconds)
         verdict = "✅ Right!" if right else "❌ Fooled!"
         return (
             f"### {verdict} The fake was on the **{SIDES[current.fake_side]}**.\n\n"
@@ -138,7 +132,22 @@ def summary(state: QuizState) -> str:
     )
 
 
-def load_game(loaded: LoadedModel, dataset: str | None = None) -> QuizGame:
+def everyone_summary(stats: QuizStats | None) -> str:
+    """Totals across all players and a per-model table, as markdown."""
+    if stats is None:
+        return ""
+    total = stats.totals()
+    if total.played == 0:
+        return "**Everyone:** no rounds played yet."
+    low, high = total.interval
+    rows = "\n".join(f"| {model} | {tally.played} | {tally.rate:.0%} | {tally.interval[0]:.0%}–{tally.interval[1]:.0%} |"
+                     for model, tally in stats.per_model().items())
+    return (f"**Everyone:** {total.played} rounds played; players spot the fake {total.rate:.0%} of the time "
+            f"(95% interval {low:.0%}–{high:.0%}).\n\n| model | rounds | spotted | 95% interval |\n"
+            f"| --- | --- | --- | --- |\n{rows}")
+
+
+def load_game(loaded: LoadedModel, dataset: str | None = None, stats: QuizStats | None = None) -> QuizGame:
     """The game for a loaded GAN, with real faces from the ``test`` split of ``dataset``
     (default: the dataset named in the export's ``training_info.json``).
 
@@ -154,20 +163,21 @@ def load_game(loaded: LoadedModel, dataset: str | None = None) -> QuizGame:
     column = loaded.info.get("image_column") or (image_columns(held_out) or [None])[0]
     if column is None:
         raise DataError(f"dataset {source!r} has no image column")
-    return QuizGame(loaded.model, ImageDataset(held_out, {"pixel_values": column}, loaded.model.resolution,
-                                               loaded.model.channels, source))
+    real_images = ImageDataset(held_out, {"pixel_values": column}, loaded.model.resolution, loaded.model.channels,
+                               source)
+    return QuizGame(loaded.model, real_images, stats=stats, model_key=loaded.key)
 
 
-def build(demo, loaded: LoadedModel, dataset: str | None = None) -> None:
+def build(demo, loaded: LoadedModel, dataset: str | None = None, stats: QuizStats | None = None) -> None:
     """Lay out the tab inside the current ``gr.Tab`` and wire its events (api names: ``new_round``,
-    ``guess_left``, ``guess_right``)."""
+    ``guess_left``, ``guess_right``, ``everyone``)."""
     import gradio as gr
 
     if loaded.model is None:
         gr.Markdown(loaded.missing_message)
         return
     try:
-        game = load_game(loaded, dataset)
+        game = load_game(loaded, dataset, stats)
     except DataError as error:
         gr.Markdown(f"The quiz needs held-out real faces: {error}")
         return
@@ -186,6 +196,7 @@ def build(demo, loaded: LoadedModel, dataset: str | None = None) -> None:
     verdict = gr.Markdown()
     score = gr.Markdown(summary(QuizState()))
     new_round = gr.Button("New round")
+    everyone = gr.Markdown()
 
     def start(current: QuizState):
         left_image, right_image, current = game.new_round(current)
@@ -197,12 +208,14 @@ def build(demo, loaded: LoadedModel, dataset: str | None = None) -> None:
                 text, current = game.guess(current, side)
             except ValueError as error:
                 raise gr.Error(str(error)) from None
-            return text, summary(current), current, gr.update(interactive=False), gr.update(interactive=False)
+            return (text, summary(current), everyone_summary(stats), current, gr.update(interactive=False),
+                    gr.update(interactive=False))
         return handler
 
     round_outputs = [left, right, verdict, state, guess_left, guess_right]
     new_round.click(start, state, round_outputs, api_name="new_round")
     demo.load(start, state, round_outputs, api_visibility="private")
-    answer_outputs = [verdict, score, state, guess_left, guess_right]
+    demo.load(lambda: everyone_summary(stats), None, everyone, api_name="everyone")
+    answer_outputs = [verdict, score, everyone, state, guess_left, guess_right]
     guess_left.click(answer(0), state, answer_outputs, api_name="guess_left")
     guess_right.click(answer(1), state, answer_outputs, api_name="guess_right")
