@@ -172,6 +172,7 @@ def build(demo, loaded: LoadedModel, dataset: str | None = None, stats: QuizStat
     """Lay out the tab inside the current ``gr.Tab`` and wire its events (api names: ``new_round``,
     ``guess_left``, ``guess_right``, ``everyone``)."""
     import gradio as gr
+    import spaces
 
     if loaded.model is None:
         gr.Markdown(loaded.missing_message)
@@ -212,6 +213,7 @@ def build(demo, loaded: LoadedModel, dataset: str | None = None, stats: QuizStat
                     gr.update(interactive=False))
         return handler
 
+    start = spaces.GPU(duration=20)(start)  # ZeroGPU: a GPU only while sampling; a no-op elsewhere
     round_outputs = [left, right, verdict, state, guess_left, guess_right]
     new_round.click(start, state, round_outputs, api_name="new_round")
     demo.load(start, state, round_outputs, api_visibility="private")
