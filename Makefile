@@ -9,7 +9,7 @@ STARTER_DATA := $(if $(wildcard $(SHARED_FACES)),$(SHARED_FACES),lfw-subset)
 STARTER_STEPS := $(if $(wildcard $(SHARED_FACES)),1200,1500)
 STARTER_BATCH := $(if $(wildcard $(SHARED_FACES)),64,16)
 
-.PHONY: install test demo starter clean
+.PHONY: install test demo starter bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ install: $(VENV)/.installed
 
 test: install
 	$(PY) -m pytest -q tests
+
+# Speed figures: tables on stdout, JSON in bench/results/ (see bench/*.py; --tiny for a smoke run).
+bench: install
+	$(PY) bench/bench_training.py
+	$(PY) bench/bench_data.py
+	$(PY) bench/bench_app.py
 
 # A few minutes on 2 CPU cores: a narrower DCGAN (ngf=ndf=32), bf16.
 $(STARTER)/model.safetensors: | install

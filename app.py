@@ -15,7 +15,7 @@ import gradio as gr
 
 from genhub.registry import load_model, resolve_registry
 from genhub.stats import QuizStats, open_default_stats
-from genhub.tabs import quiz
+from genhub.tabs import latent, quiz, translate
 
 
 def build_demo(model_overrides: list[str] | None = None, quiz_dataset: str | None = None,
@@ -27,6 +27,10 @@ def build_demo(model_overrides: list[str] | None = None, quiz_dataset: str | Non
         gr.Markdown("# genhub\nClassic deep generative models, trained in the open.")
         with gr.Tab("Which face is fake?"):
             quiz.build(demo, models["dcgan-faces"], quiz_dataset, stats)
+        with gr.Tab("Image-to-image"):
+            translate.build(demo, models)
+        with gr.Tab("Latent explorer"):
+            latent.build(demo, [models["vae-faces"], models["dcgan-faces"]])
     return demo
 
 

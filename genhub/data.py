@@ -172,6 +172,88 @@ def load_image_dataset(source: str, split: str = "train", resolution: int = 64, 
     return ImageDataset(table, {"pixel_values": image_column}, resolution, channels, source)
 
 
+def select_domain(table: datasets.Dataset, column: str, value: str, source: str = "dataset") -> datasets.Dataset:
+    """The rows of ``table`` whose ``column`` equals ``value`` (compared as text, so ``"1"`` matches 1).
+
+    Raises:
+        DataError: no such column, or no row has that value (the message lists the values found).
+    """
+    if column not in table.column_names:
+        raise DataError(f"dataset {source!r} has no column {column!r} (columns: {table.column_names})")
+    values = [str(v) for v in table[column]]
+    rows = [index for index, v in enumerate(values) if v == str(value)]
+    if not rows:
+        raise DataError(f"dataset {source!r}: no row has {column} == {value!r} (values: {sorted(set(values))})")
+    return table.select(rows)
+
+
+class UnpairedImageDataset(torch.utils.data.Dataset):
+    """Two unpaired image domains as one dataset, for CycleGAN: item i is ``{"real_A": ..., "real_B": ...}``.
+
+    The length is that of the larger domain. Item i holds A[i % len(A)] and B[order[i] % len(B)], where
+    ``order`` is a permutation of range(len) drawn once from ``seed``: the pairing is a fixed function of
+    the seed (so an interrupted and resumed run sees the same batches), the loader's per-epoch shuffle
+    changes which pairs share a batch, and every image of the smaller domain recurs about equally often.
+    A fixed pairing loses nothing: CycleGAN's losses for the A image and the B image of an item do not
+    interact (instance norm keeps samples independent).
+
+    Parameters:
+        domain_a: an :class:`ImageDataset` whose item key is ``"real_A"``.
+        domain_b: an :class:`ImageDataset` whose item key is ``"real_B"``.
+        seed: seeds the pairing permutation.
+    """
+
+    def __init__(self, domain_a: ImageDataset, domain_b: ImageDataset, seed: int = 0):
+        self.domain_a, self.domain_b = domain_a, domain_b
+        length = max(len(domain_a), len(domain_b))
+        self.order = torch.randperm(length, generator=torch.Generator().manual_seed(seed)).tolist()
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {**self.domain_a[index % len(self.domain_a)], **self.domain_b[self.order[index] % len(self.domain_b)]}
+
+
+def load_unpaired_dataset(source: str, split: str = "train", resolution: int = 64, channels: int = 3,
+                          image_column: str | None = None, domain_column: str | None = None,
+                          domain_a: str = "A", domain_b: str = "B", source_b: str | None = None,
+                          image_column_b: str | None = None, seed: int = 0) -> UnpairedImageDataset:
+    """Load one split of two image domains as an :class:`UnpairedImageDataset`.
+
+    Either one source with a column naming each row's domain (``domain_column``; rows equal to
+    ``domain_a`` are A, rows equal to ``domain_b`` are B), or two sources: ``source`` is all of A and
+    ``source_b`` all of B. Image columns default to each table's first ``datasets.Image`` column;
+    ``image_column_b`` defaults to ``image_column``. Items: float32 (channels, resolution, resolution)
+    in [-1, 1] under ``"real_A"`` and ``"real_B"``.
+
+    Raises:
+        DataError: as :func:`load_source`; neither or both of ``domain_column`` and ``source_b`` given;
+            a missing column; a domain without rows.
+    """
+    if (domain_column is None) == (source_b is None):
+        raise DataError("unpaired data needs either a domain column (one dataset holding both domains) or a "
+                        "second dataset for domain B, not " + ("both" if source_b else "neither"))
+
+    def domain(table: datasets.Dataset, name: str, key: str, column: str | None, where: str) -> ImageDataset:
+        if column is None:
+            found = image_columns(table)
+            if not found:
+                raise DataError(f"dataset {where!r} has no image column (columns: {table.column_names})")
+            column = found[0]
+        return ImageDataset(table, {key: column}, resolution, channels, f"{where} (domain {name})")
+
+    table = load_source(source)[split]
+    if source_b is None:
+        table_a = select_domain(table, domain_column, domain_a, source)
+        table_b = select_domain(table, domain_column, domain_b, source)
+        source_b = source
+    else:
+        table_a, table_b = table, load_source(source_b)[split]
+    return UnpairedImageDataset(domain(table_a, "A", "real_A", image_column, source),
+                                domain(table_b, "B", "real_B", image_column_b or image_column, source_b), seed)
+
+
 def random_hflip(pixel_values: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Mirror each image of a batch (B, C, H, W) left-right with probability 1/2.
 

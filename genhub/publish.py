@@ -39,11 +39,13 @@ def push_export(folder: str | Path, repo_id: str | None, private: bool = False, 
     api = HfApi(token=token)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
-        commit = api.upload_folder(repo_id=repo_id, folder_path=folder, allow_patterns=ALLOW_PATTERNS,
-                                   ignore_patterns=IGNORE_PATTERNS, commit_message="Upload genhub export")
+        commit = api.upload_folder(repo_id=repo_id, folder_path=folder, allow_patterns=list(ALLOW_PATTERNS),
+                                   ignore_patterns=list(IGNORE_PATTERNS),  # upload_folder extends the list
+                                   commit_message="Upload genhub export")
     except Exception as error:  # network, auth and HTTP errors all mean "not published"
+        reason = str(error).rstrip(".")
         raise PublishError(
-            f"could not publish {folder} to {repo_id} at {ENDPOINT}: {error}. The export is intact; retry with "
+            f"could not publish {folder} to {repo_id} at {ENDPOINT}: {reason}. The export is intact; retry with "
             f"'python -m genhub.publish {folder} --hub_model_id {repo_id}' once the Hub is reachable."
         ) from error
     print(f"published {folder} to {commit.commit_url}")

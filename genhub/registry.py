@@ -3,6 +3,11 @@
 A location is a local export folder or a Hub repo id (``org/name`` or ``org/name@revision``).
 Override any entry with ``python app.py --model KEY=LOCATION`` or
 ``GENHUB_MODELS="KEY=LOCATION,KEY=LOCATION"``.
+
+To serve a default from the Hub once it is published (``python -m genhub.publish``), set its
+location to the repo id pinned to the published commit, ``ModelSpec("dcgan", "ORG/NAME@<commit sha>",
+...)``: a pinned sha never changes under the app, and once cached it loads offline. See
+:func:`load_model` for the resolution order.
 """
 
 from __future__ import annotations
@@ -13,16 +18,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
-from huggingface_hub import hf_hub_download
+from huggingface_hub import hf_hub_download, is_offline_mode
 
 from genhub.models import MODEL_CLASSES, GenhubModel
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TRAINING_INFO = "training_info.json"
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Where a registry entry comes from, and how to make it when it is missing."""
+    """Where a registry entry comes from, and how to make it when it is missing.
+
+    ``location`` is a local export folder or a Hub repo id, optionally pinned to a revision:
+    ``ORG/NAME@<commit sha>`` (a branch or tag name also works, but a cached branch is not refreshed).
+    """
 
     family: str
     location: str
@@ -35,6 +45,26 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
         "dcgan", "checkpoints/dcgan-faces-64",
         "make starter  (or: accelerate launch training/train_dcgan.py --dataset ../shared/data/faces_celeba "
         "--resolution 64 --mixed_precision bf16 --output_dir checkpoints/dcgan-faces-64)"),
+    "vae-faces": ModelSpec(
+        "vae", "checkpoints/vae-faces-64",
+        "accelerate launch --cpu --num_processes 1 training/train_vae.py --dataset ../shared/data/faces_celeba "
+        "--resolution 64 --latent_dim 128 --beta 1.0 --random_flip --num_epochs 40 --checkpointing_steps 1000 "
+        "--checkpoints_total_limit 2 --outlier_dataset ../shared/data/nonface_flowers_128 "
+        "--output_dir checkpoints/vae-faces-64"),
+    "pix2pix-sketch2face": ModelSpec(
+        "pix2pix", "checkpoints/pix2pix-sketch2face-128",
+        "accelerate launch --cpu --num_processes 1 training/train_pix2pix.py --dataset "
+        "../shared/data/sketch2face_celeba_128 --input_column input --target_column target --input_name sketch "
+        "--target_name face --resolution 128 "
+        "--ngf 32 --ndf 32 --train_batch_size 8 --random_flip --mixed_precision bf16 --max_train_steps 1500 "
+        "--output_dir checkpoints/pix2pix-sketch2face-128"),
+    "cyclegan-eyeglasses": ModelSpec(
+        "cyclegan", "checkpoints/cyclegan-eyeglasses-64",
+        "accelerate launch --cpu --num_processes 1 training/train_cyclegan.py --dataset "
+        "../shared/data/unpaired_celeba_eyeglasses --domain_column domain --domain_a A --domain_b B "
+        "--domain_a_name no_eyeglasses --domain_b_name eyeglasses --resolution 64 --ngf 32 --ndf 32 "
+        "--train_batch_size 4 --random_flip --mixed_precision bf16 --max_train_steps 3000 "
+        "--output_dir checkpoints/cyclegan-eyeglasses-64"),
 }
 
 
@@ -87,14 +117,24 @@ def _local_folder(location: str) -> Path | None:
     return None
 
 
-def _read_info(location: str, revision: str | None) -> dict:
-    folder = _local_folder(location)
+def _read_info(folder: Path) -> dict:
     try:
-        path = folder / "training_info.json" if folder else Path(
-            hf_hub_download(location, "training_info.json", revision=revision))
-        return json.loads(path.read_text())
-    except Exception:  # an export without training facts still plays; only defaults are missing
+        return json.loads((folder / TRAINING_INFO).read_text())
+    except (OSError, ValueError):  # an export without training facts still plays; only defaults are missing
         return {}
+
+
+def _from_hub(cls: type[GenhubModel], repo_id: str, revision: str | None,
+              local_files_only: bool) -> tuple[GenhubModel, dict]:
+    """The model and its training facts from the Hub repo, or only from the Hugging Face cache."""
+    model = cls.from_pretrained(repo_id, revision=revision, local_files_only=local_files_only)
+    try:
+        path = hf_hub_download(repo_id, TRAINING_INFO, revision=revision, local_files_only=local_files_only)
+    except Exception:
+        if local_files_only:
+            raise  # fetch both from the Hub rather than pair a cached model with no facts
+        return model, {}
+    return model, _read_info(Path(path).parent)
 
 
 def device() -> torch.device:
@@ -103,15 +143,36 @@ def device() -> torch.device:
 
 
 def load_model(key: str, spec: ModelSpec) -> LoadedModel:
-    """Load one entry; never raises for a missing or broken model (the tab shows ``missing_message``)."""
+    """Load one entry; never raises for a missing or broken model (the tab shows ``missing_message``).
+
+    Resolution order: a local folder named ``location`` (relative to the working directory or the
+    project root); else the Hub repo ``ORG/NAME[@revision]`` from the Hugging Face cache, with no
+    network; else downloaded from the Hub, unless offline (``HF_HUB_OFFLINE=1``), in which case the
+    error names the repo and the ``hf download`` command that fetches it.
+    """
     location, _, revision = spec.location.partition("@")
+    revision = revision or None
+    cls = MODEL_CLASSES.get(spec.family)
+    if cls is None:
+        return LoadedModel(key, spec, error=f"unknown model family {spec.family!r}")
     folder = _local_folder(location)
-    source = str(folder) if folder else location
-    looks_local = location.startswith((".", "/", "~")) or location.count("/") != 1
-    if folder is None and looks_local:
+    if folder is not None:
+        try:
+            model, info = cls.from_pretrained(folder), _read_info(folder)
+        except Exception as error:
+            return LoadedModel(key, spec, error=str(error))
+        return LoadedModel(key, spec, model.to(device()).eval(), info)
+    if location.startswith((".", "/", "~")) or location.count("/") != 1:
         return LoadedModel(key, spec, error=f"no folder {location}")
     try:
-        model = MODEL_CLASSES[spec.family].from_pretrained(source, revision=revision or None)
-    except Exception as error:
-        return LoadedModel(key, spec, error=str(error))
-    return LoadedModel(key, spec, model.to(device()).eval(), _read_info(source, revision or None))
+        model, info = _from_hub(cls, location, revision, local_files_only=True)
+    except Exception:
+        if is_offline_mode():
+            fetch = f"hf download {location}" + (f" --revision {revision}" if revision else "")
+            return LoadedModel(key, spec, error=f"Hub repo {spec.location} is not in the Hugging Face cache and "
+                                                f"HF_HUB_OFFLINE=1 is set; fetch it online with `{fetch}`")
+        try:
+            model, info = _from_hub(cls, location, revision, local_files_only=False)
+        except Exception as error:
+            return LoadedModel(key, spec, error=str(error))
+    return LoadedModel(key, spec, model.to(device()).eval(), info)

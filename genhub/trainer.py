@@ -92,7 +92,8 @@ class Recipe:
             the last two no-ops while accumulating). Returned values are logged.
         sample: ``model -> images`` (B, C, H, W) in [-1, 1] for the grid; called on a copy of the
             model with EMA weights, in eval mode, without gradients. Must not use the global RNG.
-        ema_network: name of the network to average (None: no EMA).
+        ema_network: name of the network to average, or a tuple of names averaged as one (e.g. a VAE's
+            ``("encoder", "decoder")``); None: no EMA.
         schedulers: name -> LR scheduler, stepped once per optimisation step.
         state: name -> extra object with ``state_dict``/``load_state_dict`` saved in checkpoints
             (e.g. image pools).
@@ -107,7 +108,7 @@ class Recipe:
     optimizers: dict[str, torch.optim.Optimizer]
     training_step: Callable[["Trainer", dict], dict[str, torch.Tensor]]
     sample: Callable[[GenhubModel], torch.Tensor]
-    ema_network: str | None = "generator"
+    ema_network: str | tuple[str, ...] | None = "generator"
     schedulers: dict = field(default_factory=dict)
     state: dict = field(default_factory=dict)
     card: dict = field(default_factory=dict)
@@ -175,7 +176,7 @@ class Trainer:
         loader = prepared[-1]
         self.ema = None
         if args.use_ema and recipe.ema_network:
-            self.ema = AveragedModel(getattr(self.model, recipe.ema_network),
+            self.ema = AveragedModel(self._ema_source(lambda name: getattr(self.model, name)),
                                      multi_avg_fn=ema_with_warmup(args.ema_decay), use_buffers=True)
         accelerator.register_for_checkpointing(self.progress, *filter(None, [self.ema]), *recipe.state.values())
 
@@ -232,7 +233,8 @@ class Trainer:
         for scheduler in self.recipe.schedulers.values():
             scheduler.step()
         if self.ema is not None:
-            self.ema.update_parameters(self.accelerator.unwrap_model(self.networks[self.recipe.ema_network]))
+            self.ema.update_parameters(
+                self._ema_source(lambda name: self.accelerator.unwrap_model(self.networks[name])))
         self.progress.global_step += 1
         self.progress.wall_time = time.perf_counter() - start
         values = {k: float(v) for k, v in logs.items()}
@@ -311,8 +313,16 @@ class Trainer:
         """A copy of the model with the EMA weights swapped in, on CPU, in eval mode."""
         model = copy.deepcopy(self.accelerator.unwrap_model(self.model)).cpu().eval()
         if self.ema is not None:
-            getattr(model, self.recipe.ema_network).load_state_dict(self.ema.module.state_dict())
+            self._ema_source(lambda name: getattr(model, name)).load_state_dict(self.ema.module.state_dict())
         return model
+
+    def _ema_source(self, network: Callable[[str], torch.nn.Module]) -> torch.nn.Module:
+        """What the EMA averages: the one network named by ``recipe.ema_network``, or a ``ModuleDict``
+        holding (not copying) each network of a tuple of names; ``network`` maps a name to its module."""
+        names = self.recipe.ema_network
+        if isinstance(names, str):
+            return network(names)
+        return torch.nn.ModuleDict({name: network(name) for name in names})
 
     @torch.no_grad()
     def sample_grid(self) -> "PIL.Image.Image":  # noqa: F821

@@ -3,6 +3,7 @@ and one tiny trained export reused by the app and quiz tests."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -69,4 +70,140 @@ def tiny_export(faces_dir, tmp_path_factory) -> Path:
 
     output = tmp_path_factory.mktemp("export") / "dcgan"
     train_dcgan.main(train_dcgan.parse_args(tiny_dcgan_args(faces_dir, output, "--max_train_steps", "6")))
+    return output
+
+
+def _shared(folder: str) -> Path:
+    if not (SHARED_DATA / folder).is_dir():
+        pytest.skip(f"needs ../shared/data/{folder}")
+    return SHARED_DATA / folder
+
+
+@pytest.fixture(scope="session")
+def sketch_dir(tmp_path_factory) -> Path:
+    """Paired pix2pix data (``input`` sketch, ``target`` photo, 128x128): 16 train + 4 test rows."""
+    return write_parquet_slice(_shared("sketch2face_celeba_128"), tmp_path_factory.mktemp("sketch2face"),
+                               {"train": 16, "test": 4})
+
+
+@pytest.fixture(scope="session")
+def eyeglasses_dir(tmp_path_factory) -> Path:
+    """Unpaired CycleGAN data (64x64, ``domain`` A/B): train 12 A + 8 B, test 3 A + 2 B rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    source, target = _shared("unpaired_celeba_eyeglasses"), tmp_path_factory.mktemp("eyeglasses")
+    for split, counts in {"train": (12, 8), "test": (3, 2)}.items():
+        table = pq.read_table(next(source.glob(f"{split}-*.parquet")))
+        parts = [table.filter(pc.equal(table["domain"], domain)).slice(0, count)
+                 for domain, count in zip("AB", counts)]
+        pq.write_table(pa.concat_tables(parts), target / f"{split}-00000-of-00001.parquet")
+    return target
+
+
+def tiny_pix2pix_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[str]:
+    """Flags for a pix2pix small enough to train a step in well under a second on two cores."""
+    return ["--dataset", str(dataset), "--output_dir", str(output_dir), "--input_column", "input",
+            "--target_column", "target", "--input_name", "sketch", "--target_name", "face", "--resolution", "32",
+            "--ngf", "4", "--ndf", "4", "--train_batch_size", "4", "--num_grid_images", "2", "--save_images_steps", "5",
+            *extra]
+
+
+def tiny_cyclegan_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[str]:
+    """Flags for a CycleGAN small enough to train a step in well under a second on two cores."""
+    return ["--dataset", str(dataset), "--output_dir", str(output_dir), "--domain_column", "domain",
+            "--domain_a_name", "no_eyeglasses", "--domain_b_name", "eyeglasses", "--resolution", "32", "--ngf", "4",
+            "--ndf", "4", "--n_blocks", "1", "--train_batch_size", "2", "--pool_size", "3", "--num_grid_images", "4",
+            "--save_images_steps", "5", *extra]
+
+
+@pytest.fixture(scope="session")
+def tiny_pix2pix_export(sketch_dir, tmp_path_factory) -> Path:
+    """A pix2pix export trained for 4 steps through the real training entry point."""
+    import train_pix2pix
+
+    output = tmp_path_factory.mktemp("export") / "pix2pix"
+    train_pix2pix.main(train_pix2pix.parse_args(tiny_pix2pix_args(sketch_dir, output, "--max_train_steps", "4")))
+    return output
+
+
+@pytest.fixture(scope="session")
+def tiny_cyclegan_export(eyeglasses_dir, tmp_path_factory) -> Path:
+    """A CycleGAN export trained for 4 steps through the real training entry point."""
+    import train_cyclegan
+
+    output = tmp_path_factory.mktemp("export") / "cyclegan"
+    train_cyclegan.main(train_cyclegan.parse_args(tiny_cyclegan_args(eyeglasses_dir, output, "--max_train_steps", "4")))
+    return output
+
+
+def _labelled_faces_from_skimage(target: Path, rows: dict[str, int]) -> Path:
+    import datasets
+    from skimage.data import lfw_subset
+
+    faces = (lfw_subset()[:100] * 255).astype(np.uint8)
+    rng = np.random.default_rng(0)
+    target.mkdir(parents=True, exist_ok=True)
+    start = 0
+    for split, count in rows.items():
+        images = [np.repeat(face[:, :, None], 3, axis=2) for face in faces[start:start + count]]
+        start += count
+        columns = {"image": images, "has_attributes": [True] * count,
+                   **{name: rng.integers(0, 2, count).astype(np.int8).tolist() for name in ("Eyeglasses", "Smiling")}}
+        features = datasets.Features({"image": datasets.Image(), "has_attributes": datasets.Value("bool"),
+                                      "Eyeglasses": datasets.Value("int8"), "Smiling": datasets.Value("int8")})
+        datasets.Dataset.from_dict(columns, features=features).to_parquet(str(target / f"{split}-00000-of-00001.parquet"))
+    return target
+
+
+@pytest.fixture(scope="session")
+def labelled_faces_dir(tmp_path_factory) -> Path:
+    """Like ``faces_dir`` (64 train + 16 test, 64x64 RGB) but only rows whose attribute columns are filled,
+    so the folder carries CelebA's 40 binary attributes (1/0) next to the image."""
+    import pyarrow.compute as pc
+
+    target = tmp_path_factory.mktemp("labelled-faces")
+    rows = {"train": 64, "test": 16}
+    source = SHARED_DATA / "faces_celeba"
+    if not source.is_dir():
+        return _labelled_faces_from_skimage(target, rows)
+    for split, count in rows.items():
+        table = pq.read_table(next(source.glob(f"{split}-*.parquet")))
+        table = table.filter(pc.field("has_attributes"))
+        pq.write_table(table.slice(0, count), target / f"{split}-00000-of-00001.parquet")
+    return target
+
+
+def tiny_vae_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[str]:
+    """Flags for a VAE small enough to train in a second on two cores."""
+    return ["--dataset", str(dataset), "--output_dir", str(output_dir), "--resolution", "32",
+            "--hidden_channels", "8", "--latent_dim", "8", "--train_batch_size", "8", "--num_grid_images", "8",
+            "--save_images_steps", "5", "--min_attribute_count", "2", *extra]
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """Tiny models on a busy 2-core machine: one intra-op thread avoids OpenMP oversubscription, which
+    made a 40-step tiny run 20x slower (20 s instead of 1 s) while another job used the cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tiny_vae_export(labelled_faces_dir, tmp_path_factory) -> Path:
+    """A VAE export (with its latent files) trained for 60 steps through the real training entry point:
+    enough to reconstruct faces far better than noise (held-out MSE about 0.05 on [0, 1] pixels)."""
+    import train_vae
+
+    output = tmp_path_factory.mktemp("export") / "vae"
+    with one_torch_thread():
+        train_vae.main(train_vae.parse_args(tiny_vae_args(
+            labelled_faces_dir, output, "--max_train_steps", "60", "--train_batch_size", "16", "--learning_rate",
+            "2e-3")))
     return output

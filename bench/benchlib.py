@@ -1,0 +1,295 @@
+"""Shared pieces of the bench scripts: each family's default CPU configuration, timing training steps inside
+the genhub trainer (or in a plain fp32 eager loop), running each measurement in a fresh process, machine
+facts, tables and JSON.
+
+Timing inside the trainer: ``Trainer.fit`` is wrapped so the recipe's ``training_step`` records when each
+call starts; the interval between two starts is one full optimisation step as the trainer runs it (the
+step under ``accelerate``'s accumulate/autocast, the EMA update, logging, fetching the next batch).
+After ``warmup + steps`` intervals the run stops before checkpointing or exporting anything.
+The reference loop runs the family's own ``training_step`` with plain modules and optimizers (no
+Accelerate wrappers, no autocast, no EMA): the same math in fp32 eager PyTorch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import itertools
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "bench" / "results"
+for path in (ROOT, ROOT / "training"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+
+@dataclass(frozen=True)
+class FamilyBench:
+    """How to benchmark one family: its training script, the shared dataset it trains on, the flags of its
+    default CPU configuration (ENVIRONMENT.md's CPU table), and the flags of the tiny configuration."""
+
+    script: str
+    dataset: str
+    cpu_args: tuple[str, ...] = ()
+    tiny_args: tuple[str, ...] = ()
+    data_args: tuple[str, ...] = ()
+
+
+#: family -> how to benchmark it. A new family adds one entry.
+FAMILIES: dict[str, FamilyBench] = {
+    "dcgan": FamilyBench("train_dcgan", "faces_celeba", ("--resolution", "64", "--train_batch_size", "64"),
+                         ("--resolution", "32", "--ngf", "8", "--ndf", "8", "--latent_dim", "16",
+                          "--train_batch_size", "8")),
+    "vae": FamilyBench("train_vae", "faces_celeba", ("--resolution", "64", "--train_batch_size", "64"),
+                       ("--resolution", "32", "--hidden_channels", "8", "--latent_dim", "8",
+                        "--train_batch_size", "8")),
+    "pix2pix": FamilyBench("train_pix2pix", "sketch2face_celeba_128", ("--resolution", "128", "--train_batch_size", "8"),
+                           ("--resolution", "32", "--ngf", "8", "--ndf", "8", "--train_batch_size", "2")),
+    "cyclegan": FamilyBench("train_cyclegan", "unpaired_celeba_eyeglasses",
+                            ("--resolution", "128", "--train_batch_size", "1"),
+                            ("--resolution", "32", "--ngf", "8", "--ndf", "8", "--n_blocks", "1",
+                             "--train_batch_size", "1"),
+                            ("--domain_column", "domain")),
+}
+
+
+def available_families() -> list[str]:
+    """Families whose training script and shared dataset are both present."""
+    return [name for name, bench in FAMILIES.items()
+            if (ROOT / "training" / f"{bench.script}.py").is_file() and (SHARED_DATA / bench.dataset).is_dir()]
+
+
+def tiny_dataset(name: str, rows: dict[str, int] | None = None) -> Path:
+    """A small slice (default 32 train / 8 test rows) of a shared dataset in a temporary folder."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = rows or {"train": 32, "test": 8}
+    target = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+    for split, count in rows.items():
+        table = pq.read_table(next((SHARED_DATA / name).glob(f"{split}-*.parquet")))
+        if "domain" in table.column_names:  # keep both domains of an unpaired set
+            domain = table.column("domain").to_pylist()
+            picked = [i for i, d in enumerate(domain) if d == "A"][: count // 2] + \
+                     [i for i, d in enumerate(domain) if d == "B"][: count - count // 2]
+            table = table.take(pa.array(picked))
+        else:
+            table = table.slice(0, count)
+        pq.write_table(table, target / f"{split}-00000-of-00001.parquet")
+    return target
+
+
+# ------------------------------------------------------------------------------------ measuring
+class _Done(Exception):
+    """Raised from inside the trainer once enough steps are timed: stops before any checkpoint or export."""
+
+
+class CachedDataset:
+    """The first ``count`` items of a dataset, decoded once and kept in memory (so a run times the step, not
+    the JPEG decoder). Same item dicts as the source."""
+
+    def __init__(self, dataset, count: int):
+        self.items = [dataset[i] for i in range(min(count, len(dataset)))]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.items[index]
+
+
+@contextlib.contextmanager
+def timed_fit(mode: str, calls: int, batch_size: int, cache: bool = True):
+    """Within the block, ``Trainer.fit`` times steps instead of training to the end; yields the list that
+    receives (start, end) perf_counter pairs, one per step.
+
+    mode ``"trainer"``: the genhub trainer runs; ``"reference"``: a plain fp32 eager loop over the same
+    recipe's modules, optimizers and ``training_step``; ``"loader"``: only the trainer's DataLoader is
+    iterated (each record is one batch fetched). ``calls`` steps (or batches) are run. ``cache``: train on the
+    first 4 batches decoded once (cycled), not on the dataset as loaded.
+    """
+    import torch
+
+    from genhub.trainer import Trainer
+
+    original = Trainer.fit
+    record: list[tuple[float, float]] = []
+
+    def fit(self, recipe, dataset):
+        if cache:
+            dataset = CachedDataset(dataset, 4 * batch_size)
+        step = recipe.training_step
+        if mode == "trainer":
+            def timed(trainer, batch):
+                if len(record) == calls:
+                    raise _Done
+                start = time.perf_counter()
+                out = step(trainer, batch)
+                record.append((start, time.perf_counter()))
+                return out
+
+            recipe.training_step = timed
+            try:
+                return original(self, recipe, dataset)
+            except _Done:
+                return None
+        if mode == "loader":  # the data pipeline alone, as the trainer builds its loader
+            loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
+                                                 num_workers=self.args.dataloader_num_workers,
+                                                 generator=torch.Generator().manual_seed(0))
+            while len(record) < calls:
+                batches = iter(loader)
+                while len(record) < calls:
+                    start = time.perf_counter()
+                    if next(batches, None) is None:
+                        break
+                    record.append((start, time.perf_counter()))
+            return None
+        plain = SimpleNamespace(args=self.args, networks=recipe.networks, optimizers=recipe.optimizers,
+                                model=recipe.model, recipe=recipe, progress=self.progress, ema=None,
+                                accelerator=SimpleNamespace(backward=lambda loss: loss.backward(), num_processes=1,
+                                                            print=print))
+        loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
+                                             generator=torch.Generator().manual_seed(0))
+        batches = list(loader)
+        for network in recipe.networks.values():
+            network.train()
+        for batch in itertools.islice(itertools.cycle(batches), calls):
+            start = time.perf_counter()
+            step(plain, batch)
+            for scheduler in recipe.schedulers.values():
+                scheduler.step()
+            record.append((start, time.perf_counter()))
+        return None
+
+    Trainer.fit = fit
+    try:
+        yield record
+    finally:
+        Trainer.fit = original
+
+
+def step_seconds(record: list[tuple[float, float]], warmup: int, mode: str) -> list[float]:
+    """Per-step seconds after ``warmup`` steps: start-to-start intervals in the trainer (the whole step as
+    the trainer runs it), start-to-end in the reference loop (which does nothing else) and for loader fetches."""
+    if mode == "trainer":
+        times = [b[0] - a[0] for a, b in zip(record, record[1:])]
+    else:
+        times = [end - start for start, end in record]
+    return times[warmup:]
+
+
+def run_config(config: dict) -> dict:
+    """Run one measurement in this process. ``config``: family, mode (trainer/reference), precision
+    (no/bf16), dataset (path), args (extra flags), warmup, steps, cache (bool)."""
+    bench = FAMILIES[config["family"]]
+    module = importlib.import_module(bench.script)
+    warmup, steps = config["warmup"], config["steps"]
+    calls = warmup + steps + (1 if config["mode"] == "trainer" else 0)
+    with tempfile.TemporaryDirectory(prefix="bench-run-") as output:
+        argv = ["--dataset", config["dataset"], *bench.data_args, *config["args"], "--output_dir", output,
+                "--max_train_steps", str(calls + 1), "--checkpointing_steps", "100000000",
+                "--save_images_steps", "100000000", "--num_grid_images", "4",
+                "--mixed_precision", config["precision"] if config["mode"] == "trainer" else "no"]
+        args = module.parse_args(argv)
+        with timed_fit(config["mode"], calls, args.train_batch_size, config.get("cache", True)) as record:
+            module.main(args)
+    times = step_seconds(record, warmup, config["mode"])
+    median = statistics.median(times)
+    return {**config, "batch_size": args.train_batch_size, "resolution": args.resolution,
+            "seconds_per_step": median, "images_per_second": args.train_batch_size / median,
+            "p90_seconds_per_step": sorted(times)[int(0.9 * (len(times) - 1))], "timed_steps": len(times)}
+
+
+def run_in_subprocesses(configs: list[dict], script: Path) -> list[dict]:
+    """Run each config in a fresh ``python SCRIPT --worker`` process (Accelerate's precision is fixed per
+    process, and a fresh process is what a real run gets); configs sharing a precision share a process."""
+    results = []
+    for precision, group in itertools.groupby(sorted(configs, key=lambda c: c["precision"]), key=lambda c: c["precision"]):
+        group = list(group)
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TQDM_DISABLE": "1"}
+        done = subprocess.run([sys.executable, str(script), "--worker"], input=json.dumps(group), text=True,
+                              capture_output=True, env=env, cwd=ROOT)
+        if done.returncode != 0:
+            raise RuntimeError(f"bench worker ({precision}) failed:\n{done.stderr[-4000:]}")
+        results += [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return results
+
+
+def worker_main() -> None:
+    """``--worker``: read a JSON list of configs on stdin, print one JSON result line per config."""
+    for config in json.loads(sys.stdin.read()):
+        print(json.dumps(run_config(config)), flush=True)
+
+
+# ------------------------------------------------------------------------------------ reporting
+def machine() -> dict:
+    """The machine the numbers came from."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available()
+            else None, "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
+            "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def table(rows: list[dict], columns: dict[str, str]) -> str:
+    """A markdown table of ``rows`` with ``columns`` = {key: header}; floats get 3 significant digits."""
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+        return "" if value is None else str(value)
+
+    lines = ["| " + " | ".join(columns.values()) + " |", "|" + " --- |" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(key)) for key in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def report(name: str, payload: dict, text: str, output: str | None) -> Path:
+    """Print the table (with the machine) and write ``payload`` + machine as JSON (default bench/results/NAME.json)."""
+    facts = machine()
+    print(f"{name} — {facts['cpu']}, {facts['cores']} cores, torch {facts['torch']}, {facts['date']}\n")
+    print(text)
+    path = Path(output) if output else RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"machine": facts, **payload}, indent=2))
+    print(f"\nwrote {path}")
+    return path
+
+
+def common_args(parser, default_output: str):
+    parser.add_argument("--tiny", action="store_true", help="tiny models and data slices, 1+2 steps: a smoke run")
+    parser.add_argument("--output", default=None, help=f"JSON file (default bench/results/{default_output})")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+_TINY: dict[str, Path] = {}
+
+
+def dataset_for(family: str, tiny: bool) -> str:
+    """The family's shared dataset, or (``tiny``) a small slice of it made once per process."""
+    name = FAMILIES[family].dataset
+    if not tiny:
+        return str(SHARED_DATA / name)
+    if name not in _TINY:
+        _TINY[name] = tiny_dataset(name)
+    return str(_TINY[name])

@@ -1,0 +1,105 @@
+"""genhub's own face feature network: a small CNN trained to predict CelebA's 40 face attributes, whose
+penultimate layer is the feature space genhub measures FID, KID, precision and recall in when the
+standard Inception weights are not available.
+
+Numbers in this space are comparable only with numbers measured with the same weights (the report
+names the network, its version and the SHA-256 of its weights) and never with published FIDs, which
+are defined on Inception-v3 (see :mod:`genhub.models.inception`).
+
+    accelerate launch training/train_face_features.py --dataset ../shared/data/faces_celeba \
+        --output_dir checkpoints/face-features
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genhub.models.base import CheckpointError, GenhubModel
+
+NAME = "genhub-face-features"
+#: Bump when the architecture, the input convention or the training recipe changes.
+VERSION = "1"
+#: CelebA's 40 binary attributes, in the official order (``list_attr_celeba.txt``).
+CELEBA_ATTRIBUTES = (
+    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips", "Big_Nose",
+    "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby", "Double_Chin", "Eyeglasses",
+    "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male", "Mouth_Slightly_Open", "Mustache",
+    "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline", "Rosy_Cheeks",
+    "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick",
+    "Wearing_Necklace", "Wearing_Necktie", "Young",
+)
+
+
+class FaceFeatureNet(GenhubModel, tags=["image-classification", "face-attributes", "genhub-feature-network"]):
+    """Conv 3x3 stem, then stride-2 conv / batch norm / ReLU stages down to 4x4, global average pool
+    (the ``features``, after a ReLU, so non-negative), and a linear layer to one logit per attribute.
+
+    Parameters:
+        resolution: side the network works at; other sizes are resized to it (bilinear, antialiased).
+        width: channels of the stem; each stage down to 4x4 doubles them, so features have
+            ``width * resolution / 4`` dimensions (256 for the defaults).
+        attributes: names of the predicted attributes (one logit each).
+        name, version: the feature space's identity, written to ``config.json`` and to every report.
+    """
+
+    def __init__(self, resolution: int = 64, width: int = 16, attributes: list[str] | tuple[str, ...] = CELEBA_ATTRIBUTES,
+                 name: str = NAME, version: str = VERSION):
+        super().__init__()
+        if resolution < 8 or resolution & (resolution - 1):
+            raise ValueError(f"resolution must be a power of two >= 8, got {resolution}")
+        self.resolution, self.attributes, self.name, self.version = resolution, list(attributes), name, version
+        layers: list[nn.Module] = [nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(True)]
+        side, channels = resolution, width
+        while side > 4:
+            layers += [nn.Conv2d(channels, 2 * channels, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * channels),
+                       nn.ReLU(True)]
+            side, channels = side // 2, 2 * channels
+        self.trunk = nn.Sequential(*layers)
+        self.num_features = channels
+        self.head = nn.Linear(channels, len(self.attributes))
+
+    def _prepare(self, images: torch.Tensor) -> torch.Tensor:
+        images = images.to(next(self.parameters()).device, torch.float32)
+        if images.shape[1] == 1:
+            images = images.repeat(1, 3, 1, 1)
+        if images.shape[-2:] != (self.resolution, self.resolution):
+            images = F.interpolate(images, size=(self.resolution, self.resolution), mode="bilinear",
+                                   align_corners=False, antialias=True)
+        return images
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """images: float (B, 1 or 3, H, W) in [-1, 1] -> float32 (B, num_features), the penultimate layer."""
+        return self.trunk(self._prepare(images)).mean(dim=(2, 3))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images: float (B, 1 or 3, H, W) in [-1, 1] -> attribute logits float32 (B, len(attributes))."""
+        return self.head(self.features(images))
+
+
+def load_feature_network(location: str | Path) -> FaceFeatureNet:
+    """A trained feature network from an export folder, in eval mode.
+
+    Refuses anything that is not the output of ``training/train_face_features.py`` (a folder whose
+    ``training_info.json`` says family ``face-features`` and at least one optimisation step), so a
+    random-weight network can never stand behind a reported number.
+
+    Raises:
+        CheckpointError: no such folder, not a trained feature-network export, or bad weights.
+    """
+    folder = Path(location)
+    info_path = folder / "training_info.json"
+    if not info_path.is_file():
+        raise CheckpointError(
+            f"feature network {folder}: no training_info.json; train one with `accelerate launch "
+            f"training/train_face_features.py --dataset ../shared/data/faces_celeba --output_dir {folder}` "
+            f"(or pass --inception_weights for the standard FID network)")
+    info = json.loads(info_path.read_text())
+    if info.get("family") != "face-features" or not info.get("global_step"):
+        raise CheckpointError(f"feature network {folder}: training_info.json is not that of a trained face feature "
+                              f"network (family {info.get('family')!r}, {info.get('global_step', 0)} steps)")
+    return FaceFeatureNet.from_pretrained(str(folder)).eval()

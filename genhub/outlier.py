@@ -1,0 +1,167 @@
+"""Outlier score: how unlike the training data an image is, judged by a VAE's negative ELBO.
+
+An image's score is its deterministic negative ELBO (``VAE.negative_elbo``, nats); it is read
+against the same score on every held-out image of the training dataset, stored with the export
+(``LatentSpace.heldout_neg_elbo``): a z-score, a percentile and a verdict in plain words. Whether
+the score separates faces from non-faces is measured as an AUROC (faces = negatives, others =
+positives), written to the model card:
+
+    python -m genhub.outlier checkpoints/vae-faces-64 --outliers ../shared/data/nonface_flowers_128
+
+Caveat: likelihood-based scores can rank simple, smooth images as *more* typical than the
+training data (Nalisnick et al. 2019, "Do Deep Generative Models Know What They Don't Know?");
+the AUROC on real non-faces is the check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+#: (upper percentile bound, verdict); above every held-out image: "not like the training data".
+VERDICTS = ((75.0, "typical face"), (95.0, "a little unusual"), (100.0, "unusual: rarer than 95% of held-out faces"))
+NOT_LIKE = "not like the training data"
+
+
+@dataclass
+class OutlierScore:
+    """One image's outlier score against the held-out reference.
+
+    Attributes:
+        neg_elbo: the image's negative ELBO, nats.
+        zscore: (neg_elbo - mean) / std of the held-out scores.
+        percentile: % of held-out images whose score is at most this one's, in [0, 100].
+        verdict: plain words (see :data:`VERDICTS`).
+    """
+
+    neg_elbo: float
+    zscore: float
+    percentile: float
+    verdict: str
+
+    def markdown(self) -> str:
+        return (f"**Outlier score: {self.verdict}.** Negative ELBO {self.neg_elbo:,.0f} nats: "
+                f"z = {self.zscore:+.2f}, higher than {self.percentile:.1f}% of held-out faces.")
+
+
+class OutlierReference:
+    """The held-out score distribution an image is compared with.
+
+    Parameters:
+        scores: float (N,), N >= 2, the negative ELBO of each held-out image (any order).
+
+    Raises:
+        ValueError: fewer than 2 scores or a non-finite one.
+    """
+
+    def __init__(self, scores: torch.Tensor | np.ndarray):
+        scores = np.sort(np.asarray(scores, dtype=np.float64).ravel())
+        if len(scores) < 2 or not np.isfinite(scores).all():
+            raise ValueError(f"an outlier reference needs at least 2 finite held-out scores, got {len(scores)}")
+        self.scores = scores
+        self.mean, self.std = float(scores.mean()), float(scores.std(ddof=1))
+
+    def score(self, neg_elbo: float) -> OutlierScore:
+        """Place one negative ELBO (nats) in the held-out distribution."""
+        rank = int(np.searchsorted(self.scores, neg_elbo, side="right"))
+        percentile = 100.0 * rank / len(self.scores)
+        if rank == len(self.scores) and neg_elbo > self.scores[-1]:
+            verdict = NOT_LIKE
+        else:
+            verdict = next(text for bound, text in VERDICTS if percentile <= bound)
+        return OutlierScore(float(neg_elbo), (float(neg_elbo) - self.mean) / max(self.std, 1e-12), percentile,
+                            verdict)
+
+
+def auroc(inlier_scores: torch.Tensor, outlier_scores: torch.Tensor) -> float:
+    """Area under the ROC curve of telling outliers (positives) from inliers by score (higher = outlier).
+
+    1.0: every outlier scores above every inlier; 0.5: chance; ties count one half. Computed with
+    ``torchmetrics.functional.classification.binary_auroc`` on the scores' dense ranks scaled to [0, 1]
+    (the AUROC depends only on the order; raw scores outside [0, 1] would be squashed by a sigmoid there).
+    """
+    from torchmetrics.functional.classification import binary_auroc
+
+    inlier, outlier = (torch.as_tensor(scores).double().ravel() for scores in (inlier_scores, outlier_scores))
+    scores = torch.cat([inlier, outlier])
+    levels, ranks = torch.unique(scores, return_inverse=True)
+    preds = ranks.double() / max(len(levels) - 1, 1)
+    target = torch.cat([torch.zeros(len(inlier)), torch.ones(len(outlier))]).long()
+    return float(binary_auroc(preds, target))
+
+
+def evaluate_auroc(model, inliers: torch.utils.data.Dataset, outliers: torch.utils.data.Dataset,
+                   batch_size: int = 256) -> dict[str, float]:
+    """Score two datasets of ``pixel_values`` with a VAE.
+
+    Returns:
+        ``outlier_auroc`` (see :func:`auroc`), the mean scores ``inlier_neg_elbo_nats`` and
+        ``outlier_neg_elbo_nats``, and the counts ``inlier_images`` and ``outlier_images``.
+    """
+    from genhub.latent import encode_dataset
+
+    inlier = encode_dataset(model, inliers, batch_size, keys=("neg_elbo",))["neg_elbo"]
+    outlier = encode_dataset(model, outliers, batch_size, keys=("neg_elbo",))["neg_elbo"]
+    return {"outlier_auroc": auroc(inlier, outlier), "inlier_neg_elbo_nats": float(inlier.double().mean()),
+            "outlier_neg_elbo_nats": float(outlier.double().mean()), "inlier_images": float(len(inlier)),
+            "outlier_images": float(len(outlier))}
+
+
+def auroc_metric_name(outliers: str) -> str:
+    """The metric's name in ``training_info.json`` and the card, naming the outlier data set."""
+    return f"outlier_auroc_vs_{Path(str(outliers).rstrip('/')).name}"
+
+
+def evaluate_export(folder: str | Path, outliers: str, inliers: str | None = None, split: str = "test",
+                    update_card: bool = True) -> dict[str, float]:
+    """:func:`evaluate_auroc` of an export's own training data set (or ``inliers``) against ``outliers``,
+    both on ``split``.
+
+    With ``update_card``, the AUROC is added to ``training_info.json`` ("metrics", under
+    :func:`auroc_metric_name`) and the model card is rewritten.
+
+    Raises:
+        genhub.data.DataError: a data set cannot be loaded. CheckpointError: not a VAE export.
+        ValueError: no inlier data set is given or named by the export.
+    """
+    from genhub.card import write_model_card
+    from genhub.data import load_image_dataset
+    from genhub.models import VAE
+
+    folder = Path(folder)
+    model = VAE.from_pretrained(folder)
+    info_path = folder / "training_info.json"
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    inliers = inliers or info.get("dataset")
+    if not inliers:
+        raise ValueError(f"{folder}: training_info.json names no dataset; pass the inlier dataset")
+    column = info.get("image_column") if inliers == info.get("dataset") else None
+    metrics = evaluate_auroc(
+        model, load_image_dataset(inliers, split, model.resolution, model.channels, column),
+        load_image_dataset(outliers, split, model.resolution, model.channels))
+    if update_card and info:
+        info["metrics"] = {**info.get("metrics", {}), auroc_metric_name(outliers): metrics["outlier_auroc"]}
+        info_path.write_text(json.dumps(info, indent=2))
+        write_model_card(folder, info)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="AUROC of a VAE export's outlier score: faces vs non-faces.")
+    parser.add_argument("export", help="VAE export folder")
+    parser.add_argument("--outliers", required=True, help="dataset of non-training-like images")
+    parser.add_argument("--inliers", default=None, help="default: the export's training dataset")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--no_update_card", action="store_true")
+    args = parser.parse_args(argv)
+    metrics = evaluate_export(args.export, args.outliers, args.inliers, args.split, not args.no_update_card)
+    print(json.dumps(metrics, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,345 @@
+"""Latent explorer: walk a generator's latent space with sliders, attribute sliders, uploads and interpolation.
+
+For a VAE the sliders are the K latent dimensions with the highest average KL to the prior on
+held-out data, attribute sliders come from the export's ``directions.safetensors``, an uploaded
+photo is encoded (the sliders jump to its code) and gets an outlier score. For the DCGAN the
+sliders are unsupervised directions found at load time by SeFa (Shen & Zhou 2021) in the
+generator's first layer; there is no encoder, so no upload. Math lives in :mod:`genhub.latent`
+and :mod:`genhub.outlier`; this module holds the per-model :class:`Explorer` and the Gradio wiring.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+
+from genhub.data import DataError, ImageDataset, image_columns, load_source
+from genhub.images import ImageError, center_crop_resize, make_grid, sanitize_image, to_pil, to_pixel_values
+from genhub.latent import INTERPOLATION_MODES, axis_directions, compose, coordinates, interpolate, sefa
+from genhub.models import DCGAN, VAE
+from genhub.outlier import OutlierReference
+from genhub.registry import PROJECT_ROOT, LoadedModel
+
+DISPLAY_SIZE = 256
+#: Sliders per model (the K most informative directions) and their range, in standard deviations of the prior.
+NUM_SLIDERS = 8
+SLIDER_RANGE = 3.0
+#: Attribute sliders: multiples of the attribute's direction (1 = the average with-minus-without difference).
+ATTRIBUTE_RANGE = 2.0
+ATTRIBUTES = ("Smiling", "Eyeglasses", "Male", "Young", "Blond_Hair", "Black_Hair", "Bald", "Mustache",
+              "Wearing_Hat", "Bangs", "Heavy_Makeup", "Pale_Skin")
+MAX_ATTRIBUTE_SLIDERS = 8
+MAX_FRAMES = 16
+
+
+@dataclass
+class ExplorerState:
+    """One session: ``base``, the code whose slider coordinates the sliders replace, and ``code``, the
+    code on screen; both float32 (latent_dim,), or None before the first face."""
+
+    base: torch.Tensor | None = None
+    code: torch.Tensor | None = None
+
+
+class Explorer:
+    """The explorer for one model. Methods are pure in the session state they take and return.
+
+    Parameters:
+        model: a :class:`~genhub.models.VAE` or :class:`~genhub.models.DCGAN`, in eval mode.
+        held_out: images the "held-out face" button encodes (VAE only), or None.
+        num_sliders: K, how many slider directions.
+        attributes: attribute names to offer, in order, when the VAE export has their directions
+            (at most :data:`MAX_ATTRIBUTE_SLIDERS`; others the export has are offered after them).
+        display_size: side in pixels of the faces shown.
+
+    Raises:
+        TypeError: a model family without a latent space to explore.
+    """
+
+    def __init__(self, model, held_out: ImageDataset | None = None, num_sliders: int = NUM_SLIDERS,
+                 attributes: tuple[str, ...] = ATTRIBUTES, display_size: int = DISPLAY_SIZE):
+        if not isinstance(model, (VAE, DCGAN)):
+            raise TypeError(f"the latent explorer needs a VAE or a DCGAN, got {type(model).__name__}")
+        self.model, self.display_size = model, display_size
+        self.latent_dim, self.resolution, self.channels = model.latent_dim, model.resolution, model.channels
+        self.device = next(model.parameters()).device
+        self.can_encode = isinstance(model, VAE)
+        self.held_out = held_out if self.can_encode else None
+        space = model.latent_space if self.can_encode else None
+        num_sliders = min(num_sliders, self.latent_dim)
+        self.reference = OutlierReference(space.heldout_neg_elbo) if space is not None else None
+        if space is not None:
+            order = space.slider_order()[:num_sliders]
+            self.directions = axis_directions(order, self.latent_dim)
+            self.slider_labels = [f"z{j} (KL {float(space.kl_per_dim[j]):.2f} nats)" for j in order.tolist()]
+            self.how = "the latent dimensions with the highest average KL to the prior on held-out faces"
+        else:
+            # SeFa on the first layer: the decoder's linear head (out, latent) or the DCGAN's
+            # ConvTranspose2d(latent, width, 4) on a 1x1 input, i.e. a dense layer latent -> width*16.
+            weight = model.decoder.head.weight.T if self.can_encode else model.generator.net[0].weight.flatten(1)
+            self.directions = sefa(weight)[1][:num_sliders]
+            self.slider_labels = [f"SeFa direction {k + 1}" for k in range(num_sliders)]
+            self.how = "unsupervised directions from the first layer's weights (SeFa, Shen & Zhou 2021)"
+        available = dict(space.directions) if space is not None else {}
+        names = [n for n in attributes if n in available] + sorted(n for n in available if n not in attributes)
+        self.attribute_names = names[:MAX_ATTRIBUTE_SLIDERS]
+        self.attribute_vectors = (torch.stack([available[n].float() for n in self.attribute_names])
+                                  if self.attribute_names else torch.zeros(0, self.latent_dim))
+
+    # ------------------------------------------------------------------------------- helpers
+    @torch.no_grad()
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes float (N, latent_dim) -> images float (N, C, H, W) in [-1, 1], on CPU."""
+        codes = codes.float().to(self.device)
+        images = self.model.decode(codes) if self.can_encode else self.model.generator(codes)
+        return images.float().cpu()
+
+    def display(self, pixel_values: torch.Tensor) -> Image.Image:
+        """(C, H, W) in [-1, 1] -> PIL image upscaled (Lanczos) to ``display_size``."""
+        return to_pil(pixel_values).resize((self.display_size, self.display_size), Image.Resampling.LANCZOS)
+
+    def _sliders_for(self, code: torch.Tensor) -> list[float]:
+        return coordinates(code, self.directions).clamp(-SLIDER_RANGE, SLIDER_RANGE).tolist()
+
+    def _show(self, state: ExplorerState, code: torch.Tensor) -> tuple[Image.Image, list[float], list[float]]:
+        state.base = state.code = code.float()
+        return self.display(self.decode(code[None])[0]), self._sliders_for(code), [0.0] * len(self.attribute_names)
+
+    # ------------------------------------------------------------------------------- actions
+    def random_face(self, state: ExplorerState, seed: int | None = None):
+        """z ~ N(0, I) (seeded when ``seed`` is a non-negative int). Returns (image, slider values,
+        attribute values (all 0), seed used, state)."""
+        if seed is None or seed < 0:
+            seed = random.SystemRandom().randrange(2**31)
+        code = torch.randn(self.latent_dim, generator=torch.Generator().manual_seed(int(seed)))
+        image, values, amounts = self._show(state, code)
+        return image, values, amounts, int(seed), state
+
+    def edit(self, state: ExplorerState, values: list[float], amounts: list[float]):
+        """Decode the code the sliders stand for (see :func:`genhub.latent.compose`). Returns (image, state).
+
+        Raises:
+            ValueError: wrong number of slider or attribute values.
+        """
+        if len(values) != len(self.directions) or len(amounts) != len(self.attribute_names):
+            raise ValueError(f"expected {len(self.directions)} slider values and {len(self.attribute_names)} "
+                             f"attribute values, got {len(values)} and {len(amounts)}")
+        base = state.base if state.base is not None else torch.zeros(self.latent_dim)
+        state.base = base
+        state.code = compose(base, self.directions, torch.tensor(values, dtype=torch.float32),
+                             self.attribute_vectors, torch.tensor(amounts, dtype=torch.float32))
+        return self.display(self.decode(state.code[None])[0]), state
+
+    def prepare(self, source) -> torch.Tensor:
+        """Any image source (path, bytes, PIL, array) -> sanitised, centre-cropped ``pixel_values``
+        (C, resolution, resolution) in [-1, 1].
+
+        Raises:
+            ImageError: unreadable, corrupt or too large (see :func:`genhub.images.sanitize_image`).
+        """
+        return to_pixel_values(center_crop_resize(sanitize_image(source, self.channels), self.resolution))
+
+    def encode(self, state: ExplorerState, source):
+        """Encode an image: returns (the sanitised crop, its reconstruction, slider values at its code,
+        attribute values (all 0), outlier-score markdown, state). The code on screen becomes mu(x).
+
+        Raises:
+            ImageError: as :meth:`prepare`. ValueError: the model has no encoder.
+        """
+        if not self.can_encode:
+            raise ValueError("this model has no encoder: only a VAE can encode a photo")
+        pixel_values = self.prepare(source)
+        out = self.model.negative_elbo(pixel_values[None])
+        code = out["mu"][0].cpu()
+        state.base = state.code = code
+        verdict = self.reference.score(float(out["neg_elbo"][0])).markdown() if self.reference else (
+            "No outlier score: this export has no held-out reference (latent_stats.safetensors).")
+        return (self.display(pixel_values), self.display(out["decoded"][0].cpu()), self._sliders_for(code),
+                [0.0] * len(self.attribute_names), verdict, state)
+
+    def held_out_face(self, state: ExplorerState, index: int):
+        """:meth:`encode` row ``index`` of the held-out split (wrapped around its length).
+
+        Raises:
+            ValueError: no held-out images are available.
+        """
+        if self.held_out is None or len(self.held_out) == 0:
+            raise ValueError("no held-out faces are available for this model")
+        return self.encode(state, self.held_out.image(int(index) % len(self.held_out)))
+
+    def interpolate(self, state: ExplorerState, second=None, num_frames: int = 8, mode: str = "spherical",
+                    seed: int | None = None) -> Image.Image:
+        """A strip of ``num_frames`` (2..16) faces from the face on screen to a second face: ``second``
+        encoded (VAE only), or z ~ N(0, I) from ``seed`` (random when None or negative).
+
+        Raises:
+            ValueError: no face on screen yet, a bad frame count or mode, or ``second`` without an encoder.
+            ImageError: ``second`` cannot be read.
+        """
+        if state.code is None:
+            raise ValueError("make, upload or pick a face first: the strip starts at the face on screen")
+        if not 2 <= int(num_frames) <= MAX_FRAMES:
+            raise ValueError(f"frames must be between 2 and {MAX_FRAMES}, got {num_frames}")
+        if second is not None:
+            if not self.can_encode:
+                raise ValueError("this model has no encoder: interpolate to a random face instead")
+            end = self.model.negative_elbo(self.prepare(second)[None])["mu"][0].cpu()
+        else:
+            if seed is None or seed < 0:
+                seed = random.SystemRandom().randrange(2**31)
+            end = torch.randn(self.latent_dim, generator=torch.Generator().manual_seed(int(seed)))
+        frames = self.decode(interpolate(state.code, end, int(num_frames), mode))
+        return make_grid(frames, nrow=len(frames))
+
+
+def held_out_images(loaded: LoadedModel, dataset: str | None = None) -> ImageDataset:
+    """The ``test`` split of ``dataset`` (default: the export's training dataset) at the model's size.
+
+    Raises:
+        DataError: no dataset is known, or it cannot be loaded.
+    """
+    source = dataset or loaded.info.get("dataset")
+    if not source:
+        raise DataError(f"{loaded.key}: its export names no training dataset")
+    if not source.startswith("/") and (PROJECT_ROOT / source).exists():
+        source = str(PROJECT_ROOT / source)
+    table = load_source(source)["test"]
+    column = loaded.info.get("image_column") or (image_columns(table) or [None])[0]
+    if column is None:
+        raise DataError(f"dataset {source!r} has no image column")
+    return ImageDataset(table, {"pixel_values": column}, loaded.model.resolution, loaded.model.channels, source)
+
+
+def build(demo, models: list[LoadedModel], num_sliders: int = NUM_SLIDERS, held_out_examples: bool = True) -> None:
+    """Lay out the tab inside the current ``gr.Tab``: one sub-tab per model. Api names, with ``P`` the
+    model key with ``-`` replaced by ``_``: ``P_random_face``, ``P_edit``, ``P_interpolate`` and, for a
+    VAE, ``P_encode`` and ``P_held_out_face``.
+
+    ``held_out_examples=False`` hides the held-out photos (e.g. on a public Space: CelebA's terms).
+    """
+    import gradio as gr
+
+    gr.Markdown("## Latent explorer\nEvery image here is decoded from a point *z* in the model's latent space. "
+                "Draw a random face, then move the sliders to move *z*.")
+    with gr.Tabs():
+        for loaded in models:
+            with gr.Tab(loaded.key):
+                if loaded.model is None:
+                    gr.Markdown(loaded.missing_message)
+                    continue
+                held_out = None
+                if held_out_examples and isinstance(loaded.model, VAE):
+                    try:
+                        held_out = held_out_images(loaded)
+                    except DataError:
+                        held_out = None
+                _build_explorer(demo, Explorer(loaded.model, held_out, num_sliders), loaded.key)
+
+
+def _build_explorer(demo, explorer: Explorer, key: str) -> None:
+    import gradio as gr
+
+    prefix = key.replace("-", "_")
+
+    def guarded(function):
+        """Our clear errors (bad image, bad request) become a gr.Error the user or client sees."""
+        def run(*args):
+            try:
+                return function(*args)
+            except (ImageError, ValueError) as error:
+                raise gr.Error(str(error)) from None
+        return run
+
+    gr.Markdown(f"`{key}` ({explorer.resolution}×{explorer.resolution}, {explorer.latent_dim}-dimensional z). "
+                f"Sliders: {explorer.how}, each spanning ±{SLIDER_RANGE:g} standard deviations.")
+    state = gr.State(lambda: ExplorerState())
+    with gr.Row():
+        with gr.Column():
+            face = gr.Image(label="face", format="png", interactive=False, buttons=[], height=DISPLAY_SIZE)
+            with gr.Row():
+                random_button = gr.Button("Random face", variant="primary")
+                seed = gr.Number(label="seed (empty: random)", value=None, precision=0)
+            info = gr.Markdown()
+        with gr.Column():
+            sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=0.01, label=label)
+                       for label in explorer.slider_labels]
+        if explorer.attribute_names:
+            with gr.Column():
+                gr.Markdown("Attributes (directions from the training labels; 1 = the average difference "
+                            "between faces with and without)")
+                attributes = [gr.Slider(-ATTRIBUTE_RANGE, ATTRIBUTE_RANGE, value=0.0, step=0.05,
+                                        label=name.replace("_", " ")) for name in explorer.attribute_names]
+        else:
+            attributes = []
+    face_outputs = [face, *sliders, *attributes]
+
+    def random_face(current, seed_value):
+        image, values, amounts, used, current = explorer.random_face(
+            current, None if seed_value is None else int(seed_value))
+        return image, *values, *amounts, f"z ~ N(0, I), seed {used}", current
+
+    random_button.click(guarded(random_face), [state, seed], [*face_outputs, info, state],
+                        api_name=f"{prefix}_random_face")
+    demo.load(guarded(random_face), [state, seed], [*face_outputs, info, state],
+              api_name=f"{prefix}_first_face", api_visibility="private")
+
+    def edit(current, *values):
+        return explorer.edit(current, list(values[:len(sliders)]), list(values[len(sliders):]))
+
+    gr.on([slider.input for slider in sliders + attributes], guarded(edit), [state, *sliders, *attributes],
+          [face, state], api_name=f"{prefix}_edit", trigger_mode="always_last", show_progress="hidden")
+
+    if explorer.can_encode:
+        gr.Markdown("### Your photo\nIt is sanitised (orientation, colour mode, size), centre-cropped, encoded "
+                    "to the mean of q(z|x); the sliders jump to its code so you can edit it.")
+        with gr.Row():
+            upload = gr.File(label="upload a photo", file_types=["image"], type="filepath")
+            photo = gr.Image(label="your photo, as the model sees it", format="png", interactive=False,
+                             buttons=[], height=DISPLAY_SIZE)
+            reconstruction = gr.Image(label="reconstruction", format="png", interactive=False, buttons=[],
+                                      height=DISPLAY_SIZE)
+        outlier = gr.Markdown()
+        encode_outputs = [photo, reconstruction, face, *sliders, *attributes, outlier, state]
+
+        def encode(current, source):
+            if source is None:
+                raise ValueError("no image uploaded")
+            photo_image, recon_image, values, amounts, verdict, current = explorer.encode(current, source)
+            return photo_image, recon_image, recon_image, *values, *amounts, verdict, current
+
+        upload.upload(guarded(encode), [state, upload], encode_outputs, api_name=f"{prefix}_encode")
+        if explorer.held_out is not None:
+            with gr.Row():
+                index = gr.Number(label=f"held-out face (0–{len(explorer.held_out) - 1})", value=0, precision=0)
+                example_button = gr.Button("Use a held-out face")
+
+            def held_out_face(current, row):
+                photo_image, recon_image, values, amounts, verdict, current = explorer.held_out_face(
+                    current, int(row or 0))
+                return photo_image, recon_image, recon_image, *values, *amounts, verdict, current
+
+            example_button.click(guarded(held_out_face), [state, index], encode_outputs,
+                                 api_name=f"{prefix}_held_out_face")
+
+    gr.Markdown("### Interpolation\nFrom the face on screen to "
+                + ("a second photo, or a random face when none is given." if explorer.can_encode
+                   else "a random face."))
+    with gr.Row():
+        second = gr.File(label="second photo (optional)", file_types=["image"], type="filepath",
+                         visible=explorer.can_encode)
+        with gr.Column():
+            frames = gr.Slider(2, MAX_FRAMES, value=8, step=1, label="frames")
+            mode = gr.Radio(list(INTERPOLATION_MODES), value=INTERPOLATION_MODES[0], label="path")
+            second_seed = gr.Number(label="random second face: seed (empty: random)", value=None, precision=0)
+            interpolate_button = gr.Button("Interpolate")
+    strip = gr.Image(label="interpolation", format="png", interactive=False, buttons=[])
+
+    def interpolate_faces(current, second_file, num_frames, path, seed_value):
+        return explorer.interpolate(current, second_file, int(num_frames), path,
+                                    None if seed_value is None else int(seed_value))
+
+    interpolate_button.click(guarded(interpolate_faces), [state, second, frames, mode, second_seed], strip,
+                             api_name=f"{prefix}_interpolate")

@@ -1,0 +1,324 @@
+"""Image-to-image: translate an uploaded, pasted, webcam or drawn image with a pix2pix or CycleGAN model.
+
+Every translation model of the registry is offered, a CycleGAN once per direction. Any image works:
+it is sanitised (:func:`genhub.images.sanitize_image`), its centre square is cropped (or it is padded
+to a square with white), resized to the model's resolution, translated, and the output is shown at
+:data:`DISPLAY_SIZE` (cropped back to the input's aspect ratio when padded); the note under the result
+says what was done. Examples come from the held-out split of the dataset named in the export's
+``training_info.json``.
+"""
+
+# No `from __future__ import annotations`: Gradio reads the `gr.SelectData` hint of the gallery handler
+# at run time, and postponed (string) annotations would hide it.
+
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+from PIL import Image
+
+from genhub.data import DataError, ImageDataset, image_columns, load_source, load_unpaired_dataset
+from genhub.images import ImageError, center_crop_resize, sanitize_image, to_pil, to_pixel_values
+from genhub.registry import PROJECT_ROOT, LoadedModel
+
+FAMILIES = ("pix2pix", "cyclegan")
+#: Longer side, in pixels, of the images shown.
+DISPLAY_SIZE = 256
+#: Shortest input side accepted, in pixels.
+MIN_SIDE = 16
+#: Largest accepted ratio of the longer to the shorter side.
+MAX_ASPECT = 10.0
+FITS = {"crop": "Centre crop", "pad": "Pad to a square"}
+NUM_EXAMPLES = 8
+#: Sketch-pad drawings are binarised like the training sketches (pixel > 200 -> white, else black).
+SKETCH_THRESHOLD = 200
+
+
+@dataclass(frozen=True)
+class Direction:
+    """One entry of the model menu: a pix2pix model, or one direction ("AB" or "BA") of a CycleGAN."""
+
+    loaded: LoadedModel
+    direction: str | None = None
+
+    @property
+    def value(self) -> str:
+        """The menu value: the registry key, plus ``:AB`` / ``:BA`` for a CycleGAN."""
+        return f"{self.loaded.key}:{self.direction}" if self.direction else self.loaded.key
+
+    @property
+    def domains(self) -> tuple[str, str]:
+        """(source, target) names from the export's ``training_info.json``, e.g. ("sketch", "face") or
+        ("eyeglasses", "no_eyeglasses") for a CycleGAN's "BA"."""
+        names = self.loaded.info.get("domains") or (
+            {"A": "input", "B": "target"} if self.direction is None else {"A": "A", "B": "B"})
+        direction = self.direction or "AB"
+        return names[direction[0]], names[direction[1]]
+
+    @property
+    def label(self) -> str:
+        source, target = self.domains
+        return f"{self.loaded.key}: {source} → {target} ({self.loaded.spec.family}, {self.resolution} px)"
+
+    @property
+    def resolution(self) -> int:
+        return self.loaded.model.resolution
+
+    @property
+    def channels(self) -> int:
+        model = self.loaded.model
+        return model.in_channels if self.direction is None else model.channels
+
+
+def directions(models: dict[str, LoadedModel]) -> list[Direction]:
+    """Menu entries for every loaded translation model (both directions of each CycleGAN), in registry order."""
+    entries = []
+    for loaded in models.values():
+        if loaded.model is None or loaded.spec.family not in FAMILIES:
+            continue
+        entries += [Direction(loaded)] if loaded.spec.family == "pix2pix" else [Direction(loaded, "AB"),
+                                                                                 Direction(loaded, "BA")]
+    return entries
+
+
+def prepare(image, resolution: int, channels: int = 3, fit: str = "crop") -> tuple[Image.Image, tuple, str]:
+    """Turn any image into the model's input.
+
+    Args:
+        image: anything :func:`genhub.images.sanitize_image` reads (path, bytes, PIL, numpy).
+        resolution: the model's side in pixels.
+        channels: the model's input channels.
+        fit: ``"crop"`` keeps the largest centred square; ``"pad"`` pads the shorter side with white.
+
+    Returns:
+        (the model input: a ``resolution`` x ``resolution`` PIL image; the box (left, top, right, bottom)
+        of the picture inside it, in model pixels; a sentence saying what was done).
+
+    Raises:
+        ImageError: unreadable, too large (see ``MAX_PIXELS``), shorter side below :data:`MIN_SIDE`,
+            aspect ratio beyond :data:`MAX_ASPECT`, or unknown ``fit``.
+    """
+    if fit not in FITS:
+        raise ImageError(f"fit must be one of {list(FITS)}, got {fit!r}")
+    picture = sanitize_image(image, channels)
+    width, height = picture.size
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(f"the image is {width}×{height} pixels; it needs at least {MIN_SIDE} pixels on each side")
+    if max(width, height) / min(width, height) > MAX_ASPECT:
+        raise ImageError(f"the image is {width}×{height} pixels, an aspect ratio beyond {MAX_ASPECT:g}:1; "
+                         "crop it closer to a square first")
+    side = min(width, height) if fit == "crop" else max(width, height)
+    steps, box = [], (0, 0, resolution, resolution)
+    if width != height and fit == "crop":
+        steps.append(f"centre-cropped to {side}×{side}")
+    elif width != height:
+        square = Image.new(picture.mode, (side, side), "white")
+        offset = ((side - width) // 2, (side - height) // 2)
+        square.paste(picture, offset)
+        picture, scale = square, resolution / side
+        box = (round(offset[0] * scale), round(offset[1] * scale), round((offset[0] + width) * scale),
+               round((offset[1] + height) * scale))
+        steps.append(f"padded with white to {side}×{side}")
+    if side != resolution:
+        steps.append(f"resized to {resolution}×{resolution}, the model's resolution")
+    done = (f"Your {width}×{height} image was {' and '.join(steps)}." if steps
+            else f"Your {width}×{height} image is already at the model's resolution.")
+    return center_crop_resize(picture, resolution), box, done
+
+
+def for_display(image: Image.Image, box: tuple | None = None) -> Image.Image:
+    """Crop ``box`` (default: all) and resize so the longer side is :data:`DISPLAY_SIZE` (Lanczos)."""
+    if box is not None:
+        image = image.crop(box)
+    scale = DISPLAY_SIZE / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
+
+
+def binarise(image: Image.Image) -> Image.Image:
+    """Black lines on white: every channel > :data:`SKETCH_THRESHOLD` -> 255, else 0 (same mode)."""
+    return image.point(lambda value: 255 if value > SKETCH_THRESHOLD else 0)
+
+
+@torch.no_grad()
+def run(entry: Direction, model_input: Image.Image) -> tuple[Image.Image, Image.Image | None, float]:
+    """Translate a model-sized PIL image: (output, cycle reconstruction or None, seconds taken)."""
+    pixel_values = to_pixel_values(model_input).unsqueeze(0)
+    start = time.perf_counter()
+    if entry.direction is None:
+        output, reconstruction = entry.loaded.model.translate(pixel_values), None
+    else:
+        output, reconstruction = entry.loaded.model.cycle(pixel_values, entry.direction)
+    seconds = time.perf_counter() - start
+    return to_pil(output[0]), None if reconstruction is None else to_pil(reconstruction[0]), seconds
+
+
+def translate(entry: Direction, image, fit: str = "crop", sketch: bool = False
+              ) -> tuple[Image.Image, Image.Image, Image.Image | None, str]:
+    """The whole tab action: (model input, translation, cycle reconstruction or None, markdown note), the
+    images at display size; the translation and reconstruction cropped back to the picture when padded.
+
+    Raises:
+        ImageError: see :func:`prepare`; for a drawing (``sketch``), also an empty sketch pad.
+    """
+    model_input, box, done = prepare(image, entry.resolution, entry.channels, fit)
+    if sketch:
+        model_input = binarise(model_input)
+        if model_input.getextrema() in ((255, 255), ((255, 255),) * len(model_input.getbands())):
+            raise ImageError("the sketch pad is empty: draw a face (black lines on white) first")
+        done += " The drawing was binarised to black lines on white, like the training sketches."
+    output, reconstruction, seconds = run(entry, model_input)
+    source, target = entry.domains
+    cropped = box != (0, 0, entry.resolution, entry.resolution)
+    note = (f"{done} {entry.loaded.key} translated it from *{source}* to *{target}* in {seconds * 1000:.0f} ms"
+            + (f" and back again (the cycle reconstruction)" if reconstruction is not None else "")
+            + f". Shown at {DISPLAY_SIZE} px" + (", cropped back to your picture's aspect ratio." if cropped else "."))
+    return (for_display(model_input), for_display(output, box),
+            None if reconstruction is None else for_display(reconstruction, box), note)
+
+
+def _dataset_path(source: str) -> str:
+    return str(PROJECT_ROOT / source) if not source.startswith("/") and (PROJECT_ROOT / source).exists() else source
+
+
+def examples(entry: Direction, count: int = NUM_EXAMPLES) -> list[Image.Image]:
+    """Up to ``count`` held-out inputs for ``entry``, full size: the ``test`` split of the export's training
+    dataset (pix2pix: its input column; CycleGAN: the source domain's rows).
+
+    Raises:
+        DataError: the export names no dataset, or it cannot be loaded.
+    """
+    info = entry.loaded.info
+    args = info.get("args", {})
+    if not info.get("dataset"):
+        raise DataError(f"{entry.loaded.key}: its export names no training dataset")
+    source = _dataset_path(info["dataset"])
+    if entry.direction is None:
+        table = load_source(source)["test"]
+        column = args.get("input_column") or (image_columns(table) or [None])[0]
+        if column is None:
+            raise DataError(f"dataset {source!r} has no image column")
+        held_out = ImageDataset(table, {"pixel_values": column}, entry.resolution, entry.channels, source)
+        column_key = column
+    else:
+        pair = load_unpaired_dataset(
+            source, "test", entry.resolution, entry.channels, args.get("image_column"), args.get("domain_column"),
+            str(args.get("domain_a", "A")), str(args.get("domain_b", "B")),
+            _dataset_path(args["dataset_b"]) if args.get("dataset_b") else None, args.get("image_column_b"))
+        held_out = pair.domain_a if entry.direction == "AB" else pair.domain_b
+        column_key = None
+    return [held_out.image(i, column_key) for i in range(min(count, len(held_out)))]
+
+
+def describe(entry: Direction) -> str:
+    """Markdown: what the model does and how it was trained."""
+    info, source_target = entry.loaded.info, entry.domains
+    facts = [f"**{entry.loaded.key}** ({entry.loaded.spec.family}) translates *{source_target[0]}* into "
+             f"*{source_target[1]}* at {entry.resolution}×{entry.resolution} px."]
+    if info.get("global_step"):
+        facts.append(f"Trained for {info['global_step']:,} steps on `{info.get('dataset')}`.")
+    if entry.direction is not None:
+        facts.append("The cycle reconstruction translates the result back: how much of your picture survives.")
+    return " ".join(facts)
+
+
+def build(demo, models: dict[str, LoadedModel]) -> None:
+    """Lay out the tab inside the current ``gr.Tab`` and wire its events (api names: ``select_model``,
+    ``translate``, ``translate_sketch``)."""
+    import gradio as gr
+
+    class UploadImage(gr.Image):
+        """``gr.Image`` whose own decoding errors (corrupt file, decompression bomb) become a clear
+        ``gr.Error`` instead of an unexplained failure; the browser side is ``gr.Image``'s."""
+
+        is_template = True
+
+        def preprocess(self, payload):
+            try:
+                return super().preprocess(payload)
+            except Exception as error:
+                raise gr.Error(f"Cannot use this image: cannot read it ({error})") from None
+
+    entries = {entry.value: entry for entry in directions(models)}
+    missing = [loaded for loaded in models.values() if loaded.spec.family in FAMILIES and loaded.model is None]
+    for loaded in missing:
+        gr.Markdown(loaded.missing_message)
+    if not entries:
+        return
+
+    @lru_cache(maxsize=None)
+    def cached_examples(value: str) -> tuple[tuple[Image.Image, ...], str]:
+        try:
+            return tuple(examples(entries[value])), ""
+        except DataError as error:
+            return (), f"No held-out examples: {error}"
+
+    def entry_for(value: str) -> Direction:
+        if value not in entries:  # the dropdown refuses other values; this is an empty one
+            raise gr.Error("Pick a model first.")
+        return entries[value]
+
+    def select_model(value: str):
+        entry = entry_for(value)
+        shown, problem = cached_examples(value)
+        return (list(shown), describe(entry) + (f"\n\n{problem}" if problem else ""),
+                gr.update(visible=entry.direction is not None))
+
+    def act(value: str, image, fit: str, sketch: bool):
+        entry = entry_for(value)
+        if image is None:
+            raise gr.Error("Draw something first." if sketch else "Upload, paste or take a picture first.")
+        try:
+            return translate(entry, image, fit, sketch)
+        except ImageError as error:
+            raise gr.Error(f"Cannot use this image: {error}") from None
+
+    def translate_image(value: str, image, fit: str):
+        return act(value, image, fit, sketch=False)
+
+    def translate_sketch(value: str, drawing, fit: str):
+        composite = drawing.get("composite") if isinstance(drawing, dict) else drawing
+        return act(value, composite, fit, sketch=True)
+
+    def pick_example(value: str, evt: gr.SelectData):
+        shown, _ = cached_examples(value)
+        return shown[evt.index]
+
+    first = next(iter(entries.values()))
+    gr.Markdown("## Image-to-image\nTranslate a picture with pix2pix (paired training) or CycleGAN (unpaired, "
+                "both directions). Any size works: the picture is centre-cropped or padded to a square and "
+                "resized to the model's resolution; the note under the result says what happened.")
+    with gr.Row():
+        choice = gr.Dropdown([(entry.label, value) for value, entry in entries.items()], value=first.value,
+                             label="Model", scale=3)
+        fit = gr.Radio([(label, value) for value, label in FITS.items()], value="crop", label="Fit", scale=2)
+    about = gr.Markdown(describe(first))
+    with gr.Row():
+        with gr.Column():
+            with gr.Tab("Picture"):
+                picture = UploadImage(label="Upload, paste or take a picture",
+                                       sources=["upload", "clipboard", "webcam"], type="filepath", image_mode=None,
+                                       height=320)
+                go = gr.Button("Translate", variant="primary")
+            with gr.Tab("Draw"):
+                gr.Markdown("Draw a face in black lines (for a sketch → face model).")
+                drawing = gr.Sketchpad(type="pil", canvas_size=(512, 512), label="Sketch pad",
+                                       placeholder="Pick the brush on the left, then draw",
+                                       brush=gr.Brush(default_size=4, colors=["#000000"], color_mode="fixed"))
+                go_sketch = gr.Button("Translate the drawing", variant="primary")
+            gallery = gr.Gallery(list(cached_examples(first.value)[0]), label="Held-out examples (click one)",
+                                 columns=NUM_EXAMPLES // 2, height=200, allow_preview=False, format="png")
+        with gr.Column():
+            model_input = gr.Image(label="What the model saw", format="png", interactive=False, height=160)
+            output = gr.Image(label="Translation", format="png", interactive=False, height=DISPLAY_SIZE)
+            reconstruction = gr.Image(label="Cycle reconstruction", format="png", interactive=False,
+                                      height=DISPLAY_SIZE, visible=first.direction is not None)
+            note = gr.Markdown()
+
+    results = [model_input, output, reconstruction, note]
+    choice.change(select_model, choice, [gallery, about, reconstruction], api_name="select_model")
+    go.click(translate_image, [choice, picture, fit], results, api_name="translate")
+    go_sketch.click(translate_sketch, [choice, drawing, fit], results, api_name="translate_sketch")
+    gallery.select(pick_example, choice, picture, api_visibility="private").then(
+        translate_image, [choice, picture, fit], results, api_visibility="private")

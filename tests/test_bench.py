@@ -1,0 +1,55 @@
+"""The bench scripts run end to end in --tiny mode and write their JSON (speed numbers are not asserted:
+they belong to the benchmarks, not to tests)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, SHARED_DATA
+
+needs_shared = pytest.mark.skipif(not (SHARED_DATA / "faces_celeba").is_dir(), reason="benches use ../shared/data")
+
+
+def run(script: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, f"bench/{script}", "--tiny", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=900)
+
+
+@needs_shared
+def test_bench_training_tiny(tmp_path):
+    out = tmp_path / "training.json"
+    done = run("bench_training.py", "--families", "dcgan", "vae", "--output", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert [row["family"] for row in result["families"]] == ["dcgan", "vae"]
+    for row in result["families"]:
+        assert row["trainer_fp32"] > 0 and row["trainer_bf16"] > 0 and row["reference_fp32"] > 0
+        assert row["ratio_fp32"] == pytest.approx(row["trainer_fp32"] / row["reference_fp32"])
+    studies = {(row["family"], row["study"]) for row in result["sweep"]}
+    assert studies == {(f, s) for f in ("dcgan", "vae") for s in ("batch size", "resolution")}
+    assert result["machine"]["cores"] and "| dcgan |" in done.stdout
+
+
+@needs_shared
+def test_bench_data_tiny(tmp_path):
+    out = tmp_path / "data.json"
+    done = run("bench_data.py", "--families", "dcgan", "--output", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    row = json.loads(out.read_text())["families"][0]
+    assert row["family"] == "dcgan" and row["loader_0"] > 0 and row["training"] > 0
+    assert row["wait"] >= 0 and 0 <= row["wait_share"] <= 1
+
+
+def test_bench_app_tiny(tiny_export, faces_dir, tmp_path):
+    out = tmp_path / "app.json"
+    done = run("bench_app.py", "--model", f"dcgan-faces={tiny_export}", "--quiz-dataset", str(faces_dir),
+               "--clients", "1", "2", "--output", str(out))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["failed_requests"] == 0 and result["cold_start_seconds"][0] > 0
+    rounds = [row for row in result["endpoints"] if row["endpoint"] == "/new_round"]
+    assert [row["clients"] for row in rounds] == [1, 2] and rounds[1]["requests"] == 4
+    assert all(row["median_ms"] <= row["p95_ms"] for row in result["endpoints"])

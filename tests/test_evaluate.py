@@ -1,0 +1,142 @@
+"""python -m genhub.evaluate end to end on tiny exports: the labelled report, the export's card and
+training_info, the refusal to run without a trained feature network, and every family's evaluator."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+import yaml
+from conftest import SHARED_DATA, write_parquet_slice
+
+from genhub import evaluate as E
+from genhub.metrics import NOT_COMPARABLE
+from genhub.models import MODEL_CLASSES, VAE, CycleGAN, Pix2Pix
+from genhub.models.inception import FIDInceptionV3, sha256_file
+
+
+@pytest.fixture(scope="session")
+def feature_network(faces_dir, tmp_path_factory):
+    """A face feature network trained for 3 steps through training/train_face_features.py."""
+    import train_face_features
+
+    output = tmp_path_factory.mktemp("features") / "face-features"
+    train_face_features.main(train_face_features.parse_args([
+        "--dataset", str(faces_dir), "--output_dir", str(output), "--resolution", "32", "--width", "8",
+        "--train_batch_size", "16", "--max_train_steps", "3", "--num_grid_images", "4"]))
+    return output
+
+
+def test_feature_network_export_is_named_versioned_and_measured(feature_network):
+    config = json.loads((feature_network / "config.json").read_text())
+    info = json.loads((feature_network / "training_info.json").read_text())
+    assert config["name"] == "genhub-face-features" and config["version"] == "1" and len(config["attributes"]) == 40
+    assert info["family"] == "face-features" and info["global_step"] == 3
+    assert 0 <= info["metrics"]["held-out mean attribute accuracy"] <= 1
+    assert (feature_network / "model.safetensors").is_file()
+
+
+def test_dcgan_evaluation_writes_a_labelled_report_card_and_gallery(tiny_export, feature_network, tmp_path):
+    export = shutil.copytree(tiny_export, tmp_path / "export", ignore=shutil.ignore_patterns("checkpoint-*"))
+    out = tmp_path / "report"
+    assert E.main([str(export), "--feature_network", str(feature_network), "--output_dir", str(out),
+                   "--memorisation_samples", "8"]) == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["feature_space"]["standard"] is False
+    assert report["feature_space"]["weights_sha256"] == sha256_file(feature_network / "model.safetensors")
+    fid_names = [name for name in report["metrics"] if name.startswith(("FID", "KID")) and "floor" not in name]
+    assert len(fid_names) == 2 and all(NOT_COMPARABLE in name for name in fid_names)
+    assert all(NOT_COMPARABLE in report["metric_descriptions"][name] for name in report["metrics"] if "FID" in name)
+    for kind in ("cnn", "linear"):
+        found = report["details"][f"detectability_{kind}"]
+        assert found["trials"] == 16 and found["low"] <= found["accuracy"] <= found["high"]
+    memorisation = report["details"]["memorisation"]
+    assert memorisation["fakes_checked"] == 8 and len(memorisation["nearest"]) == 8
+    assert (out / "memorisation_gallery.png").is_file() and not (export / "memorisation_gallery.png").exists()
+
+    info = json.loads((export / "training_info.json").read_text())
+    assert set(report["metrics"]) <= set(info["metrics"]) and info["evaluation"]["report"] == "evaluation.json"
+    card = (export / "README.md").read_text()
+    metadata = yaml.safe_load(card.split("---")[1])
+    card_metrics = {m["name"]: m["value"] for m in metadata["model-index"][0]["results"][0]["metrics"]}
+    assert card_metrics[fid_names[0]] == pytest.approx(report["metrics"][fid_names[0]])
+    assert NOT_COMPARABLE in card
+    public = json.loads((export / "evaluation.json").read_text())
+    assert "memorisation" not in public["details"]  # the published copy names no training images
+
+    # a second evaluation replaces the first one's numbers instead of piling up
+    assert E.main([str(export), "--feature_network", str(feature_network), "--output_dir", str(out),
+                   "--memorisation_samples", "8", "--num_samples", "12"]) == 0
+    again = json.loads((export / "training_info.json").read_text())
+    assert set(again["metrics"]) == set(info["metrics"])
+
+
+def test_evaluation_refuses_without_a_trained_feature_network(tiny_export, tmp_path, capsys):
+    code = E.main([str(tiny_export), "--feature_network", str(tmp_path / "none"), "--no_update_card",
+                   "--output_dir", str(tmp_path)])
+    assert code == 2
+    assert "train_face_features.py" in capsys.readouterr().err
+    assert not (tmp_path / "evaluation.json").exists()
+
+
+def test_evaluation_with_inception_weights_checks_the_hash_and_labels_the_space(tiny_export, tmp_path, capsys):
+    weights = tmp_path / "inception.pth"
+    torch.save(FIDInceptionV3().state_dict(), weights)
+    args = [str(tiny_export), "--inception_weights", str(weights), "--no_update_card", "--output_dir", str(tmp_path)]
+    assert E.main(args) == 2 and "SHA-256" in capsys.readouterr().err  # a dummy file is not the standard one
+    report = E.evaluate(tiny_export, inception_weights=weights, inception_sha256=sha256_file(weights),
+                        output_dir=tmp_path, max_real=6, num_samples=6, memorisation_samples=4, update_card=False)
+    assert report["feature_space"]["name"] == "inception-v3-fid" and report["feature_space"]["standard"] is False
+    assert any(name.startswith("FID") and NOT_COMPARABLE in name for name in report["metrics"])
+
+
+def test_every_family_has_an_evaluator_and_a_model_class():
+    assert set(E.EVALUATORS) == {"dcgan", "vae", "pix2pix", "cyclegan"}
+    assert set(E.EVALUATORS) <= set(MODEL_CLASSES)
+
+
+def _export(model, folder, info):
+    model.save_pretrained(folder)
+    (folder / "training_info.json").write_text(json.dumps(info))
+    return folder
+
+
+def test_vae_evaluation_reports_reconstruction_and_sample_metrics(faces_dir, feature_network, tmp_path):
+    export = _export(VAE(resolution=32, latent_dim=8, hidden_channels=8), tmp_path / "vae",
+                     {"family": "vae", "dataset": str(faces_dir), "args": {}})
+    report = E.evaluate(export, feature_network=feature_network, output_dir=tmp_path / "out", update_card=False)
+    metrics = report["metrics"]
+    assert 0 < metrics["reconstruction MSE"] < 1 and metrics["reconstruction PSNR (dB)"] > 0
+    assert any(name.startswith("FID") for name in metrics) and "detectability (pixel CNN)" not in metrics
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "sketch2face_celeba_128").is_dir(), reason="needs ../shared/data")
+def test_pix2pix_evaluation_reports_l1_psnr_ssim(feature_network, tmp_path):
+    data = write_parquet_slice(SHARED_DATA / "sketch2face_celeba_128", tmp_path / "pairs", {"train": 4, "test": 8})
+    model = Pix2Pix(resolution=32, ngf=8, ndf=8, num_downs=5)
+    export = _export(model, tmp_path / "p2p", {"family": "pix2pix", "dataset": str(data), "args": {}})
+    metrics = E.evaluate(export, feature_network=feature_network, output_dir=tmp_path / "out",
+                         update_card=False)["metrics"]
+    assert 0 < metrics["L1 to target"] <= 2 and -1 <= metrics["SSIM to target"] <= 1
+    assert metrics["PSNR to target (dB)"] > 0 and any("translations" in name for name in metrics)
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "unpaired_celeba_eyeglasses").is_dir(), reason="needs ../shared/data")
+def test_cyclegan_evaluation_reports_both_directions(feature_network, tmp_path):
+    table = pq.read_table(next((SHARED_DATA / "unpaired_celeba_eyeglasses").glob("test-*.parquet")))
+    domain = table.column("domain").to_pylist()
+    rows = [i for i, d in enumerate(domain) if d == "A"][:6] + [i for i, d in enumerate(domain) if d == "B"][:6]
+    data = tmp_path / "unpaired"
+    data.mkdir()
+    for split in ("train", "test"):
+        pq.write_table(table.take(pa.array(rows)), data / f"{split}-00000-of-00001.parquet")
+    export = _export(CycleGAN(resolution=32, ngf=8, ndf=8, n_blocks=1), tmp_path / "cg",
+                     {"family": "cyclegan", "dataset": str(data), "args": {"domain_column": "domain"}})
+    metrics = E.evaluate(export, feature_network=feature_network, output_dir=tmp_path / "out",
+                         update_card=False)["metrics"]
+    assert any("A->B" in name and name.startswith("FID") for name in metrics)
+    assert any("B->A" in name and name.startswith("KID") for name in metrics)

@@ -1,0 +1,278 @@
+"""The Latent explorer: its Explorer logic directly, then every event through gradio_client on a launched
+server, including bad uploads."""
+
+import io
+import struct
+import zlib
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+import app
+from conftest import one_torch_thread
+from genhub.data import load_image_dataset
+from genhub.images import center_crop_resize, to_pixel_values
+from genhub.latent import coordinates
+from genhub.models import DCGAN, VAE, Pix2Pix
+from genhub.registry import ModelSpec, load_model
+from genhub.tabs import latent
+from genhub.tabs.latent import Explorer, ExplorerState
+from test_app import free_port
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with one_torch_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def vae(tiny_vae_export):
+    return VAE.from_pretrained(tiny_vae_export)
+
+
+@pytest.fixture(scope="module")
+def vae_explorer(vae, labelled_faces_dir):
+    return Explorer(vae, load_image_dataset(str(labelled_faces_dir), "test", 32), display_size=64)
+
+
+def _png(image: Image.Image, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", **kwargs)
+    return buffer.getvalue()
+
+
+# ------------------------------------------------------------------------------------------- Explorer
+def test_vae_sliders_are_the_highest_kl_dimensions(vae, vae_explorer):
+    order = vae.latent_space.slider_order()[:8]
+    assert torch.equal(vae_explorer.directions, torch.eye(8)[order])
+    assert vae_explorer.slider_labels[0].startswith(f"z{int(order[0])} (KL ")
+    assert vae_explorer.can_encode and vae_explorer.reference is not None
+    preferred = [name for name in latent.ATTRIBUTES if name in vae.latent_space.directions]
+    assert len(preferred) >= 3 and vae_explorer.attribute_names[:len(preferred)] == preferred[:8]  # in that order
+    assert len(vae_explorer.attribute_names) == latent.MAX_ATTRIBUTE_SLIDERS
+    assert Explorer(vae, num_sliders=3).directions.shape == (3, 8)
+    assert Explorer(vae, num_sliders=50).directions.shape == (8, 8)  # at most latent_dim
+
+
+def test_dcgan_and_bare_vae_get_sefa_directions():
+    torch.manual_seed(0)
+    explorer = Explorer(DCGAN(32, latent_dim=12, ngf=4, ndf=4).eval())
+    assert explorer.slider_labels[0] == "SeFa direction 1" and not explorer.can_encode
+    assert explorer.directions.shape == (8, 12) and explorer.attribute_names == []
+    assert torch.allclose(explorer.directions @ explorer.directions.T, torch.eye(8), atol=1e-5)
+    with pytest.raises(ValueError, match="no encoder"):
+        explorer.encode(ExplorerState(), Image.new("RGB", (8, 8)))
+    bare = Explorer(VAE(32, latent_dim=6, hidden_channels=4).eval())  # no latent files: SeFa on the decoder
+    assert bare.slider_labels[-1] == "SeFa direction 6" and bare.reference is None
+    with pytest.raises(TypeError, match="needs a VAE or a DCGAN"):
+        Explorer(Pix2Pix(resolution=32, num_downs=5, ngf=4, ndf=4))
+
+
+def test_random_face_is_seeded_and_sliders_show_its_coordinates(vae_explorer):
+    image, values, amounts, seed, state = vae_explorer.random_face(ExplorerState(), 5)
+    again, values_again, _, _, _ = vae_explorer.random_face(ExplorerState(), 5)
+    assert seed == 5 and np.array_equal(np.asarray(image), np.asarray(again)) and values == values_again
+    assert image.size == (64, 64) and amounts == [0.0] * len(vae_explorer.attribute_names)
+    assert torch.equal(state.code, torch.randn(8, generator=torch.Generator().manual_seed(5)))
+    assert values == pytest.approx(coordinates(state.code, vae_explorer.directions).clamp(-3, 3).tolist())
+    assert vae_explorer.random_face(ExplorerState(), None)[3] >= 0
+
+
+def test_edit_moves_only_along_the_moved_slider_and_attributes_add_their_direction(vae_explorer):
+    _, values, amounts, _, state = vae_explorer.random_face(ExplorerState(), 1)
+    base = state.code.clone()
+    _, state = vae_explorer.edit(state, values, amounts)
+    assert torch.allclose(state.code, base, atol=1e-6)  # sliders where the code is: the same face
+    moved = list(values)
+    moved[2] = 2.5
+    _, state = vae_explorer.edit(state, moved, amounts)
+    assert torch.allclose(state.code - base, (2.5 - values[2]) * vae_explorer.directions[2], atol=1e-5)
+    more = list(amounts)
+    more[0] = 1.5
+    _, state = vae_explorer.edit(state, moved, more)
+    expected = base + (2.5 - values[2]) * vae_explorer.directions[2] + 1.5 * vae_explorer.attribute_vectors[0]
+    assert torch.allclose(state.code, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="expected 8 slider values"):
+        vae_explorer.edit(state, values[:3], amounts)
+    _, fresh = vae_explorer.edit(ExplorerState(), [0.0] * 8, amounts)  # before any face: from z = 0
+    assert torch.allclose(fresh.code, torch.zeros(8))
+
+
+def test_encode_jumps_the_sliders_to_the_code_and_scores_the_photo(vae, vae_explorer, labelled_faces_dir):
+    face = load_image_dataset(str(labelled_faces_dir), "test", 32).image(0)
+    photo, reconstruction, values, amounts, verdict, state = vae_explorer.encode(ExplorerState(), _png(face))
+    mu = vae.encode(to_pixel_values(center_crop_resize(face, 32))[None])[0][0]
+    assert torch.allclose(state.code, mu) and torch.equal(state.base, state.code)
+    assert values == pytest.approx(coordinates(mu, vae_explorer.directions).clamp(-3, 3).tolist(), abs=1e-6)
+    assert photo.size == reconstruction.size == (64, 64) and "Outlier score:" in verdict
+    *_, same = vae_explorer.held_out_face(ExplorerState(), 16)  # wraps around the 16 held-out faces
+    assert torch.allclose(same.code, mu)
+
+
+def test_interpolation_strip(vae_explorer):
+    state = vae_explorer.random_face(ExplorerState(), 2)[-1]
+    strip = vae_explorer.interpolate(state, None, 5, "spherical", 3)
+    assert strip.size == (5 * 34 + 2, 36)
+    first = np.asarray(strip)[2:34, 2:34]
+    assert np.array_equal(first, np.asarray(latent.to_pil(vae_explorer.decode(state.code[None])[0])))
+    with pytest.raises(ValueError, match="between 2 and 16"):
+        vae_explorer.interpolate(state, None, 17)
+    with pytest.raises(ValueError, match="face first"):
+        vae_explorer.interpolate(ExplorerState(), None, 4)
+
+
+# ------------------------------------------------------------------------------------------- through gradio_client
+@pytest.fixture(scope="module")
+def client(tiny_vae_export, tiny_export):
+    models = [load_model("vae-faces", ModelSpec("vae", str(tiny_vae_export))),
+              load_model("dcgan-faces", ModelSpec("dcgan", str(tiny_export)))]
+    with gr.Blocks() as demo:
+        latent.build(demo, models)
+    port = free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        demo.close()
+
+
+def _pixels(path) -> np.ndarray:
+    image = Image.open(path)
+    assert image.format == "PNG"
+    return np.asarray(image.convert("RGB")).astype(int)
+
+
+def test_endpoints(client):
+    endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    vae = {f"/vae_faces_{name}" for name in ("random_face", "edit", "encode", "held_out_face", "interpolate")}
+    dcgan = {f"/dcgan_faces_{name}" for name in ("random_face", "edit", "interpolate")}
+    assert vae | dcgan <= endpoints
+    assert "/dcgan_faces_encode" not in endpoints and not any("first_face" in e for e in endpoints)
+
+
+def test_vae_played_through_gradio_client(client, tiny_vae_export, tmp_path):
+    num_attributes = len(Explorer(VAE.from_pretrained(tiny_vae_export)).attribute_names)
+    image, *rest = client.predict(7, api_name="/vae_faces_random_face")
+    values, amounts, info = rest[:8], rest[8:8 + num_attributes], rest[-1]
+    assert len(rest) == 8 + num_attributes + 1 and "seed 7" in info and amounts == [0.0] * num_attributes
+    assert Image.open(image).size == (256, 256)
+    same, *_ = client.predict(7, api_name="/vae_faces_random_face")
+    assert np.array_equal(_pixels(image), _pixels(same))
+
+    unchanged = client.predict(*values, *amounts, api_name="/vae_faces_edit")
+    assert np.abs(_pixels(unchanged) - _pixels(image)).max() <= 1  # the sliders hold the face's own code
+    moved = client.predict(3.0, *values[1:], *amounts, api_name="/vae_faces_edit")
+    assert np.abs(_pixels(moved) - _pixels(image)).mean() > 0.5
+    smiling = client.predict(*values, 2.0, *amounts[1:], api_name="/vae_faces_edit")
+    assert np.abs(_pixels(smiling) - _pixels(image)).mean() > 0.5
+
+    face = tmp_path / "face.png"
+    Image.new("RGB", (90, 60), (180, 140, 120)).save(face)
+    photo, reconstruction, shown, *rest = client.predict(handle_file(str(face)), api_name="/vae_faces_encode")
+    verdict = rest[-1]
+    assert _pixels(photo)[128, 128].tolist() == [180, 140, 120]  # sanitised, cropped, upscaled
+    assert np.array_equal(_pixels(reconstruction), _pixels(shown)) and "Outlier score:" in verdict
+    assert len(rest) == 8 + num_attributes + 1
+    photo, *rest = client.predict(3, api_name="/vae_faces_held_out_face")
+    assert Image.open(photo).size == (256, 256) and "negative elbo" in rest[-1].lower()
+
+    strip = client.predict(None, 4, "linear", 11, api_name="/vae_faces_interpolate")
+    assert Image.open(strip).size == (4 * 34 + 2, 36)
+    strip = client.predict(handle_file(str(face)), 3, "spherical", None, api_name="/vae_faces_interpolate")
+    assert Image.open(strip).size == (3 * 34 + 2, 36)
+
+
+def test_dcgan_played_through_gradio_client(client, tmp_path):
+    with pytest.raises(AppError, match="face first"):
+        client.predict(None, 4, "spherical", 1, api_name="/dcgan_faces_interpolate")  # fresh session
+    image, *values, info = client.predict(4, api_name="/dcgan_faces_random_face")
+    assert len(values) == 8 and "seed 4" in info
+    moved = client.predict(-3.0, *values[1:], api_name="/dcgan_faces_edit")
+    assert Image.open(moved).size == (256, 256)
+    strip = client.predict(None, 6, "spherical", 2, api_name="/dcgan_faces_interpolate")
+    assert Image.open(strip).size == (6 * 34 + 2, 36)
+    second = tmp_path / "second.png"
+    Image.new("RGB", (32, 32)).save(second)
+    with pytest.raises(AppError, match="no encoder"):
+        client.predict(handle_file(str(second)), 4, "spherical", None, api_name="/dcgan_faces_interpolate")
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` pixels (a decompression bomb's calling card)."""
+    data = bytearray(_png(Image.new("RGB", (1, 1))))
+    ihdr = bytearray(data[12:29])  # b"IHDR" + 13 bytes of fields
+    ihdr[4:12] = struct.pack(">II", width, height)
+    data[12:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
+    return bytes(data)
+
+
+def _cmyk_red() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("CMYK", (40, 40), (0, 255, 255, 0)).save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def _palette_blue() -> bytes:
+    image = Image.new("P", (40, 40))
+    image.putpalette([0, 0, 255] * 256)
+    return _png(image)
+
+
+BAD_UPLOADS = {
+    "corrupt.png": (b"\x89PNG\r\n\x1a\n this is not really a png", "cannot read the image"),
+    "truncated.png": (_png(Image.new("RGB", (64, 64), (9, 9, 9)))[:60], "cannot read the image"),
+    "huge.png": (_png_claiming(8000, 8000), "larger than the 50,000,000-pixel limit"),
+    "bomb.png": (_png_claiming(100_000, 100_000), "cannot read the image|larger than"),
+    "notes.txt": (b"hello", "Invalid file type"),
+}
+
+GOOD_ODD_UPLOADS = {  # name -> (bytes, the colour the model must be shown)
+    "transparent.png": (_png(Image.new("RGBA", (40, 30), (255, 0, 0, 0))), [255, 255, 255]),  # flattened on white
+    "cmyk.jpg": (_cmyk_red(), "red"),
+    "gray16.png": (_png(Image.fromarray(np.full((30, 40), 32768, np.uint16))), [128, 128, 128]),
+    "palette.png": (_palette_blue(), [0, 0, 255]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_UPLOADS))
+def test_bad_uploads_give_a_clear_error(client, tmp_path, name):
+    payload, message = BAD_UPLOADS[name]
+    path = tmp_path / name
+    path.write_bytes(payload)
+    with pytest.raises(AppError, match=message):
+        client.predict(handle_file(str(path)), api_name="/vae_faces_encode")
+    client.predict(1, api_name="/vae_faces_random_face")  # a face on screen: interpolation reads the upload
+    with pytest.raises(AppError, match=message):
+        client.predict(handle_file(str(path)), 3, "linear", None, api_name="/vae_faces_interpolate")
+    assert client.predict(1, api_name="/vae_faces_random_face")  # the session still works afterwards
+
+
+@pytest.mark.parametrize("name", sorted(GOOD_ODD_UPLOADS))
+def test_odd_but_valid_uploads_are_converted(client, tmp_path, name):
+    payload, colour = GOOD_ODD_UPLOADS[name]
+    path = tmp_path / name
+    path.write_bytes(payload)
+    photo, reconstruction, *_ = client.predict(handle_file(str(path)), api_name="/vae_faces_encode")
+    centre = _pixels(photo)[128, 128]
+    if colour == "red":
+        assert centre[0] > 200 and centre[1] < 60 and centre[2] < 60
+    else:
+        assert np.abs(centre - colour).max() <= 2, centre
+    assert Image.open(reconstruction).size == (256, 256)
+
+
+# ------------------------------------------------------------------------------------------- in the app
+def test_app_has_the_latent_explorer(tiny_vae_export, tiny_export, tmp_path):
+    demo = app.build_demo([f"vae-faces={tiny_vae_export}", f"dcgan-faces={tiny_export}"])
+    api_names = {fn.api_name for fn in demo.fns.values()}
+    assert {"vae_faces_random_face", "vae_faces_encode", "dcgan_faces_edit"} <= api_names
+    missing = app.build_demo([f"vae-faces={tmp_path / 'absent'}", f"dcgan-faces={tiny_export}"])
+    texts = [block.value for block in missing.blocks.values() if isinstance(block, gr.Markdown)]
+    assert any(t and "vae-faces" in t and "not available" in t and "train_vae.py" in t for t in texts)

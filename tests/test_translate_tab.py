@@ -1,0 +1,210 @@
+"""The Image-to-image tab: its pure functions, then played through gradio_client with good and bad inputs."""
+
+import socket
+
+import gradio as gr
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from genhub.images import MAX_PIXELS, ImageError
+from genhub.registry import ModelSpec, load_model
+from genhub.tabs import translate
+from genhub.tabs.translate import DISPLAY_SIZE, Direction, directions, prepare
+
+
+@pytest.fixture(scope="module")
+def models(tiny_pix2pix_export, tiny_cyclegan_export, tmp_path_factory):
+    missing = tmp_path_factory.mktemp("absent") / "nothing"
+    return {
+        "dcgan-faces": load_model("dcgan-faces", ModelSpec("dcgan", str(missing))),
+        "pix2pix-sketch2face": load_model("pix2pix-sketch2face", ModelSpec("pix2pix", str(tiny_pix2pix_export))),
+        "cyclegan-eyeglasses": load_model("cyclegan-eyeglasses", ModelSpec("cyclegan", str(tiny_cyclegan_export))),
+        "cyclegan-other": load_model("cyclegan-other", ModelSpec("cyclegan", str(missing), "train it like so")),
+    }
+
+
+@pytest.fixture(scope="module")
+def entries(models):
+    return {entry.value: entry for entry in directions(models)}
+
+
+def test_menu_lists_pix2pix_and_both_cyclegan_directions(entries):
+    assert list(entries) == ["pix2pix-sketch2face", "cyclegan-eyeglasses:AB", "cyclegan-eyeglasses:BA"]
+    assert entries["cyclegan-eyeglasses:AB"].label.startswith("cyclegan-eyeglasses: no_eyeglasses → eyeglasses")
+    assert entries["cyclegan-eyeglasses:BA"].domains == ("eyeglasses", "no_eyeglasses")
+    assert entries["pix2pix-sketch2face"].domains == ("sketch", "face")
+
+
+def test_prepare_crops_or_pads_and_says_so():
+    wide = Image.new("RGB", (300, 100), "red")
+    model_input, box, note = prepare(wide, 32, fit="crop")
+    assert model_input.size == (32, 32) and box == (0, 0, 32, 32)
+    assert note == "Your 300×100 image was centre-cropped to 100×100 and resized to 32×32, the model's resolution."
+    model_input, box, note = prepare(wide, 30, fit="pad")
+    assert box == (0, 10, 30, 20) and "padded with white to 300×300" in note
+    assert model_input.getpixel((0, 0)) == (255, 255, 255) and model_input.getpixel((15, 15)) == (255, 0, 0)
+    assert prepare(Image.new("RGB", (32, 32)), 32)[2] == "Your 32×32 image is already at the model's resolution."
+
+
+@pytest.mark.parametrize("size, message", [((1, 1), "1×1 pixels; it needs at least 16"),
+                                           ((2000, 20), "aspect ratio beyond 10:1")])
+def test_prepare_refuses_tiny_and_extreme_images(size, message):
+    with pytest.raises(ImageError, match=message):
+        prepare(Image.new("RGB", size), 32)
+
+
+def test_translate_returns_display_sized_images(entries):
+    model_input, output, reconstruction, note = translate.translate(
+        entries["cyclegan-eyeglasses:BA"], Image.new("RGB", (200, 100), "gray"), "pad")
+    assert model_input.size == (DISPLAY_SIZE, DISPLAY_SIZE)
+    assert output.size == reconstruction.size == (DISPLAY_SIZE, DISPLAY_SIZE // 2)  # cropped back to 2:1
+    assert "from *eyeglasses* to *no_eyeglasses*" in note and "cycle reconstruction" in note
+    _, output, reconstruction, _ = translate.translate(entries["pix2pix-sketch2face"], Image.new("L", (64, 64)))
+    assert output.size == (DISPLAY_SIZE, DISPLAY_SIZE) and reconstruction is None
+
+
+def test_examples_come_from_the_held_out_split(entries):
+    assert len(translate.examples(entries["pix2pix-sketch2face"])) == 4  # the sketch slice's test rows
+    sketch = translate.examples(entries["pix2pix-sketch2face"])[0]
+    assert sketch.size == (128, 128) and set(np.unique(np.asarray(sketch))) <= {0, 255}  # binary line drawing
+    assert len(translate.examples(entries["cyclegan-eyeglasses:AB"])) == 3  # test rows of domain A
+    assert len(translate.examples(entries["cyclegan-eyeglasses:BA"])) == 2  # ... and of domain B
+
+
+# ------------------------------------------------------------------------------- through the server
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client(models):
+    with gr.Blocks() as demo:
+        translate.build(demo, models)
+    port = _free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """Image files, good and bad, as a user could upload them."""
+    folder = tmp_path_factory.mktemp("uploads")
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 256, (90, 160, 3), dtype=np.uint8))
+    photo.save(folder / "wide.jpg")
+    photo.convert("CMYK").save(folder / "cmyk.jpg")
+    rgba = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    rgba.paste((0, 0, 0, 255), (10, 10, 54, 20))
+    rgba.save(folder / "rgba.png")
+    Image.fromarray((rng.integers(0, 65536, (48, 48))).astype(np.uint16)).save(folder / "16bit.png")
+    Image.new("RGB", (1, 1), "blue").save(folder / "1x1.png")
+    Image.new("RGB", (1200, 30), "green").save(folder / "extreme.png")
+    Image.new("L", (8000, MAX_PIXELS // 8000 + 1)).save(folder / "huge.png")  # a few KB, too many pixels
+    (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
+    (folder / "text.jpg").write_bytes(b"this is not an image")
+    Image.new("RGBA", (512, 512), (0, 0, 0, 0)).save(folder / "blank-sketch.png")
+    sketch = Image.new("RGBA", (512, 512), (0, 0, 0, 0))
+    sketch.paste((0, 0, 0, 255), (100, 100, 400, 108))
+    sketch.save(folder / "sketch.png")
+    assert Image.open(folder / "16bit.png").mode.startswith("I") and Image.open(folder / "cmyk.jpg").mode == "CMYK"
+    return folder
+
+
+def _size(path) -> tuple[int, int]:
+    return Image.open(path).size
+
+
+def test_api_lists_the_tab_endpoints(client):
+    assert {"/select_model", "/translate", "/translate_sketch"} <= set(
+        client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+
+
+def test_selecting_a_model_shows_its_examples_and_reconstruction(client):
+    gallery, about, reconstruction = client.predict("cyclegan-eyeglasses:BA", api_name="/select_model")
+    assert len(gallery) == 2 and _size(gallery[0]["image"]) == (64, 64)
+    assert "translates *eyeglasses* into *no_eyeglasses* at 32×32" in about and reconstruction["visible"] is True
+    gallery, about, reconstruction = client.predict("pix2pix-sketch2face", api_name="/select_model")
+    assert len(gallery) == 4 and reconstruction["visible"] is False
+
+
+@pytest.mark.parametrize("name, fit, shown", [("wide.jpg", "crop", (256, 256)), ("wide.jpg", "pad", (256, 144)),
+                                              ("cmyk.jpg", "crop", (256, 256)), ("rgba.png", "crop", (256, 256)),
+                                              ("16bit.png", "pad", (256, 256))])
+def test_good_uploads_are_translated(client, inputs, name, fit, shown):
+    model_input, output, reconstruction, note = client.predict(
+        "cyclegan-eyeglasses:AB", handle_file(inputs / name), fit, api_name="/translate")
+    assert _size(model_input) == (256, 256) and _size(output) == _size(reconstruction) == shown
+    assert Image.open(output).format == "PNG" and "ms" in note and "resized to 32×32" in note
+    _, output, reconstruction, _ = client.predict("pix2pix-sketch2face", handle_file(inputs / name), fit,
+                                                  api_name="/translate")
+    assert _size(output) == shown and reconstruction is None
+
+
+def test_rgba_is_flattened_onto_white(client, inputs):
+    model_input, *_ = client.predict("pix2pix-sketch2face", handle_file(inputs / "rgba.png"), "crop",
+                                     api_name="/translate")
+    pixels = np.asarray(Image.open(model_input).convert("RGB"))
+    assert pixels[0, 0].tolist() == [255, 255, 255] and pixels[60, 128].max() < 8  # Lanczos rings a little
+
+
+@pytest.mark.parametrize("name, message", [
+    ("1x1.png", "1×1 pixels; it needs at least 16"),
+    ("extreme.png", "aspect ratio beyond 10:1"),
+    ("huge.png", "larger than the 50,000,000-pixel limit"),
+    ("corrupt.png", "cannot read"),
+    ("text.jpg", "cannot read"),
+])
+def test_bad_uploads_get_a_clear_error(client, inputs, name, message):
+    with pytest.raises(AppError, match=message):
+        client.predict("pix2pix-sketch2face", handle_file(inputs / name), "crop", api_name="/translate")
+
+
+def test_missing_image_and_unknown_model_get_a_clear_error(client, inputs):
+    with pytest.raises(AppError, match="Upload, paste or take a picture first"):
+        client.predict("pix2pix-sketch2face", None, "crop", api_name="/translate")
+    with pytest.raises(AppError, match="cyclegan-other:AB is not in the list of choices"):
+        client.predict("cyclegan-other:AB", handle_file(inputs / "wide.jpg"), "crop", api_name="/translate")
+    with pytest.raises(AppError, match="Pick a model first"):
+        client.predict(None, handle_file(inputs / "wide.jpg"), "crop", api_name="/translate")
+
+
+def _drawing(path):
+    return {"background": None, "layers": [], "composite": handle_file(path), "id": None}
+
+
+def test_a_drawing_is_translated_and_an_empty_pad_refused(client, inputs):
+    model_input, output, reconstruction, note = client.predict(
+        "pix2pix-sketch2face", _drawing(inputs / "sketch.png"), "crop", api_name="/translate_sketch")
+    pixels = np.asarray(Image.open(model_input).convert("L"))
+    assert _size(output) == (256, 256) and reconstruction is None and "binarised" in note
+    assert pixels.min() < 8 and pixels.max() > 247  # a black line on a white (not transparent) ground
+    with pytest.raises(AppError, match="sketch pad is empty"):
+        client.predict("pix2pix-sketch2face", _drawing(inputs / "blank-sketch.png"), "crop",
+                       api_name="/translate_sketch")
+
+
+def test_missing_models_say_how_to_get_them(models):
+    with gr.Blocks() as demo:
+        translate.build(demo, {"cyclegan-other": models["cyclegan-other"]})
+    texts = [block.value for block in demo.blocks.values() if isinstance(block, gr.Markdown)]
+    assert any("cyclegan-other" in text and "not available" in text and "train it like so" in text for text in texts)
+    assert not any(isinstance(block, gr.Dropdown) for block in demo.blocks.values())
+
+
+def test_the_app_has_the_tab(tiny_pix2pix_export, tiny_cyclegan_export):
+    import app
+
+    demo = app.build_demo([f"pix2pix-sketch2face={tiny_pix2pix_export}", f"cyclegan-eyeglasses={tiny_cyclegan_export}"])
+    assert any(isinstance(block, gr.Tab) and block.label == "Image-to-image" for block in demo.blocks.values())
+    dropdown = next(block for block in demo.blocks.values() if isinstance(block, gr.Dropdown))
+    assert [value for _, value in dropdown.choices] == ["pix2pix-sketch2face", "cyclegan-eyeglasses:AB",
+                                                        "cyclegan-eyeglasses:BA"]
+    assert isinstance(Direction, type)
