@@ -69,7 +69,7 @@ def test_quiz_played_through_gradio_client(tiny_export, launched, tmp_path):
     verdict, score, everyone = client.predict(api_name="/guess_right")
     assert "The fake was on the **" in verdict and "discriminator" in verdict
     assert "/1 = " in score and "Discriminator:" in score
-    assert "1 rounds played" in everyone and "| dcgan-faces | 1 |" in everyone
+    assert "1 round played" in everyone and "| dcgan-faces | 1 |" in everyone
     with pytest.raises(AppError, match="No open round"):
         client.predict(api_name="/guess_left")
 

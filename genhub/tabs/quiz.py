@@ -106,7 +106,7 @@ class QuizGame:
         seconds = time.monotonic() - current.started
         if self.stats is not None:
             self.stats.record(self.model_key, right, seconds)
-        verdict = "✅ Right!" if right else "❌ Fooled!"
+        verdict = "Right!" if right else "Fooled!"
         return (
             f"### {verdict} The fake was on the **{SIDES[current.fake_side]}**.\n\n"
             f"You answered in {seconds:.1f} s. The discriminator rated the left image "
@@ -142,7 +142,7 @@ def everyone_summary(stats: QuizStats | None) -> str:
     low, high = total.interval
     rows = "\n".join(f"| {model} | {tally.played} | {tally.rate:.0%} | {tally.interval[0]:.0%}–{tally.interval[1]:.0%} |"
                      for model, tally in stats.per_model().items())
-    return (f"**Everyone:** {total.played} rounds played; players spot the fake {total.rate:.0%} of the time "
+    return (f"**Everyone:** {total.played} round{'s' * (total.played != 1)} played; players spot the fake {total.rate:.0%} of the time "
             f"(95% interval {low:.0%}–{high:.0%}).\n\n| model | rounds | spotted | 95% interval |\n"
             f"| --- | --- | --- | --- |\n{rows}")
 
