@@ -13,7 +13,7 @@ import os
 
 import gradio as gr
 
-from genhub.registry import load_model, resolve_registry
+from genhub.registry import load_models
 from genhub.stats import QuizStats, open_default_stats
 from genhub.tabs import latent, quiz, translate
 
@@ -21,8 +21,7 @@ from genhub.tabs import latent, quiz, translate
 def build_demo(model_overrides: list[str] | None = None, quiz_dataset: str | None = None,
                stats: QuizStats | None = None) -> gr.Blocks:
     """Load every registry model and lay out the tabs. ``stats`` records quiz rounds (None: not recorded)."""
-    registry = resolve_registry(model_overrides)
-    models = {key: load_model(key, spec) for key, spec in registry.items()}
+    models = load_models(overrides=model_overrides)
     with gr.Blocks(title="genhub") as demo:
         gr.Markdown("# genhub\nClassic deep generative models, trained in the open.")
         with gr.Tab("Which face is fake?"):

@@ -56,14 +56,14 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
         "accelerate launch --cpu --num_processes 1 training/train_pix2pix.py --dataset "
         "../shared/data/sketch2face_celeba_128 --input_column input --target_column target --input_name sketch "
         "--target_name face --resolution 128 "
-        "--ngf 32 --ndf 32 --train_batch_size 8 --random_flip --mixed_precision bf16 --max_train_steps 1500 "
+        "--ngf 32 --ndf 32 --train_batch_size 8 --random_flip --mixed_precision bf16 --max_train_steps 6000 "
         "--output_dir checkpoints/pix2pix-sketch2face-128"),
     "cyclegan-eyeglasses": ModelSpec(
         "cyclegan", "checkpoints/cyclegan-eyeglasses-64",
         "accelerate launch --cpu --num_processes 1 training/train_cyclegan.py --dataset "
         "../shared/data/unpaired_celeba_eyeglasses --domain_column domain --domain_a A --domain_b B "
         "--domain_a_name no_eyeglasses --domain_b_name eyeglasses --resolution 64 --ngf 32 --ndf 32 "
-        "--train_batch_size 4 --random_flip --mixed_precision bf16 --max_train_steps 3000 "
+        "--n_blocks 6 --train_batch_size 4 --random_flip --mixed_precision bf16 --max_train_steps 5000 "
         "--output_dir checkpoints/cyclegan-eyeglasses-64"),
 }
 
@@ -176,3 +176,9 @@ def load_model(key: str, spec: ModelSpec) -> LoadedModel:
         except Exception as error:
             return LoadedModel(key, spec, error=str(error))
     return LoadedModel(key, spec, model.to(device()).eval(), info)
+
+
+def load_models(keys: list[str] | None = None, overrides: list[str] | None = None) -> dict[str, LoadedModel]:
+    """Load the registry entries ``keys`` (default: all), after ``GENHUB_MODELS`` and ``overrides``."""
+    registry = resolve_registry(overrides)
+    return {key: load_model(key, registry[key]) for key in (keys or registry)}

@@ -9,12 +9,12 @@ if not (HERE / "genhub").is_dir():  # run from the genhub repository, not from a
 
 import gradio as gr  # noqa: E402
 
-from genhub.registry import load_model, resolve_registry  # noqa: E402
+from genhub.registry import load_models  # noqa: E402
 from genhub.stats import open_default_stats  # noqa: E402
 from genhub.tabs import quiz  # noqa: E402
 
 with gr.Blocks(title="Which face is fake?") as demo:
-    quiz.build(demo, load_model("dcgan-faces", resolve_registry()["dcgan-faces"]), stats=open_default_stats())
+    quiz.build(demo, load_models(["dcgan-faces"])["dcgan-faces"], stats=open_default_stats())
 
 if __name__ == "__main__":
     demo.queue(default_concurrency_limit=4).launch()
