@@ -5,9 +5,9 @@ started with ``python app.py``, the median and p95 latency of each endpoint for 
     python bench/bench_app.py [--model KEY=LOCATION ...] [--quiz-dataset SOURCE]
     python bench/bench_app.py --tiny        # a tiny DCGAN trained on the spot, 1 and 4 clients
 
-Endpoints (:func:`endpoints_of`, the explicit list): the quiz's ``/new_round``, every latent explorer's ``/*_edit`` (slider
-decode; the client first calls ``/*_random_face`` once) and ``/translate`` (a 128x128 picture), each
-when the running app has it. The server runs in its own process so clients and server do not share a GIL.
+Endpoints (:func:`endpoints_of`, the explicit list): the quiz's ``/new_round``, every latent explorer's
+``/*_edit`` (slider decode; the client first calls ``/*_random_face`` once) and ``/translate`` (a 128x128
+picture), each when the running app has it. The server runs in its own process so clients and server do not share a GIL.
 Prints a markdown table, writes bench/results/app.json; exits 1 if any request failed.
 """
 
@@ -49,7 +49,8 @@ def make_picture(folder: Path) -> str:
     from PIL import Image
 
     ramp = np.linspace(0, 255, 128, dtype=np.float32)
-    image = np.stack([ramp[None, :].repeat(128, 0), ramp[:, None].repeat(128, 1), 255 - ramp[None, :].repeat(128, 0)], -1)
+    across, down = ramp[None, :].repeat(128, 0), ramp[:, None].repeat(128, 1)
+    image = np.stack([across, down, 255 - across], -1)
     path = folder / "picture.png"
     Image.fromarray(image.astype(np.uint8)).save(path)
     return str(path)
@@ -205,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         server, client = start_server(env, port)
         try:
-            endpoints = endpoints_of(client.view_api(print_info=False, return_format="dict"), make_picture(Path(scratch)))
+            api = client.view_api(print_info=False, return_format="dict")
+            endpoints = endpoints_of(api, make_picture(Path(scratch)))
             rows, unavailable = [], {}
             for endpoint in endpoints:
                 try:  # an endpoint whose model is missing answers with an error: report it, do not time it
@@ -222,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
                                     "failed": "failed", "median_ms": "median ms", "p95_ms": "p95 ms",
                                     "throughput": "requests/s"}))
     if unavailable:
-        text += "\n\nNot timed (the endpoint answered with an error): " + "; ".join(f"{k}: {v}" for k, v in unavailable.items())
+        errors = "; ".join(f"{name}: {error}" for name, error in unavailable.items())
+        text += f"\n\nNot timed (the endpoint answered with an error): {errors}"
     failed = sum(row["failed"] for row in rows)
     benchlib.report("app", {"tiny": args.tiny, "models": models, "cold_start_seconds": starts, "endpoints": rows,
                             "unavailable": unavailable, "failed_requests": failed}, text, args.output)

@@ -56,7 +56,8 @@ FAMILIES: dict[str, FamilyBench] = {
     "vae": FamilyBench("train_vae", "faces_celeba", ("--resolution", "64", "--train_batch_size", "64"),
                        ("--resolution", "32", "--hidden_channels", "8", "--latent_dim", "8",
                         "--train_batch_size", "8")),
-    "pix2pix": FamilyBench("train_pix2pix", "sketch2face_celeba_128", ("--resolution", "128", "--train_batch_size", "8"),
+    "pix2pix": FamilyBench("train_pix2pix", "sketch2face_celeba_128",
+                           ("--resolution", "128", "--train_batch_size", "8"),
                            ("--resolution", "32", "--ngf", "8", "--ndf", "8", "--train_batch_size", "2")),
     "cyclegan": FamilyBench("train_cyclegan", "unpaired_celeba_eyeglasses",
                             ("--resolution", "128", "--train_batch_size", "1"),
@@ -218,7 +219,8 @@ def run_in_subprocesses(configs: list[dict], script: Path) -> list[dict]:
     """Run each config in a fresh ``python SCRIPT --worker`` process (Accelerate's precision is fixed per
     process, and a fresh process is what a real run gets); configs sharing a precision share a process."""
     results = []
-    for precision, group in itertools.groupby(sorted(configs, key=lambda c: c["precision"]), key=lambda c: c["precision"]):
+    by_precision = sorted(configs, key=lambda c: c["precision"])
+    for precision, group in itertools.groupby(by_precision, key=lambda c: c["precision"]):
         group = list(group)
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TQDM_DISABLE": "1"}
         done = subprocess.run([sys.executable, str(script), "--worker"], input=json.dumps(group), text=True,
@@ -248,7 +250,8 @@ def machine() -> dict:
                 break
     return {"cpu": cpu, "cores": os.cpu_count(), "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available()
             else None, "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
-            "date": time.strftime("%Y-%m-%d %H:%M")}
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+            "load_average_1min": round(os.getloadavg()[0], 2)}  # other work on the machine skews every figure
 
 
 def table(rows: list[dict], columns: dict[str, str]) -> str:
@@ -266,7 +269,8 @@ def table(rows: list[dict], columns: dict[str, str]) -> str:
 def report(name: str, payload: dict, text: str, output: str | None) -> Path:
     """Print the table (with the machine) and write ``payload`` + machine as JSON (default bench/results/NAME.json)."""
     facts = machine()
-    print(f"{name} — {facts['cpu']}, {facts['cores']} cores, torch {facts['torch']}, {facts['date']}\n")
+    print(f"{name} — {facts['cpu']}, {facts['cores']} cores, torch {facts['torch']}, {facts['date']}, "
+          f"load average {facts['load_average_1min']} at the end\n")
     print(text)
     path = Path(output) if output else RESULTS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

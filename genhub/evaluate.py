@@ -183,7 +183,9 @@ def distribution_metrics(ctx: EvalContext, result: Evaluation, real_features: to
 
 def _image_dataset(ctx: EvalContext, split: str, channels: int) -> ImageDataset:
     table = load_source(ctx.source)[split]
-    column = ctx.info.get("image_column") or (image_columns(table) or [None])[0]
+    column = ctx.info.get("image_column")
+    if column not in table.column_names:  # not named at training, or another dataset than the training one
+        column = (image_columns(table) or [None])[0]
     if column is None:
         raise DataError(f"dataset {ctx.source!r} has no image column")
     return ImageDataset(table, {"pixel_values": column}, ctx.model.resolution, channels, ctx.source)
@@ -225,8 +227,8 @@ def sample_quality(ctx: EvalContext, sample: Callable[[int, torch.Generator], to
     queries = torch.cat([fake[:count], real[:count]])
     loader = torch.utils.data.DataLoader(train, batch_size=512)
     found = M.nearest_neighbours(queries, (batch["pixel_values"] for batch in loader))
-    split = lambda part: M.Neighbours(*(t[part] for t in (found.distances, found.indices, found.mirrored)))  # noqa: E731
-    fakes, held_out_reals = split(slice(0, count)), split(slice(count, 2 * count))
+    fakes, held_out_reals = (M.Neighbours(found.distances[part], found.indices[part], found.mirrored[part])
+                             for part in (slice(0, count), slice(count, 2 * count)))
     summary = M.memorisation_summary(fakes, held_out_reals)
     neighbours = torch.stack([train[i]["pixel_values"].flip(-1) if mirrored else train[i]["pixel_values"]
                               for i, mirrored in zip(fakes.indices.tolist(), fakes.mirrored.tolist())])
@@ -260,7 +262,8 @@ def evaluate_vae(ctx: EvalContext) -> Evaluation:
 
     result = Evaluation()
     real = stack(_image_dataset(ctx, ctx.split, ctx.model.channels), "pixel_values", ctx.max_real)
-    decoded = torch.cat([quantise(ctx.model.decode(ctx.model.encode(x)[0]).cpu()) for x in _batches(real, ctx.batch_size)])
+    decoded = torch.cat([quantise(ctx.model.decode(ctx.model.encode(x)[0]).cpu())
+                         for x in _batches(real, ctx.batch_size)])
     # pixels scaled to [0, 1] for MSE and PSNR, the usual convention
     mse = ((decoded - real) / 2).pow(2).mean(dim=(1, 2, 3))
     psnr = peak_signal_noise_ratio((decoded + 1) / 2, (real + 1) / 2, data_range=1.0, dim=(1, 2, 3))
@@ -412,7 +415,8 @@ def evaluate(checkpoint: str | Path, dataset: str | None = None, split: str = "t
         "export": str(folder), "family": info["family"], "dataset": str(dataset or info.get("dataset")),
         "split": split, "feature_space": space.describe(), "metrics": result.metrics,
         "metric_descriptions": result.descriptions, "details": result.details, "seed": seed,
-        "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wall_time_seconds": round(time.perf_counter() - started, 1),
+        "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "wall_time_seconds": round(time.perf_counter() - started, 1),
         "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
     }
     out.mkdir(parents=True, exist_ok=True)

@@ -159,7 +159,7 @@ def attribute_directions(mu: torch.Tensor, labels: np.ndarray, names: list[str],
     """Direction of each attribute: mean posterior mean of images with it minus images without it.
 
     Moving a code by +1 x the direction moves it, on average, from the "without" group's centre to the
-    "with" group's (the difference-of-means vector of White 2016, "Sampling Generative Networks", section 2.3).
+    "with" group's (the attribute vectors of White 2016, "Sampling Generative Networks", arXiv:1609.04468).
 
     Args:
         mu: float (N, latent_dim), posterior means.
@@ -238,7 +238,7 @@ def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation (Shoemake 1985), recommended for Gaussian latents by White 2016 section 2.2.
+    """Spherical interpolation (Shoemake 1985), recommended for Gaussian latents by White 2016.
 
     a, b (D,), t (N,) in [0, 1] -> (N, D) = sin((1-t) w)/sin(w) a + sin(t w)/sin(w) b, w the angle between
     a and b; falls back to :func:`lerp` when they are (anti)parallel within 1e-6 rad or one is zero.
@@ -271,7 +271,7 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, num_frames: int, mode: str = "
 
 def sefa(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Closed-form factorization of a generator's first layer (SeFa; Shen & Zhou 2021, "Closed-Form
-    Factorization of Latent Semantics in GANs", CVPR, eq. 5).
+    Factorization of Latent Semantics in GANs", CVPR).
 
     For a first layer y = A z, the unit directions n maximising ||A n||^2 are the eigenvectors of A^T A,
     ranked by eigenvalue. As in the authors' code, each output unit's weights are first scaled to unit norm.

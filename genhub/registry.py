@@ -63,7 +63,7 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
         "accelerate launch --cpu --num_processes 1 training/train_cyclegan.py --dataset "
         "../shared/data/unpaired_celeba_eyeglasses --domain_column domain --domain_a A --domain_b B "
         "--domain_a_name no_eyeglasses --domain_b_name eyeglasses --resolution 64 --ngf 32 --ndf 32 "
-        "--n_blocks 6 --train_batch_size 4 --random_flip --mixed_precision bf16 --max_train_steps 5000 "
+        "--n_blocks 6 --train_batch_size 4 --random_flip --mixed_precision bf16 --max_train_steps 6000 "
         "--output_dir checkpoints/cyclegan-eyeglasses-64"),
 }
 

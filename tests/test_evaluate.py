@@ -89,7 +89,7 @@ def test_evaluation_with_inception_weights_checks_the_hash_and_labels_the_space(
     args = [str(tiny_export), "--inception_weights", str(weights), "--no_update_card", "--output_dir", str(tmp_path)]
     assert E.main(args) == 2 and "SHA-256" in capsys.readouterr().err  # a dummy file is not the standard one
     report = E.evaluate(tiny_export, inception_weights=weights, inception_sha256=sha256_file(weights),
-                        output_dir=tmp_path, max_real=6, num_samples=6, memorisation_samples=4, update_card=False)
+                        output_dir=tmp_path, max_real=4, num_samples=4, memorisation_samples=4, update_card=False)
     assert report["feature_space"]["name"] == "inception-v3-fid" and report["feature_space"]["standard"] is False
     assert any(name.startswith("FID") and NOT_COMPARABLE in name for name in report["metrics"])
 

@@ -16,7 +16,7 @@ from PIL import Image
 import app
 from conftest import one_torch_thread
 from genhub.data import load_image_dataset
-from genhub.images import center_crop_resize, to_pixel_values
+from genhub.images import center_crop_resize, to_pil, to_pixel_values
 from genhub.latent import coordinates
 from genhub.models import DCGAN, VAE, Pix2Pix
 from genhub.registry import ModelSpec, load_model
@@ -120,7 +120,7 @@ def test_interpolation_strip(vae_explorer):
     strip = vae_explorer.interpolate(state, None, 5, "spherical", 3)
     assert strip.size == (5 * 34 + 2, 36)
     first = np.asarray(strip)[2:34, 2:34]
-    assert np.array_equal(first, np.asarray(latent.to_pil(vae_explorer.decode(state.code[None])[0])))
+    assert np.array_equal(first, np.asarray(to_pil(vae_explorer.decode(state.code[None])[0])))
     with pytest.raises(ValueError, match="between 2 and 16"):
         vae_explorer.interpolate(state, None, 17)
     with pytest.raises(ValueError, match="face first"):

@@ -85,7 +85,8 @@ def test_detectability_is_near_chance_when_fakes_are_real(faces):
 
 def test_detectability_spots_obvious_fakes_with_an_interval(faces):
     real = faces[:40]
-    fake = (faces[40:80] + 0.5 * torch.randn(faces[40:80].shape, generator=torch.Generator().manual_seed(0))).clamp(-1, 1)
+    noise = 0.5 * torch.randn(faces[40:80].shape, generator=torch.Generator().manual_seed(0))
+    fake = (faces[40:80] + noise).clamp(-1, 1)
     found = M.detectability(real, fake, "cnn", seed=0)
     assert found.accuracy > 0.9 and found.low > 0.5
     assert found == M.detectability(real, fake, "cnn", seed=0)  # deterministic given the seed

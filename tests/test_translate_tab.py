@@ -12,7 +12,7 @@ from PIL import Image
 from genhub.images import MAX_PIXELS, ImageError
 from genhub.registry import ModelSpec, load_model
 from genhub.tabs import translate
-from genhub.tabs.translate import DISPLAY_SIZE, Direction, directions, prepare
+from genhub.tabs.translate import DISPLAY_SIZE, directions, prepare
 
 
 @pytest.fixture(scope="module")
@@ -207,4 +207,3 @@ def test_the_app_has_the_tab(tiny_pix2pix_export, tiny_cyclegan_export):
     dropdown = next(block for block in demo.blocks.values() if isinstance(block, gr.Dropdown))
     assert [value for _, value in dropdown.choices] == ["pix2pix-sketch2face", "cyclegan-eyeglasses:AB",
                                                         "cyclegan-eyeglasses:BA"]
-    assert isinstance(Direction, type)

@@ -65,7 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     loss.add_argument("--lr_decay_start", type=int, default=None,
                       help="optimisation step at which the linear learning-rate decay starts (default: half the run)")
     loss.add_argument("--lr_decay_steps", type=int, default=None,
-                      help="optimisation steps over which the rate falls linearly to zero (default: the rest of the run)")
+                      help="optimisation steps over which the rate falls linearly to zero "
+                           "(default: the rest of the run)")
     args = parser.parse_args(argv)
     if args.n_blocks is None:
         args.n_blocks = 6 if args.resolution <= 128 else 9
@@ -89,18 +90,19 @@ def total_steps(args: argparse.Namespace, num_examples: int, num_processes: int)
     return args.num_epochs * -(-batches // args.gradient_accumulation_steps)
 
 
-def linear_decay(decay_start: int, decay_steps: int, num_processes: int = 1) -> Callable[[int], float]:
-    """``LambdaLR`` factor: 1 until optimisation step ``decay_start``, then 1 - (step - decay_start) / decay_steps,
-    floored at 0 (Zhu et al. 2017, section 4: constant for 100 epochs, then linearly to zero over 100).
+def linear_decay(decay_start: int, decay_steps: int) -> Callable[[int], float]:
+    """``LambdaLR`` factor after ``step`` optimisation steps (the trainer steps each scheduler once per
+    optimisation step, on any number of processes): 1 until ``decay_start``, then
+    1 - (step - decay_start) / decay_steps, floored at 0 (Zhu et al. 2017, section 4: constant for 100
+    epochs, then linearly to zero over the next 100).
 
-    Accelerate steps a prepared scheduler ``num_processes`` times per optimisation step, so the scheduler's
-    count is divided by it.
+    Raises:
+        ValueError: ``decay_steps`` < 1.
     """
     if decay_steps < 1:
         raise ValueError(f"decay_steps must be at least 1, got {decay_steps}")
 
-    def factor(scheduler_steps: int) -> float:
-        step = scheduler_steps // num_processes
+    def factor(step: int) -> float:
         return max(0.0, 1.0 - max(0, step - decay_start) / decay_steps)
 
     return factor
@@ -192,7 +194,7 @@ def main(args: argparse.Namespace) -> Path | None:
     steps = total_steps(args, len(dataset), trainer.accelerator.num_processes)
     decay_start = steps // 2 if args.lr_decay_start is None else args.lr_decay_start
     decay_steps = args.lr_decay_steps or max(1, steps - decay_start)
-    factor = linear_decay(decay_start, decay_steps, trainer.accelerator.num_processes)
+    factor = linear_decay(decay_start, decay_steps)
     trainer.accelerator.print(f"learning rate: constant for {decay_start} steps, then linearly to 0 over "
                               f"{decay_steps} steps (run: {steps} steps)")
     names = {"A": args.domain_a_name or args.domain_a, "B": args.domain_b_name or args.domain_b}
@@ -241,6 +243,10 @@ def main(args: argparse.Namespace) -> Path | None:
                            "shows held-out real_A | fake_B | rec_A, then real_B | fake_A | rec_B.",
             "usage": 'fake_B, rec_A = model.cycle(real_A, "AB")  # or model.translate(real_B, "BA"); '
                      "(B, C, H, W) in [-1, 1]",
+            "metric_descriptions": {
+                f"heldout_cycle_l1_{x}": f"mean absolute error |rec_{x} - real_{x}| per pixel of the cycle "
+                                         f"{x} -> {y} -> {x} over the held-out {x} images, in [-1, 1] units"
+                for x, y in (("A", "B"), ("B", "A"))},
             "paper": "Zhu, Park, Isola & Efros 2017, Unpaired Image-to-Image Translation using Cycle-Consistent "
                      "Adversarial Networks (arXiv:1703.10593).",
         },

@@ -103,11 +103,18 @@ def held_out_metrics(model: FaceFeatureNet, dataset: AttributeDataset, batch_siz
     return metrics
 
 
+def first_layer_filters(model: FaceFeatureNet) -> torch.Tensor:
+    """The stem's 3x3 RGB filters, each scaled to [-1, 1] and enlarged to 24x24: (width, 3, 24, 24)."""
+    weights = model.trunk[0].weight.detach().float()
+    low, high = weights.amin(dim=(1, 2, 3), keepdim=True), weights.amax(dim=(1, 2, 3), keepdim=True)
+    scaled = (weights - low) / (high - low).clamp_min(1e-12) * 2 - 1
+    return F.interpolate(scaled, scale_factor=8, mode="nearest")
+
+
 def main(args: argparse.Namespace) -> Path | None:
     trainer = Trainer(args)
     dataset = AttributeDataset(args.dataset, "train", args.resolution, args.image_column)
     model = FaceFeatureNet(args.resolution, args.width, dataset.attributes)
-    shown = torch.stack([dataset.images[i]["pixel_values"] for i in range(min(args.num_grid_images, len(dataset)))])
 
     def on_export(exported: FaceFeatureNet, folder: Path) -> dict[str, float]:
         return held_out_metrics(exported, AttributeDataset(args.dataset, "test", args.resolution, args.image_column))
@@ -119,7 +126,7 @@ def main(args: argparse.Namespace) -> Path | None:
                                                     betas=(args.adam_beta1, args.adam_beta2),
                                                     weight_decay=args.weight_decay)},
         training_step=feature_step,
-        sample=lambda exported: shown,  # the grid shows training inputs: a classifier makes no images
+        sample=first_layer_filters,  # a classifier makes no images; its grid shows no data either
         ema_network=None,
         on_export=on_export,
         card={
@@ -131,7 +138,9 @@ def main(args: argparse.Namespace) -> Path | None:
             "description": f"`{NAME}` v{VERSION}: a small CNN predicting {len(dataset.attributes)} CelebA face "
                            "attributes. genhub uses its penultimate layer (`features`) as the feature space for "
                            "FID/KID/precision/recall when the standard Inception weights are unavailable; such "
-                           "numbers are not comparable with published FIDs. The sample grid shows training inputs.",
+                           "numbers are not comparable with published FIDs. The grid shows the first layer's filters.",
+            "usage": "features = model.features(images)  # (B, 3, H, W) in [-1, 1] -> (B, model.num_features)\n"
+                     "logits = model(images)  # (B, 40) attribute logits",
             "paper": "Liu, Luo, Wang & Tang 2015, Deep Learning Face Attributes in the Wild (CelebA).",
         },
     )

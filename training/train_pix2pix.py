@@ -175,6 +175,8 @@ def main(args: argparse.Namespace) -> Path | None:
                            f"target ({args.target_name}); a conditional PatchGAN (also exported) judges (input, "
                            "output) patches. The grid shows held-out input | output | target.",
             "usage": "fake_B = model.translate(real_A)  # (B, C, H, W) in [-1, 1] -> same shape",
+            "metric_descriptions": {"heldout_l1": "mean absolute error |G(input) - target| per pixel over the "
+                                                  "whole held-out split, in [-1, 1] units (0 = exact, 2 = opposite)"},
             "paper": "Isola, Zhu, Zhou & Efros 2017, Image-to-Image Translation with Conditional Adversarial "
                      "Networks (arXiv:1611.07004).",
         },

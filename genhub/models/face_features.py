@@ -47,8 +47,8 @@ class FaceFeatureNet(GenhubModel, tags=["image-classification", "face-attributes
         name, version: the feature space's identity, written to ``config.json`` and to every report.
     """
 
-    def __init__(self, resolution: int = 64, width: int = 16, attributes: list[str] | tuple[str, ...] = CELEBA_ATTRIBUTES,
-                 name: str = NAME, version: str = VERSION):
+    def __init__(self, resolution: int = 64, width: int = 16,
+                 attributes: list[str] | tuple[str, ...] = CELEBA_ATTRIBUTES, name: str = NAME, version: str = VERSION):
         super().__init__()
         if resolution < 8 or resolution & (resolution - 1):
             raise ValueError(f"resolution must be a power of two >= 8, got {resolution}")

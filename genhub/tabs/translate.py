@@ -228,17 +228,20 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
     ``translate``, ``translate_sketch``)."""
     import gradio as gr
 
-    class UploadImage(gr.Image):
-        """``gr.Image`` whose own decoding errors (corrupt file, decompression bomb) become a clear
-        ``gr.Error`` instead of an unexplained failure; the browser side is ``gr.Image``'s."""
+    def readable(component):
+        """Make the component's own decoding (``gr.Image`` opens an upload before any handler runs) fail
+        with a clear ``gr.Error`` on a corrupt file or a decompression bomb. Wrapped on the instance: a
+        ``gr.Image`` subclass would make Gradio write a ``.pyi`` stub beside this module."""
+        decode = component.preprocess
 
-        is_template = True
-
-        def preprocess(self, payload):
+        def preprocess(payload):
             try:
-                return super().preprocess(payload)
+                return decode(payload)
             except Exception as error:
                 raise gr.Error(f"Cannot use this image: cannot read it ({error})") from None
+
+        component.preprocess = preprocess
+        return component
 
     entries = {entry.value: entry for entry in directions(models)}
     missing = [loaded for loaded in models.values() if loaded.spec.family in FAMILIES and loaded.model is None]
@@ -259,11 +262,13 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
             raise gr.Error("Pick a model first.")
         return entries[value]
 
+    def about(value: str) -> str:
+        problem = cached_examples(value)[1]
+        return describe(entries[value]) + (f"\n\n{problem}" if problem else "")
+
     def select_model(value: str):
         entry = entry_for(value)
-        shown, problem = cached_examples(value)
-        return (list(shown), describe(entry) + (f"\n\n{problem}" if problem else ""),
-                gr.update(visible=entry.direction is not None))
+        return list(cached_examples(value)[0]), about(value), gr.update(visible=entry.direction is not None)
 
     def act(value: str, image, fit: str, sketch: bool):
         entry = entry_for(value)
@@ -293,13 +298,13 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
         choice = gr.Dropdown([(entry.label, value) for value, entry in entries.items()], value=first.value,
                              label="Model", scale=3)
         fit = gr.Radio([(label, value) for value, label in FITS.items()], value="crop", label="Fit", scale=2)
-    about = gr.Markdown(describe(first))
+    facts = gr.Markdown(about(first.value))
     with gr.Row():
         with gr.Column():
             with gr.Tab("Picture"):
-                picture = UploadImage(label="Upload, paste or take a picture",
-                                       sources=["upload", "clipboard", "webcam"], type="filepath", image_mode=None,
-                                       height=320)
+                picture = readable(gr.Image(label="Upload, paste or take a picture",
+                                            sources=["upload", "clipboard", "webcam"], type="filepath",
+                                            image_mode=None, format="png", height=320))
                 go = gr.Button("Translate", variant="primary")
             with gr.Tab("Draw"):
                 gr.Markdown("Draw a face in black lines (for a sketch → face model).")
@@ -317,7 +322,7 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
             note = gr.Markdown()
 
     results = [model_input, output, reconstruction, note]
-    choice.change(select_model, choice, [gallery, about, reconstruction], api_name="select_model")
+    choice.change(select_model, choice, [gallery, facts, reconstruction], api_name="select_model")
     go.click(translate_image, [choice, picture, fit], results, api_name="translate")
     go_sketch.click(translate_sketch, [choice, drawing, fit], results, api_name="translate_sketch")
     gallery.select(pick_example, choice, picture, api_visibility="private").then(
