@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from huggingface_hub import hf_hub_download, is_offline_mode
 
+from genhub.data import DataError, ImageDataset, image_columns, load_source
 from genhub.models import MODEL_CLASSES, GenhubModel
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -182,3 +183,31 @@ def load_models(keys: list[str] | None = None, overrides: list[str] | None = Non
     """Load the registry entries ``keys`` (default: all), after ``GENHUB_MODELS`` and ``overrides``."""
     registry = resolve_registry(overrides)
     return {key: load_model(key, registry[key]) for key in (keys or registry)}
+
+
+def dataset_path(source: str) -> str:
+    """A dataset named in an export: a relative folder that exists under the project root is taken from
+    there (exports record the path they were trained with), anything else is returned unchanged."""
+    return str(PROJECT_ROOT / source) if not source.startswith("/") and (PROJECT_ROOT / source).exists() else source
+
+
+def held_out_images(loaded: LoadedModel, dataset: str | None = None, column: str | None = None,
+                    resolution: int | None = None, channels: int | None = None) -> ImageDataset:
+    """The ``test`` split of ``dataset`` (default: the export's training dataset) at ``resolution`` and
+    ``channels`` (default: the model's own).
+
+    ``column`` defaults to the export's image column, else the first image column.
+
+    Raises:
+        DataError: no dataset is known, it cannot be loaded, or it has no image column.
+    """
+    source = dataset or loaded.info.get("dataset")
+    if not source:
+        raise DataError(f"{loaded.key}: its export names no training dataset")
+    source = dataset_path(source)
+    table = load_source(source)["test"]
+    column = column or loaded.info.get("image_column") or (image_columns(table) or [None])[0]
+    if column is None:
+        raise DataError(f"dataset {source!r} has no image column")
+    return ImageDataset(table, {"pixel_values": column}, resolution or loaded.model.resolution,
+                        channels or loaded.model.channels, source)

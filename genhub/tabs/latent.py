@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from genhub.data import DataError, ImageDataset, image_columns, load_source
+from genhub.data import DataError, ImageDataset
 from genhub.images import ImageError, center_crop_resize, make_grid, sanitize_image, to_pil, to_pixel_values
 from genhub.latent import INTERPOLATION_MODES, axis_directions, compose, coordinates, interpolate, sefa
 from genhub.models import DCGAN, VAE
 from genhub.outlier import OutlierReference
-from genhub.registry import PROJECT_ROOT, LoadedModel
+from genhub.registry import LoadedModel, held_out_images
 
 DISPLAY_SIZE = 256
 #: Sliders per model (the K most informative directions) and their range, in standard deviations of the prior.
@@ -193,24 +193,6 @@ class Explorer:
             end = torch.randn(self.latent_dim, generator=torch.Generator().manual_seed(int(seed)))
         frames = self.decode(interpolate(state.code, end, int(num_frames), mode))
         return make_grid(frames, nrow=len(frames))
-
-
-def held_out_images(loaded: LoadedModel, dataset: str | None = None) -> ImageDataset:
-    """The ``test`` split of ``dataset`` (default: the export's training dataset) at the model's size.
-
-    Raises:
-        DataError: no dataset is known, or it cannot be loaded.
-    """
-    source = dataset or loaded.info.get("dataset")
-    if not source:
-        raise DataError(f"{loaded.key}: its export names no training dataset")
-    if not source.startswith("/") and (PROJECT_ROOT / source).exists():
-        source = str(PROJECT_ROOT / source)
-    table = load_source(source)["test"]
-    column = loaded.info.get("image_column") or (image_columns(table) or [None])[0]
-    if column is None:
-        raise DataError(f"dataset {source!r} has no image column")
-    return ImageDataset(table, {"pixel_values": column}, loaded.model.resolution, loaded.model.channels, source)
 
 
 def build(demo, models: list[LoadedModel], num_sliders: int = NUM_SLIDERS, held_out_examples: bool = True) -> None:

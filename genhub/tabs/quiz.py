@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from genhub.data import DataError, ImageDataset, image_columns, load_source
+from genhub.data import DataError, ImageDataset
 from genhub.images import center_crop_resize, to_pil, to_pixel_values
 from genhub.models import DCGAN
-from genhub.registry import PROJECT_ROOT, LoadedModel
+from genhub.registry import LoadedModel, held_out_images
 from genhub.stats import QuizStats, wilson_interval
 
 SIDES = ("left", "right")
@@ -154,18 +154,7 @@ def load_game(loaded: LoadedModel, dataset: str | None = None, stats: QuizStats 
     Raises:
         DataError: no dataset is known, or it cannot be loaded.
     """
-    source = dataset or loaded.info.get("dataset")
-    if not source:
-        raise DataError(f"{loaded.key}: its export names no training dataset; pass --quiz-dataset")
-    if not source.startswith("/") and (PROJECT_ROOT / source).exists():
-        source = str(PROJECT_ROOT / source)
-    held_out = load_source(source)["test"]
-    column = loaded.info.get("image_column") or (image_columns(held_out) or [None])[0]
-    if column is None:
-        raise DataError(f"dataset {source!r} has no image column")
-    real_images = ImageDataset(held_out, {"pixel_values": column}, loaded.model.resolution, loaded.model.channels,
-                               source)
-    return QuizGame(loaded.model, real_images, stats=stats, model_key=loaded.key)
+    return QuizGame(loaded.model, held_out_images(loaded, dataset), stats=stats, model_key=loaded.key)
 
 
 def build(demo, loaded: LoadedModel, dataset: str | None = None, stats: QuizStats | None = None) -> None:

@@ -18,9 +18,9 @@ from functools import lru_cache
 import torch
 from PIL import Image
 
-from genhub.data import DataError, ImageDataset, image_columns, load_source, load_unpaired_dataset
+from genhub.data import DataError, load_unpaired_dataset
 from genhub.images import ImageError, center_crop_resize, sanitize_image, to_pil, to_pixel_values
-from genhub.registry import PROJECT_ROOT, LoadedModel
+from genhub.registry import LoadedModel, dataset_path, held_out_images
 
 FAMILIES = ("pix2pix", "cyclegan")
 #: Longer side, in pixels, of the images shown.
@@ -172,14 +172,10 @@ def translate(entry: Direction, image, fit: str = "crop", sketch: bool = False
     source, target = entry.domains
     cropped = box != (0, 0, entry.resolution, entry.resolution)
     note = (f"{done} {entry.loaded.key} translated it from *{source}* to *{target}* in {seconds * 1000:.0f} ms"
-            + (f" and back again (the cycle reconstruction)" if reconstruction is not None else "")
+            + (" and back again (the cycle reconstruction)" if reconstruction is not None else "")
             + f". Shown at {DISPLAY_SIZE} px" + (", cropped back to your picture's aspect ratio." if cropped else "."))
     return (for_display(model_input), for_display(output, box),
             None if reconstruction is None else for_display(reconstruction, box), note)
-
-
-def _dataset_path(source: str) -> str:
-    return str(PROJECT_ROOT / source) if not source.startswith("/") and (PROJECT_ROOT / source).exists() else source
 
 
 def examples(entry: Direction, count: int = NUM_EXAMPLES) -> list[Image.Image]:
@@ -193,19 +189,16 @@ def examples(entry: Direction, count: int = NUM_EXAMPLES) -> list[Image.Image]:
     args = info.get("args", {})
     if not info.get("dataset"):
         raise DataError(f"{entry.loaded.key}: its export names no training dataset")
-    source = _dataset_path(info["dataset"])
+    source = dataset_path(info["dataset"])
     if entry.direction is None:
-        table = load_source(source)["test"]
-        column = args.get("input_column") or (image_columns(table) or [None])[0]
-        if column is None:
-            raise DataError(f"dataset {source!r} has no image column")
-        held_out = ImageDataset(table, {"pixel_values": column}, entry.resolution, entry.channels, source)
-        column_key = column
+        held_out = held_out_images(entry.loaded, column=args.get("input_column"), resolution=entry.resolution,
+                                   channels=entry.channels)
+        column_key = None
     else:
         pair = load_unpaired_dataset(
             source, "test", entry.resolution, entry.channels, args.get("image_column"), args.get("domain_column"),
             str(args.get("domain_a", "A")), str(args.get("domain_b", "B")),
-            _dataset_path(args["dataset_b"]) if args.get("dataset_b") else None, args.get("image_column_b"))
+            dataset_path(args["dataset_b"]) if args.get("dataset_b") else None, args.get("image_column_b"))
         held_out = pair.domain_a if entry.direction == "AB" else pair.domain_b
         column_key = None
     return [held_out.image(i, column_key) for i in range(min(count, len(held_out)))]
