@@ -180,7 +180,13 @@ def load_model(key: str, spec: ModelSpec) -> LoadedModel:
 
 
 def load_models(keys: list[str] | None = None, overrides: list[str] | None = None) -> dict[str, LoadedModel]:
-    """Load the registry entries ``keys`` (default: all), after ``GENHUB_MODELS`` and ``overrides``."""
+    """Load the registry entries ``keys`` (default: all), after ``GENHUB_MODELS`` and ``overrides``, for serving.
+
+    On CPU this also sets torch to one thread: requests then run side by side on the cores instead of
+    fighting over them (a 64x64 VAE decode under load: p90 1.5 ms with 1 thread, 290 ms with 2).
+    """
+    if device().type == "cpu":
+        torch.set_num_threads(1)
     registry = resolve_registry(overrides)
     return {key: load_model(key, registry[key]) for key in (keys or registry)}
 
