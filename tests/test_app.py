@@ -2,6 +2,8 @@
 
 import socket
 import struct
+import subprocess
+import sys
 
 import gradio as gr
 import pytest
@@ -10,6 +12,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 import app
+from conftest import ROOT
 from genhub.registry import DEFAULT_MODELS, parse_overrides, resolve_registry
 from genhub.stats import QuizStats
 
@@ -109,3 +112,17 @@ def test_registry_overrides(monkeypatch):
     assert resolve_registry(["dcgan-faces=cli/model"])["dcgan-faces"].location == "cli/model"
     monkeypatch.delenv("GENHUB_MODELS")
     assert resolve_registry()["dcgan-faces"] == DEFAULT_MODELS["dcgan-faces"]
+
+
+def test_readme_api_example_calls_every_tab(tiny_export, tiny_vae_export, tiny_pix2pix_export, launched, tmp_path):
+    client = launched(app.build_demo([f"dcgan-faces={tiny_export}", f"vae-faces={tiny_vae_export}",
+                                      f"pix2pix-sketch2face={tiny_pix2pix_export}"]))
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (90, 60), (200, 150, 120)).save(photo)
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "api_client.py"), client.src, str(photo)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for line in ("quiz: ### ", "random VAE face: ", "VAE reconstruction: ", "interpolation strip: ",
+                 "DCGAN face, seed 3: ", "translation: "):
+        assert line in result.stdout, result.stdout
+    assert "not on this server" not in result.stdout

@@ -237,7 +237,7 @@ def _build_explorer(demo, explorer: Explorer, key: str) -> None:
 
     gr.Markdown(f"`{key}` ({explorer.resolution}×{explorer.resolution}, {explorer.latent_dim}-dimensional z). "
                 f"Sliders: {explorer.how}, each spanning ±{SLIDER_RANGE:g} standard deviations.")
-    state = gr.State(lambda: ExplorerState())
+    state = gr.State(ExplorerState())  # deep-copied for each session
     with gr.Row():
         with gr.Column():
             face = gr.Image(label="face", format="png", interactive=False, buttons=[], height=DISPLAY_SIZE)

@@ -175,7 +175,7 @@ def build(demo, loaded: LoadedModel, dataset: str | None = None, stats: QuizStat
     gr.Markdown("## Which face is fake?\nOne face is a real photo from the held-out set, the other was "
                 f"just made by the GAN (`{loaded.key}`, {loaded.model.resolution}×{loaded.model.resolution}). "
                 "Click the fake.")
-    state = gr.State(lambda: QuizState())
+    state = gr.State(QuizState())  # deep-copied for each session
     with gr.Row():
         with gr.Column():
             left = gr.Image(label="left", format="png", interactive=False, buttons=[], height=DISPLAY_SIZE)
