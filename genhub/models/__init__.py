@@ -3,6 +3,7 @@
 from genhub.models.base import CheckpointError, GenhubModel
 from genhub.models.cyclegan import CycleGAN
 from genhub.models.dcgan import DCGAN
+from genhub.models.face_features import FaceFeatureNet
 from genhub.models.pix2pix import Pix2Pix
 from genhub.models.vae import VAE
 
@@ -13,4 +14,4 @@ MODEL_CLASSES: dict[str, type[GenhubModel]] = {
     "vae": VAE,
 }
 
-__all__ = ["MODEL_CLASSES", "CheckpointError", "CycleGAN", "DCGAN", "GenhubModel", "Pix2Pix", "VAE"]
+__all__ = ["MODEL_CLASSES", "CheckpointError", "CycleGAN", "DCGAN", "FaceFeatureNet", "GenhubModel", "Pix2Pix", "VAE"]
