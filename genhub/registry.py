@@ -49,8 +49,8 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
     "vae-faces": ModelSpec(
         "vae", "checkpoints/vae-faces-64",
         "accelerate launch --cpu --num_processes 1 training/train_vae.py --dataset ../shared/data/faces_celeba "
-        "--resolution 64 --latent_dim 128 --beta 1.0 --random_flip --num_epochs 40 --checkpointing_steps 1000 "
-        "--checkpoints_total_limit 2 --outlier_dataset ../shared/data/nonface_flowers_128 "
+        "--resolution 64 --latent_dim 128 --hidden_channels 32 --beta 1.0 --random_flip --num_epochs 15 "
+        "--outlier_dataset ../shared/data/nonface_flowers_128 "
         "--output_dir checkpoints/vae-faces-64"),
     "pix2pix-sketch2face": ModelSpec(
         "pix2pix", "checkpoints/pix2pix-sketch2face-128",
@@ -64,7 +64,7 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
         "accelerate launch --cpu --num_processes 1 training/train_cyclegan.py --dataset "
         "../shared/data/unpaired_celeba_eyeglasses --domain_column domain --domain_a A --domain_b B "
         "--domain_a_name no_eyeglasses --domain_b_name eyeglasses --resolution 64 --ngf 32 --ndf 32 "
-        "--n_blocks 6 --train_batch_size 4 --random_flip --mixed_precision bf16 --max_train_steps 6000 "
+        "--n_blocks 6 --train_batch_size 4 --random_flip --mixed_precision bf16 --max_train_steps 5000 "
         "--output_dir checkpoints/cyclegan-eyeglasses-64"),
 }
 
