@@ -20,6 +20,10 @@ from genhub.images import ImageError, center_crop_resize, sanitize_image, to_pix
 LFW_SUBSET = "lfw-subset"
 #: Fraction of rows held out when a source has no ``test`` split of its own.
 HELD_OUT_FRACTION = 0.1
+#: ImageDataset keeps its prepared images (8-bit PIL, at the model's resolution) in memory when they fit in
+#: this many bytes, so only the first epoch decodes: bench/bench_data.py measured a 64x64 VAE step
+#: waiting 16% of its time on JPEG decoding + Lanczos resizing without it.
+CACHE_LIMIT_BYTES = 2 * 1024**3
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -107,7 +111,8 @@ class ImageDataset(torch.utils.data.Dataset):
     Each item is a dict mapping every key of ``columns`` to a float32 tensor of shape
     (channels, resolution, resolution) with values in [-1, 1]: the image is sanitised, the
     largest centred square is cropped and resized with Lanczos. Grayscale images are repeated
-    to 3 channels only when ``channels=3``.
+    to 3 channels only when ``channels=3``. Prepared images are kept in memory (uint8) when the whole
+    split fits in :data:`CACHE_LIMIT_BYTES` (as 8-bit pixels), so later epochs skip decoding.
 
     Parameters:
         table: the rows.
@@ -129,6 +134,8 @@ class ImageDataset(torch.utils.data.Dataset):
                 table = table.cast_column(column, datasets.Image(decode=False))
         self.table, self.columns, self.resolution, self.channels, self.source = (
             table, columns, resolution, channels, source)
+        size = len(table) * len(columns) * resolution * resolution * channels
+        self._cache: dict[int, dict] | None = {} if size <= CACHE_LIMIT_BYTES else None
 
     def __len__(self) -> int:
         return len(self.table)
@@ -145,10 +152,13 @@ class ImageDataset(torch.utils.data.Dataset):
             raise DataError(f"dataset {self.source!r}, row {index}, column {column!r}: {error}") from error
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {
-            key: to_pixel_values(center_crop_resize(self.image(index, column), self.resolution))
-            for key, column in self.columns.items()
-        }
+        prepared = self._cache.get(index) if self._cache is not None else None
+        if prepared is None:
+            prepared = {key: center_crop_resize(self.image(index, column), self.resolution)
+                        for key, column in self.columns.items()}
+            if self._cache is not None:
+                self._cache[index] = prepared
+        return {key: to_pixel_values(image) for key, image in prepared.items()}
 
 
 def load_image_dataset(source: str, split: str = "train", resolution: int = 64, channels: int = 3,

@@ -92,3 +92,19 @@ def test_random_hflip_mirrors_about_half_and_is_reproducible():
     assert 70 < mirrored < 130
     assert torch.equal(flipped, random_hflip(batch, torch.Generator().manual_seed(1)))
     assert all(torch.equal(f, b) or torch.equal(f, b.flip(-1)) for f, b in zip(flipped, batch))
+
+
+def test_prepared_images_are_cached_and_identical(faces_dir, monkeypatch):
+    dataset = load_image_dataset(str(faces_dir), resolution=16)
+    first = dataset[5]["pixel_values"]
+    monkeypatch.setattr(dataset, "image", lambda *args: pytest.fail("decoded again"))
+    assert torch.equal(dataset[5]["pixel_values"], first)
+
+
+def test_no_cache_when_the_split_would_not_fit(faces_dir, monkeypatch):
+    import genhub.data
+
+    monkeypatch.setattr(genhub.data, "CACHE_LIMIT_BYTES", 100)
+    dataset = load_image_dataset(str(faces_dir), resolution=16)
+    first = dataset[2]["pixel_values"]
+    assert torch.equal(dataset[2]["pixel_values"], first) and dataset._cache is None
