@@ -17,7 +17,8 @@ import torch
 from PIL import Image
 
 from genhub.data import DataError, ImageDataset
-from genhub.images import ImageError, center_crop_resize, make_grid, sanitize_image, to_pil, to_pixel_values
+from genhub.images import (ImageError, center_crop_resize, make_grid, sanitize_image, serve_images, to_pil,
+                           to_pixel_values)
 from genhub.latent import INTERPOLATION_MODES, axis_directions, compose, coordinates, interpolate, sefa
 from genhub.models import DCGAN, VAE
 from genhub.outlier import OutlierReference
@@ -233,7 +234,7 @@ def _build_explorer(demo, explorer: Explorer, key: str) -> None:
                 return function(*args)
             except (ImageError, ValueError) as error:
                 raise gr.Error(str(error)) from None
-        return run
+        return serve_images(run)
 
     gr.Markdown(f"`{key}` ({explorer.resolution}×{explorer.resolution}, {explorer.latent_dim}-dimensional z). "
                 f"Sliders: {explorer.how}, each spanning ±{SLIDER_RANGE:g} standard deviations.")

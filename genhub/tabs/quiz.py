@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from genhub.data import DataError, ImageDataset
-from genhub.images import center_crop_resize, to_pil, to_pixel_values
+from genhub.images import center_crop_resize, serve_images, to_pil, to_pixel_values
 from genhub.models import DCGAN
 from genhub.registry import LoadedModel, held_out_images
 from genhub.stats import QuizStats, wilson_interval
@@ -202,7 +202,7 @@ def build(demo, loaded: LoadedModel, dataset: str | None = None, stats: QuizStat
                     gr.update(interactive=False))
         return handler
 
-    start = spaces.GPU(duration=20)(start)  # ZeroGPU: a GPU only while sampling; a no-op elsewhere
+    start = serve_images(spaces.GPU(duration=20)(start))  # ZeroGPU: a GPU only while sampling; no-op elsewhere
     round_outputs = [left, right, verdict, state, guess_left, guess_right]
     new_round.click(start, state, round_outputs, api_name="new_round")
     demo.load(start, state, round_outputs, api_visibility="private")

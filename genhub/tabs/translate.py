@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from genhub.data import DataError, load_unpaired_dataset
-from genhub.images import ImageError, center_crop_resize, sanitize_image, to_pil, to_pixel_values
+from genhub.images import ImageError, center_crop_resize, sanitize_image, serve_images, to_pil, to_pixel_values
 from genhub.registry import LoadedModel, dataset_path, held_out_images
 
 FAMILIES = ("pix2pix", "cyclegan")
@@ -316,6 +316,7 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
 
     results = [model_input, output, reconstruction, note]
     choice.change(select_model, choice, [gallery, facts, reconstruction], api_name="select_model")
+    translate_image, translate_sketch = serve_images(translate_image), serve_images(translate_sketch)
     go.click(translate_image, [choice, picture, fit], results, api_name="translate")
     go_sketch.click(translate_sketch, [choice, drawing, fit], results, api_name="translate_sketch")
     gallery.select(pick_example, choice, picture, api_visibility="private").then(
