@@ -15,6 +15,8 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+#: The export's training facts (dataset, steps, wall time, losses, metrics); the card is built from them.
+TRAINING_INFO = "training_info.json"
 _HUB_DATASET = r"^[\w.-]+/[\w.-]+$"
 _SAMPLE_USAGE = "images = model.sample(16)  # (16, C, H, W) in [-1, 1]"
 
@@ -142,3 +144,17 @@ The weights inherit the terms of the training data (`{info["dataset"]}`).{celeba
 def write_model_card(folder: str | Path, info: dict) -> None:
     """Write ``README.md`` (the model card) into an export folder."""
     model_card(info).save(Path(folder) / "README.md")
+
+
+def read_training_info(folder: str | Path) -> dict:
+    """An export's ``training_info.json``; {} when the folder has none or it is unreadable."""
+    try:
+        return json.loads((Path(folder) / TRAINING_INFO).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def save_training_info(folder: str | Path, info: dict) -> None:
+    """Write ``training_info.json`` and the model card built from it, so the two never disagree."""
+    (Path(folder) / TRAINING_INFO).write_text(json.dumps(info, indent=2))
+    write_model_card(folder, info)

@@ -41,6 +41,7 @@ from typing import Callable
 import torch
 
 from genhub import metrics as M
+from genhub.card import read_training_info, save_training_info
 from genhub.data import DataError, ImageDataset, image_columns, load_source, load_unpaired_dataset
 from genhub.images import to_uint8
 from genhub.models.base import CheckpointError, GenhubModel
@@ -341,9 +342,9 @@ def load_export(checkpoint: str | Path) -> tuple[GenhubModel, dict]:
     from genhub.models import MODEL_CLASSES
 
     folder = Path(checkpoint)
-    if not (folder / "training_info.json").is_file():
+    info = read_training_info(folder)
+    if not info:
         raise CheckpointError(f"{folder}: no training_info.json; not a genhub export folder")
-    info = json.loads((folder / "training_info.json").read_text())
     family = info.get("family")
     if family not in EVALUATORS or family not in MODEL_CLASSES:
         raise CheckpointError(f"{folder}: family {family!r} has no evaluator (known: {', '.join(EVALUATORS)})")
@@ -353,8 +354,6 @@ def load_export(checkpoint: str | Path) -> tuple[GenhubModel, dict]:
 def update_export(folder: Path, info: dict, report: dict) -> None:
     """Merge the report's metrics into ``training_info.json`` (replacing those of an earlier evaluation), write
     ``evaluation.json`` (numbers only) beside it, and rewrite the model card (table and ``model-index``)."""
-    from genhub.card import write_model_card
-
     previous = (info.get("evaluation") or {}).get("metric_names", [])
     metrics = {k: v for k, v in (info.get("metrics") or {}).items() if k not in previous}
     descriptions = {k: v for k, v in (info.get("metric_descriptions") or {}).items() if k not in previous}
@@ -366,8 +365,7 @@ def update_export(folder: Path, info: dict, report: dict) -> None:
     public = {k: v for k, v in report.items() if k != "details"}
     public["details"] = {k: v for k, v in report["details"].items() if k != "memorisation"}
     (folder / REPORT_FILE).write_text(json.dumps(public, indent=2))
-    (folder / "training_info.json").write_text(json.dumps(info, indent=2))
-    write_model_card(folder, info)
+    save_training_info(folder, info)
 
 
 def evaluate(checkpoint: str | Path, dataset: str | None = None, split: str = "test",

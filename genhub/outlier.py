@@ -129,14 +129,13 @@ def evaluate_export(folder: str | Path, outliers: str, inliers: str | None = Non
         genhub.data.DataError: a data set cannot be loaded. CheckpointError: not a VAE export.
         ValueError: no inlier data set is given or named by the export.
     """
-    from genhub.card import write_model_card
+    from genhub.card import read_training_info, save_training_info
     from genhub.data import load_image_dataset
     from genhub.models import VAE
 
     folder = Path(folder)
     model = VAE.from_pretrained(folder)
-    info_path = folder / "training_info.json"
-    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    info = read_training_info(folder)
     inliers = inliers or info.get("dataset")
     if not inliers:
         raise ValueError(f"{folder}: training_info.json names no dataset; pass the inlier dataset")
@@ -146,8 +145,7 @@ def evaluate_export(folder: str | Path, outliers: str, inliers: str | None = Non
         load_image_dataset(outliers, split, model.resolution, model.channels))
     if update_card and info:
         info["metrics"] = {**info.get("metrics", {}), auroc_metric_name(outliers): metrics["outlier_auroc"]}
-        info_path.write_text(json.dumps(info, indent=2))
-        write_model_card(folder, info)
+        save_training_info(folder, info)
     return metrics
 
 

@@ -12,7 +12,6 @@ location to the repo id pinned to the published commit, ``ModelSpec("dcgan", "OR
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,11 +19,11 @@ from pathlib import Path
 import torch
 from huggingface_hub import hf_hub_download, is_offline_mode
 
+from genhub.card import TRAINING_INFO, read_training_info
 from genhub.data import DataError, ImageDataset, image_columns, load_source
 from genhub.models import MODEL_CLASSES, GenhubModel
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-TRAINING_INFO = "training_info.json"
 
 
 @dataclass(frozen=True)
@@ -118,13 +117,6 @@ def _local_folder(location: str) -> Path | None:
     return None
 
 
-def _read_info(folder: Path) -> dict:
-    try:
-        return json.loads((folder / TRAINING_INFO).read_text())
-    except (OSError, ValueError):  # an export without training facts still plays; only defaults are missing
-        return {}
-
-
 def _from_hub(cls: type[GenhubModel], repo_id: str, revision: str | None,
               local_files_only: bool) -> tuple[GenhubModel, dict]:
     """The model and its training facts from the Hub repo, or only from the Hugging Face cache."""
@@ -135,7 +127,7 @@ def _from_hub(cls: type[GenhubModel], repo_id: str, revision: str | None,
         if local_files_only:
             raise  # fetch both from the Hub rather than pair a cached model with no facts
         return model, {}
-    return model, _read_info(Path(path).parent)
+    return model, read_training_info(Path(path).parent)
 
 
 def device() -> torch.device:
@@ -159,7 +151,7 @@ def load_model(key: str, spec: ModelSpec) -> LoadedModel:
     folder = _local_folder(location)
     if folder is not None:
         try:
-            model, info = cls.from_pretrained(folder), _read_info(folder)
+            model, info = cls.from_pretrained(folder), read_training_info(folder)
         except Exception as error:
             return LoadedModel(key, spec, error=str(error))
         return LoadedModel(key, spec, model.to(device()).eval(), info)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import os
 import platform
@@ -27,16 +26,16 @@ from typing import Callable
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from PIL import Image
 from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
-from genhub.card import write_model_card
+from genhub.card import save_training_info
 from genhub.images import make_grid
 from genhub.models.base import GenhubModel
 from genhub.publish import push_export
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
-TRAINING_INFO = "training_info.json"
 SAMPLE_GRID = "samples.png"
 
 
@@ -325,7 +324,7 @@ class Trainer:
         return torch.nn.ModuleDict({name: network(name) for name in names})
 
     @torch.no_grad()
-    def sample_grid(self) -> "PIL.Image.Image":  # noqa: F821
+    def sample_grid(self) -> Image.Image:
         """The recipe's samples from the exported (EMA) model, tiled; also saved as the export's grid."""
         return make_grid(self.recipe.sample(self.export_model()))
 
@@ -358,8 +357,7 @@ class Trainer:
                 else None,
                 "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))},
             }
-            (self.output_dir / TRAINING_INFO).write_text(json.dumps(info, indent=2))
-            write_model_card(self.output_dir, info)
+            save_training_info(self.output_dir, info)
             if args.push_to_hub:
                 push_export(self.output_dir, args.hub_model_id, private=args.hub_private)
         self.accelerator.wait_for_everyone()

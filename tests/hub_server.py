@@ -52,6 +52,14 @@ def _error(status: int, code: str | None, message: str, commit: str | None = Non
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+class _Refused(Exception):
+    """Raised inside a route to answer with ``response`` (an ``_error``) instead of going on."""
+
+    def __init__(self, response: JSONResponse):
+        super().__init__(response.status_code)
+        self.response = response
+
+
 class Repo:
     """One repo on disk: content-addressed blobs, immutable commits, branch refs."""
 
@@ -163,16 +171,22 @@ class HubServer:
     # ------------------------------------------------------------------------------- HTTP API
     def _app(self) -> FastAPI:
         app = FastAPI()
+        app.add_exception_handler(_Refused, lambda request, refused: refused.response)
 
         def authorized(request: Request) -> bool:
             return request.headers.get("authorization") == f"Bearer {self.token}"
 
-        def find(kind: str, namespace: str, name: str) -> Repo | JSONResponse:
+        def find(kind: str, namespace: str, name: str) -> Repo:
             repo = self.repo(f"{namespace}/{name}", kind) if kind in KINDS.values() else None
-            return repo or _error(404, "RepoNotFound", "Repository not found")
+            if repo is None:
+                raise _Refused(_error(404, "RepoNotFound", "Repository not found"))
+            return repo
 
-        def resolved(repo: Repo, revision: str) -> str | JSONResponse:
-            return repo.resolve(revision) or _error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        def resolved(repo: Repo, revision: str) -> str:
+            sha = repo.resolve(revision)
+            if sha is None:
+                raise _Refused(_error(404, "RevisionNotFound", f"Invalid rev id: {revision}"))
+            return sha
 
         @app.post("/api/repos/create")
         async def create_repo(request: Request):
@@ -200,11 +214,7 @@ class HubServer:
         @app.post("/api/{kind}/{namespace}/{name}/preupload/{revision:path}")
         async def preupload(kind: str, namespace: str, name: str, revision: str, request: Request):
             repo = find(kind, namespace, name)
-            if isinstance(repo, Response):
-                return repo
             sha = resolved(repo, revision)
-            if isinstance(sha, Response):
-                return sha
             existing = repo.get_commit(sha)["files"]
             files = (await request.json())["files"]
             return {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
@@ -215,8 +225,6 @@ class HubServer:
             if not authorized(request):
                 return _error(401, None, "Invalid credentials in Authorization header")
             repo = find(kind, namespace, name)
-            if isinstance(repo, Response):
-                return repo
             if not (repo.folder / "refs" / revision).is_file():
                 return _error(400, None, f"can only commit to a branch, not {revision!r}")
             lines = [json.loads(line) for line in (await request.body()).splitlines() if line.strip()]
@@ -245,11 +253,7 @@ class HubServer:
         @app.get("/api/{kind}/{namespace}/{name}/revision/{revision:path}")
         def info(kind: str, namespace: str, name: str, revision: str = "main"):
             repo = find(kind, namespace, name)
-            if isinstance(repo, Response):
-                return repo
             sha = resolved(repo, revision)
-            if isinstance(sha, Response):
-                return sha
             files = repo.get_commit(sha)["files"]
             return {"id": f"{namespace}/{name}", "sha": sha, "private": json.loads(
                 (repo.folder / "repo.json").read_text())["private"], "siblings": [{"rfilename": p} for p in files],
@@ -258,12 +262,8 @@ class HubServer:
         @app.get("/api/{kind}/{namespace}/{name}/tree/{spec:path}")
         def tree(kind: str, namespace: str, name: str, spec: str, recursive: bool = False):
             repo = find(kind, namespace, name)
-            if isinstance(repo, Response):
-                return repo
             revision, _, folder = spec.partition("/")
             sha = resolved(repo, revision)
-            if isinstance(sha, Response):
-                return sha
             prefix = f"{folder.rstrip('/')}/" if folder else ""
             entries, folders = [], set()
             for path, oid in repo.get_commit(sha)["files"].items():
@@ -277,12 +277,8 @@ class HubServer:
                         for path in sorted(folders)]
             return entries
 
-        def download(repo: Repo | Response, revision: str, path: str) -> Response:
-            if isinstance(repo, Response):
-                return repo
+        def download(repo: Repo, revision: str, path: str) -> Response:
             sha = resolved(repo, revision)
-            if isinstance(sha, Response):
-                return sha
             oid = repo.get_commit(sha)["files"].get(path)
             if oid is None:
                 return _error(404, "EntryNotFound", f"{path} does not exist at {revision}", commit=sha)
@@ -296,7 +292,6 @@ class HubServer:
 
         @app.api_route("/{kind}/{namespace}/{name}/resolve/{revision}/{path:path}", methods=["GET", "HEAD"])
         def resolve_dataset_or_space(kind: str, namespace: str, name: str, revision: str, path: str):
-            return download(find(kind, namespace, name) if kind in ("datasets", "spaces") else
-                            _error(404, "RepoNotFound", "Repository not found"), revision, path)
+            return download(find(kind if kind in ("datasets", "spaces") else "", namespace, name), revision, path)
 
         return app

@@ -12,13 +12,13 @@ are defined on Inception-v3 (see :mod:`genhub.models.inception`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genhub.card import read_training_info
 from genhub.models.base import CheckpointError, GenhubModel
 
 NAME = "genhub-face-features"
@@ -92,13 +92,12 @@ def load_feature_network(location: str | Path) -> FaceFeatureNet:
         CheckpointError: no such folder, not a trained feature-network export, or bad weights.
     """
     folder = Path(location)
-    info_path = folder / "training_info.json"
-    if not info_path.is_file():
+    info = read_training_info(folder)
+    if not info:
         raise CheckpointError(
             f"feature network {folder}: no training_info.json; train one with `accelerate launch "
             f"training/train_face_features.py --dataset ../shared/data/faces_celeba --output_dir {folder}` "
             f"(or pass --inception_weights for the standard FID network)")
-    info = json.loads(info_path.read_text())
     if info.get("family") != "face-features" or not info.get("global_step"):
         raise CheckpointError(f"feature network {folder}: training_info.json is not that of a trained face feature "
                               f"network (family {info.get('family')!r}, {info.get('global_step', 0)} steps)")
