@@ -124,7 +124,7 @@ def timed_fit(mode: str, calls: int, batch_size: int, cache: bool = True):
     """
     import torch
 
-    from genhub.trainer import Trainer
+    from genhub.train.trainer import Trainer
 
     original = Trainer.fit
     record: list[tuple[float, float]] = []

@@ -22,8 +22,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from genhub.models import CycleGAN, Pix2Pix  # noqa: E402
-from genhub.registry import LoadedModel, ModelSpec  # noqa: E402
-from genhub.tabs.translate import Direction, translate  # noqa: E402
+from genhub.app.registry import LoadedModel, ModelSpec  # noqa: E402
+from genhub.app.tabs.translate import Direction, translate  # noqa: E402
 
 CONFIGS = {
     "pix2pix 128 ngf=64 (U-Net-128, paper width)": (Pix2Pix(128, num_downs=7), None),

@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from genhub.models import VAE  # noqa: E402
-from genhub.tabs.latent import Explorer  # noqa: E402
+from genhub.app.tabs.latent import Explorer  # noqa: E402
 
 
 def timed(function, repeats: int = 50, warmup: int = 10) -> list[float]:

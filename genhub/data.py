@@ -7,6 +7,7 @@ row gives an error that names the source and the row instead of a crash deep in 
 from __future__ import annotations
 
 import re
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import datasets
@@ -161,27 +162,6 @@ class ImageDataset(torch.utils.data.Dataset):
         return {key: to_pixel_values(image) for key, image in prepared.items()}
 
 
-def load_image_dataset(source: str, split: str = "train", resolution: int = 64, channels: int = 3,
-                       image_column: str | None = None) -> ImageDataset:
-    """Load one split of ``source`` (see :func:`load_source`) as an :class:`ImageDataset`.
-
-    The item key is ``"pixel_values"``: float32, (channels, resolution, resolution), in [-1, 1].
-    ``image_column`` defaults to the first ``datasets.Image`` column.
-
-    Raises:
-        DataError: as :func:`load_source`, or the source has no image column.
-    """
-    table = load_source(source)[split]
-    if image_column is None:
-        found = image_columns(table)
-        if not found:
-            raise DataError(
-                f"dataset {source!r} has no image column (columns: {table.column_names}); pass image_column"
-            )
-        image_column = found[0]
-    return ImageDataset(table, {"pixel_values": image_column}, resolution, channels, source)
-
-
 def select_domain(table: datasets.Dataset, column: str, value: str, source: str = "dataset") -> datasets.Dataset:
     """The rows of ``table`` whose ``column`` equals ``value`` (compared as text, so ``"1"`` matches 1).
 
@@ -225,45 +205,6 @@ class UnpairedImageDataset(torch.utils.data.Dataset):
         return {**self.domain_a[index % len(self.domain_a)], **self.domain_b[self.order[index] % len(self.domain_b)]}
 
 
-def load_unpaired_dataset(source: str, split: str = "train", resolution: int = 64, channels: int = 3,
-                          image_column: str | None = None, domain_column: str | None = None,
-                          domain_a: str = "A", domain_b: str = "B", source_b: str | None = None,
-                          image_column_b: str | None = None, seed: int = 0) -> UnpairedImageDataset:
-    """Load one split of two image domains as an :class:`UnpairedImageDataset`.
-
-    Either one source with a column naming each row's domain (``domain_column``; rows equal to
-    ``domain_a`` are A, rows equal to ``domain_b`` are B), or two sources: ``source`` is all of A and
-    ``source_b`` all of B. Image columns default to each table's first ``datasets.Image`` column;
-    ``image_column_b`` defaults to ``image_column``. Items: float32 (channels, resolution, resolution)
-    in [-1, 1] under ``"real_A"`` and ``"real_B"``.
-
-    Raises:
-        DataError: as :func:`load_source`; neither or both of ``domain_column`` and ``source_b`` given;
-            a missing column; a domain without rows.
-    """
-    if (domain_column is None) == (source_b is None):
-        raise DataError("unpaired data needs either a domain column (one dataset holding both domains) or a "
-                        "second dataset for domain B, not " + ("both" if source_b else "neither"))
-
-    def domain(table: datasets.Dataset, name: str, key: str, column: str | None, where: str) -> ImageDataset:
-        if column is None:
-            found = image_columns(table)
-            if not found:
-                raise DataError(f"dataset {where!r} has no image column (columns: {table.column_names})")
-            column = found[0]
-        return ImageDataset(table, {key: column}, resolution, channels, f"{where} (domain {name})")
-
-    table = load_source(source)[split]
-    if source_b is None:
-        table_a = select_domain(table, domain_column, domain_a, source)
-        table_b = select_domain(table, domain_column, domain_b, source)
-        source_b = source
-    else:
-        table_a, table_b = table, load_source(source_b)[split]
-    return UnpairedImageDataset(domain(table_a, "A", "real_A", image_column, source),
-                                domain(table_b, "B", "real_B", image_column_b or image_column, source_b), seed)
-
-
 def random_hflip(pixel_values: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Mirror each image of a batch (B, C, H, W) left-right with probability 1/2.
 
@@ -272,3 +213,109 @@ def random_hflip(pixel_values: torch.Tensor, generator: torch.Generator | None =
     """
     flip = torch.rand(pixel_values.shape[0], generator=generator) < 0.5
     return torch.where(flip.view(-1, 1, 1, 1).to(pixel_values.device), pixel_values.flip(-1), pixel_values)
+
+
+# ------------------------------------------------------------------------------------------------ spec
+@dataclass(frozen=True)
+class DataSpec:
+    """What a family trains on, made once by its argument parser and saved in ``training_info.json`` as
+    ``"data"``; :func:`load_split` opens any split of it for training, evaluation and the app's tabs.
+
+    Parameters:
+        source: see :func:`load_source`.
+        resolution: side in pixels of every item image.
+        channels: 1 or 3.
+        columns: item key -> image column (None: the first image column no other key names, in table order).
+            ``{"pixel_values": None}`` for one image per row; ``{"real_A": "input", "real_B": "target"}`` for
+            pairs; for unpaired data each key is one domain.
+        domain_column: unpaired data in one source: the column naming each row's domain.
+        domains: unpaired data: item key -> its ``domain_column`` value, e.g. ``{"real_A": "A", "real_B": "B"}``.
+        source_b: unpaired data in two sources: the second key's source (``source`` holds the first).
+        seed: seeds the unpaired A/B pairing (see :class:`UnpairedImageDataset`).
+    """
+
+    source: str
+    resolution: int = 64
+    channels: int = 3
+    columns: dict[str, str | None] = field(default_factory=lambda: {"pixel_values": None})
+    domain_column: str | None = None
+    domains: dict[str, str] = field(default_factory=dict)
+    source_b: str | None = None
+    seed: int = 0
+
+    @property
+    def unpaired(self) -> bool:
+        return self.domain_column is not None or self.source_b is not None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "DataSpec":
+        return cls(**{name: values[name] for name in cls.__dataclass_fields__ if name in values})
+
+    def with_source(self, source: str) -> "DataSpec":
+        """The same spec on another source (its image columns found afresh)."""
+        return replace(self, source=source, columns=dict.fromkeys(self.columns), source_b=None)
+
+
+def _columns(table: datasets.Dataset, wanted: dict[str, str | None], source: str) -> dict[str, str]:
+    found = image_columns(table)
+    if not found and None in wanted.values():
+        raise DataError(f"dataset {source!r} has no image column (columns: {table.column_names}); name the column")
+    free = [column for column in found if column not in wanted.values()]
+    columns = {}
+    for key, column in wanted.items():
+        if column is None:
+            if not free:
+                raise DataError(f"dataset {source!r} has {len(found)} image column(s) {found} for {len(wanted)} "
+                                f"image(s) per row ({list(wanted)}); name the columns")
+            column = free.pop(0)
+        columns[key] = column
+    return columns
+
+
+def _domain_table(spec: DataSpec, split: str, key: str, index: int) -> tuple[datasets.Dataset, str]:
+    if spec.source_b is not None:
+        source = spec.source if index == 0 else spec.source_b
+        return load_source(source)[split], source
+    if spec.domain_column is None:
+        raise DataError("unpaired data needs either a domain column (one dataset holding both domains) or a "
+                        "second dataset for domain B")
+    table = load_source(spec.source)[split]
+    return select_domain(table, spec.domain_column, spec.domains.get(key, "AB"[index]), spec.source), spec.source
+
+
+def load_split(spec: DataSpec, split: str = "train", key: str | None = None) -> torch.utils.data.Dataset:
+    """One split of the data a spec names, ready for a model.
+
+    Items map each key of ``spec.columns`` to float32 (channels, resolution, resolution) in [-1, 1].
+    Unpaired specs give an :class:`UnpairedImageDataset` (each key from its own domain); others an
+    :class:`ImageDataset` over rows. With ``key``, only that key's images: an :class:`ImageDataset` of one
+    column or one domain, whose item key is ``key``.
+
+    Raises:
+        DataError: as :func:`load_source`; a missing column or domain; too few image columns; both a domain
+            column and a second source; an unknown ``key``.
+    """
+    if key is not None and key not in spec.columns:
+        raise DataError(f"no images {key!r} in this data (keys: {list(spec.columns)})")
+    if spec.domain_column is not None and spec.source_b is not None:
+        raise DataError("unpaired data needs either a domain column or a second dataset for domain B, not both")
+    if not spec.unpaired:
+        table = load_source(spec.source)[split]
+        columns = _columns(table, spec.columns, spec.source)
+        if key is not None:
+            columns = {key: columns[key]}
+        return ImageDataset(table, columns, spec.resolution, spec.channels, spec.source)
+    parts = {}
+    for index, (name, column) in enumerate(spec.columns.items()):
+        if key is not None and name != key:
+            continue
+        table, source = _domain_table(spec, split, name, index)
+        label = spec.domains.get(name, "AB"[index])
+        parts[name] = ImageDataset(table, _columns(table, {name: column}, source), spec.resolution, spec.channels,
+                                   f"{source} (domain {label})")
+    if key is not None:
+        return parts[key]
+    return UnpairedImageDataset(*parts.values(), seed=spec.seed)

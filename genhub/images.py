@@ -7,12 +7,8 @@ corrupt or huge files) are handled once, here.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import io
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -142,40 +138,3 @@ def make_grid(pixel_values: torch.Tensor, nrow: int | None = None, padding: int 
         left = padding + (index % nrow) * (width + padding)
         canvas[:, top : top + height, left : left + width] = image
     return to_pil(canvas)
-
-
-
-def served_png(image: Image.Image) -> str:
-    """Write ``image`` once as a metadata-free PNG at ``<tmp>/genhub-served/<sha256>/image.png`` and return the path.
-
-    For the app's outputs: given a PIL image, Gradio rewrites its cache file in place for every identical
-    output, so a second client downloading the same picture can receive a truncated file (bench_app.py saw
-    86 failed requests under 8-32 concurrent clients). A path is copied by Gradio atomically instead, and
-    this file is itself written to a temporary name and renamed, never rewritten.
-    """
-    buffer = io.BytesIO()
-    sanitize_image(image, 1 if image.mode == "L" else 3).save(buffer, format="PNG")
-    data = buffer.getvalue()
-    folder = Path(tempfile.gettempdir()) / "genhub-served" / hashlib.sha256(data).hexdigest()
-    path = folder / "image.png"
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, partial = tempfile.mkstemp(dir=folder, suffix=".partial")
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(partial, path)
-    return str(path)
-
-
-def serve_images(handler):
-    """Wrap a Gradio event handler so every PIL image it returns is sent as a :func:`served_png` path."""
-
-    def convert(value):
-        return served_png(value) if isinstance(value, Image.Image) else value
-
-    @functools.wraps(handler)
-    def wrapped(*args, **kwargs):
-        result = handler(*args, **kwargs)
-        return tuple(convert(value) for value in result) if isinstance(result, tuple) else convert(result)
-
-    return wrapped

@@ -17,8 +17,6 @@ import pyarrow.parquet as pq  # noqa: E402
 import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "training"))
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
@@ -66,7 +64,7 @@ def tiny_dcgan_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[
 @pytest.fixture(scope="session")
 def tiny_export(faces_dir, tmp_path_factory) -> Path:
     """A DCGAN export trained for 6 steps through the real training entry point."""
-    import train_dcgan
+    from genhub.train import dcgan as train_dcgan
 
     output = tmp_path_factory.mktemp("export") / "dcgan"
     train_dcgan.main(train_dcgan.parse_args(tiny_dcgan_args(faces_dir, output, "--max_train_steps", "6")))
@@ -120,7 +118,7 @@ def tiny_cyclegan_args(dataset: Path | str, output_dir: Path, *extra: str) -> li
 @pytest.fixture(scope="session")
 def tiny_pix2pix_export(sketch_dir, tmp_path_factory) -> Path:
     """A pix2pix export trained for 4 steps through the real training entry point."""
-    import train_pix2pix
+    from genhub.train import pix2pix as train_pix2pix
 
     output = tmp_path_factory.mktemp("export") / "pix2pix"
     train_pix2pix.main(train_pix2pix.parse_args(tiny_pix2pix_args(sketch_dir, output, "--max_train_steps", "4")))
@@ -130,7 +128,7 @@ def tiny_pix2pix_export(sketch_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_cyclegan_export(eyeglasses_dir, tmp_path_factory) -> Path:
     """A CycleGAN export trained for 4 steps through the real training entry point."""
-    import train_cyclegan
+    from genhub.train import cyclegan as train_cyclegan
 
     output = tmp_path_factory.mktemp("export") / "cyclegan"
     train_cyclegan.main(train_cyclegan.parse_args(tiny_cyclegan_args(eyeglasses_dir, output, "--max_train_steps", "4")))
@@ -181,6 +179,12 @@ def tiny_vae_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[st
             "--save_images_steps", "5", "--min_attribute_count", "2", *extra]
 
 
+def tiny_feature_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[str]:
+    """Flags for a face feature network small enough to train a step in well under a second."""
+    return ["--dataset", str(dataset), "--output_dir", str(output_dir), "--resolution", "32", "--width", "4",
+            "--train_batch_size", "8", "--num_grid_images", "4", "--save_images_steps", "5", *extra]
+
+
 @contextlib.contextmanager
 def one_torch_thread():
     """Tiny models on a busy 2-core machine: one intra-op thread avoids OpenMP oversubscription, which
@@ -199,7 +203,7 @@ def one_torch_thread():
 def tiny_vae_export(labelled_faces_dir, tmp_path_factory) -> Path:
     """A VAE export (with its latent files) trained for 60 steps through the real training entry point:
     enough to reconstruct faces far better than noise (held-out MSE about 0.05 on [0, 1] pixels)."""
-    import train_vae
+    from genhub.train import vae as train_vae
 
     output = tmp_path_factory.mktemp("export") / "vae"
     with one_torch_thread():

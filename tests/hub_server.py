@@ -19,7 +19,7 @@ imported, and tests/conftest.py sets ``HF_HUB_OFFLINE=1`` for the whole pytest p
 anything imports it. Rather than patch module constants after import (several modules keep their
 own copies), everything that talks to the Hub runs in a fresh interpreter whose environment is
 :meth:`HubServer.env`: ``HF_ENDPOINT`` = this server, ``HF_HUB_OFFLINE=0``, ``HF_TOKEN`` and its own
-``HF_HOME`` (hence its own cache). That is also exactly how a user runs ``python -m genhub.publish``
+``HF_HOME`` (hence its own cache). That is also exactly how a user runs ``python -m genhub.hub.publish``
 or a training script. The server itself runs in the pytest process, so tests can read what was
 pushed (:meth:`files`, :meth:`history`) and seed repos (:meth:`upload`) directly.
 """

@@ -13,8 +13,8 @@ from PIL import Image
 
 import app
 from conftest import ROOT
-from genhub.registry import DEFAULT_MODELS, parse_overrides, resolve_registry
-from genhub.stats import QuizStats
+from genhub.app.registry import DEFAULT_MODELS, parse_overrides, resolve_registry
+from genhub.app.stats import QuizStats
 
 
 def free_port() -> int:

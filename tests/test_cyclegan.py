@@ -1,17 +1,15 @@
 """CycleGAN: ResNet generators, losses, image pool, unpaired data, LR decay, save/load, training, exact resume."""
 
 import json
-import os
-import signal
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-import train_cyclegan
+from genhub.train import cyclegan as train_cyclegan
 from conftest import tiny_cyclegan_args
-from genhub.data import DataError, load_unpaired_dataset
-from genhub.image_pool import ImagePool
+from genhub.data import DataError, DataSpec, load_split
+from genhub.train.image_pool import ImagePool
 from genhub.models import CycleGAN
 from genhub.models.cyclegan import ResnetGenerator
 
@@ -89,15 +87,17 @@ def test_learning_rate_is_constant_then_decays_linearly_to_zero():
         train_cyclegan.linear_decay(4, 0)
 
 
-def test_schedule_length_counts_steps_as_the_trainer_does():
+def test_schedule_length_is_known_before_fit_and_counts_steps_as_the_trainer_does():
+    from genhub.train.trainer import Trainer
+
     args = train_cyclegan.parse_args(["--output_dir", "x", "--train_batch_size", "2", "--num_epochs", "3",
                                       "--gradient_accumulation_steps", "2"])
-    assert train_cyclegan.total_steps(args, 13, num_processes=1) == 3 * 3  # 6 full batches -> 3 steps per epoch
-    assert train_cyclegan.total_steps(args, 13, num_processes=2) == 3 * 2  # 3 batches per process -> 2 steps
+    thirteen = list(range(13))
+    assert Trainer(args).num_training_steps(thirteen) == 3 * 3  # 6 full batches -> 3 steps per epoch
     args.max_train_samples = 8
-    assert train_cyclegan.total_steps(args, 13, num_processes=1) == 3 * 2
+    assert Trainer(args).num_training_steps(thirteen) == 3 * 2
     args.max_train_steps = 5
-    assert train_cyclegan.total_steps(args, 13, num_processes=1) == 5
+    assert Trainer(args).num_training_steps(thirteen) == 5
 
 
 def test_image_pool_fills_then_swaps_half_the_time():
@@ -136,10 +136,16 @@ def test_image_pool_state_round_trip_continues_identically():
         ImagePool(4).load_state_dict(state)
 
 
+def _unpaired(source, **fields) -> DataSpec:
+    return DataSpec(str(source), 16, columns={"real_A": None, "real_B": None}, **fields)
+
+
+AB = {"real_A": "A", "real_B": "B"}
+
+
 def test_unpaired_dataset_pairs_both_domains_deterministically(eyeglasses_dir):
-    first = load_unpaired_dataset(str(eyeglasses_dir), "train", 16, domain_column="domain", seed=0)
-    again = load_unpaired_dataset(str(eyeglasses_dir), "train", 16, domain_column="domain", seed=0)
-    other = load_unpaired_dataset(str(eyeglasses_dir), "train", 16, domain_column="domain", seed=1)
+    first, again, other = (load_split(_unpaired(eyeglasses_dir, domain_column="domain", domains=AB, seed=seed))
+                           for seed in (0, 0, 1))
     assert (len(first.domain_a), len(first.domain_b), len(first)) == (12, 8, 12)
     assert first.order == again.order and first.order != other.order
     assert sorted(first.order) == list(range(12))
@@ -147,23 +153,27 @@ def test_unpaired_dataset_pairs_both_domains_deterministically(eyeglasses_dir):
     assert set(item) == {"real_A", "real_B"} and item["real_A"].shape == (3, 16, 16)
     assert torch.equal(item["real_B"], first.domain_b[first.order[3] % 8]["real_B"])
     assert set(first.domain_a.table["domain"]) == {"A"} and set(first.domain_b.table["domain"]) == {"B"}
+    one_domain = load_split(_unpaired(eyeglasses_dir, domain_column="domain", domains=AB), "test", key="real_B")
+    assert len(one_domain) == 2 and set(one_domain[0]) == {"real_B"}
 
 
 def test_unpaired_dataset_from_two_sources(faces_dir, eyeglasses_dir):
-    two = load_unpaired_dataset(str(faces_dir), "test", 16, source_b=str(eyeglasses_dir))
+    two = load_split(_unpaired(faces_dir, source_b=str(eyeglasses_dir)), "test")
     assert (len(two.domain_a), len(two.domain_b)) == (16, 5)
 
 
 def test_unpaired_dataset_errors_are_clear(eyeglasses_dir):
     source = str(eyeglasses_dir)
-    with pytest.raises(DataError, match="not neither"):
-        load_unpaired_dataset(source)
+    with pytest.raises(DataError, match=r"1 image column\(s\) \['image'\] for 2 image\(s\) per row"):
+        load_split(_unpaired(source))  # neither a domain column nor a second source: read as pairs
     with pytest.raises(DataError, match="not both"):
-        load_unpaired_dataset(source, domain_column="domain", source_b=source)
+        load_split(_unpaired(source, domain_column="domain", source_b=source))
     with pytest.raises(DataError, match="no column 'kind'"):
-        load_unpaired_dataset(source, domain_column="kind")
+        load_split(_unpaired(source, domain_column="kind"))
     with pytest.raises(DataError, match=r"no row has domain == 'C' \(values: \['A', 'B'\]\)"):
-        load_unpaired_dataset(source, domain_column="domain", domain_b="C")
+        load_split(_unpaired(source, domain_column="domain", domains={"real_A": "A", "real_B": "C"}))
+    with pytest.raises(DataError, match="no images 'pixel_values'"):
+        load_split(_unpaired(source, domain_column="domain"), key="pixel_values")
 
 
 def test_save_load_round_trip_keeps_both_directions(tmp_path):
@@ -202,35 +212,3 @@ def test_few_steps_export_a_loadable_folder(tiny_cyclegan_export, eyeglasses_dir
     assert scheduler["_last_lr"] == [0.0]
     pools = [torch.load(path, weights_only=False) for path in sorted((out / "checkpoint-4").glob("custom_*"))]
     assert sorted(p["images"].shape[0] for p in pools if "pool_size" in p) == [3, 3]
-
-
-def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(eyeglasses_dir, tmp_path, monkeypatch):
-    # 12 items / (batch 2 x accumulation 2) = 3 steps per epoch; the interruption lands in the second epoch,
-    # mid-accumulation, once the image pools (size 3) are full and swapping, with random flips, the
-    # learning-rate decay (from step 3) and EMA in play.
-    flags = ("--max_train_steps", "7", "--gradient_accumulation_steps", "2", "--random_flip",
-             "--checkpointing_steps", "2", "--lr_decay_start", "3")
-    reference = tmp_path / "reference"
-    _run(*tiny_cyclegan_args(eyeglasses_dir, reference, *flags))
-
-    interrupted = tmp_path / "interrupted"
-    calls = {"n": 0}
-    real_step = train_cyclegan.cyclegan_step
-
-    def step_then_interrupt(trainer, batch):
-        calls["n"] += 1
-        if calls["n"] == 9:  # the first micro-batch of optimisation step 5
-            os.kill(os.getpid(), signal.SIGINT)
-        return real_step(trainer, batch)
-
-    monkeypatch.setattr(train_cyclegan, "cyclegan_step", step_then_interrupt)
-    assert _run(*tiny_cyclegan_args(eyeglasses_dir, interrupted, *flags)) is None
-    assert sorted(p.name for p in interrupted.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4",
-                                                                          "checkpoint-5"]
-
-    monkeypatch.setattr(train_cyclegan, "cyclegan_step", real_step)
-    _run(*tiny_cyclegan_args(eyeglasses_dir, interrupted, *flags, "--resume_from_checkpoint", "latest"))
-    expected, resumed = load_file(reference / "model.safetensors"), load_file(interrupted / "model.safetensors")
-    assert expected.keys() == resumed.keys()
-    for name in expected:
-        assert torch.equal(expected[name], resumed[name]), name

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from genhub.data import LFW_SUBSET, DataError, load_image_dataset, load_source, random_hflip
+from genhub.data import DataError, DataSpec, LFW_SUBSET, load_source, load_split, random_hflip
 
 
 def _check_batch_item(item, channels, resolution):
@@ -18,21 +18,21 @@ def _check_batch_item(item, channels, resolution):
 def test_parquet_folder_uses_its_own_test_split(faces_dir):
     splits = load_source(str(faces_dir))
     assert len(splits["train"]) == 64 and len(splits["test"]) == 16
-    dataset = load_image_dataset(str(faces_dir), "test", resolution=32)
+    dataset = load_split(DataSpec(str(faces_dir), 32), "test")
     assert len(dataset) == 16
     _check_batch_item(dataset[3], 3, 32)
 
 
 def test_grayscale_source_is_one_or_three_channels(faces_dir):
-    gray = load_image_dataset(str(faces_dir), resolution=16, channels=1)[0]["pixel_values"]
-    rgb = load_image_dataset(str(faces_dir), resolution=16, channels=3)[0]["pixel_values"]
+    gray = load_split(DataSpec(str(faces_dir), 16, 1))[0]["pixel_values"]
+    rgb = load_split(DataSpec(str(faces_dir), 16, 3))[0]["pixel_values"]
     assert gray.shape == (1, 16, 16) and rgb.shape == (3, 16, 16)
 
 
 def test_lfw_subset_is_the_embedded_default():
     splits = load_source(LFW_SUBSET)
     assert len(splits["train"]) == 90 and len(splits["test"]) == 10  # 100 faces, 10% held out
-    gray_face = load_image_dataset(LFW_SUBSET, resolution=32, channels=3)[0]["pixel_values"]
+    gray_face = load_split(DataSpec(LFW_SUBSET, 32, 3))[0]["pixel_values"]
     _check_batch_item({"pixel_values": gray_face}, 3, 32)
     assert torch.equal(gray_face[0], gray_face[1])  # grayscale repeated, not tinted
 
@@ -43,7 +43,7 @@ def test_image_folder_without_test_split_gets_a_deterministic_held_out_part(tmp_
     first, second = load_source(str(tmp_path)), load_source(str(tmp_path))
     assert len(first["train"]) == 18 and len(first["test"]) == 2
     assert first["test"][0]["image"].tobytes() == second["test"][0]["image"].tobytes()
-    _check_batch_item(load_image_dataset(str(tmp_path), resolution=8)[0], 3, 8)
+    _check_batch_item(load_split(DataSpec(str(tmp_path), 8))[0], 3, 8)
 
 
 def test_missing_folder_is_named():
@@ -67,9 +67,9 @@ def test_empty_dataset_is_refused(tmp_path):
 def test_no_image_column_is_refused(tmp_path):
     datasets.Dataset.from_dict({"text": ["a", "b", "c"]}).to_parquet(str(tmp_path / "train-0.parquet"))
     with pytest.raises(DataError, match="has no image column"):
-        load_image_dataset(str(tmp_path))
+        load_split(DataSpec(str(tmp_path), 64))
     with pytest.raises(DataError, match="no column 'picture'"):
-        load_image_dataset(str(tmp_path), image_column="picture")
+        load_split(DataSpec(str(tmp_path), 64, 3, {"pixel_values": "picture"}))
 
 
 def test_unreadable_image_names_source_and_row(tmp_path):
@@ -78,7 +78,7 @@ def test_unreadable_image_names_source_and_row(tmp_path):
     rows = [{"bytes": good.getvalue(), "path": None}, {"bytes": b"garbage", "path": None}] * 3
     features = datasets.Features({"image": datasets.Image()})
     datasets.Dataset.from_dict({"image": rows}, features=features).to_parquet(str(tmp_path / "train-0.parquet"))
-    dataset = load_image_dataset(str(tmp_path), resolution=8)
+    dataset = load_split(DataSpec(str(tmp_path), 8))
     dataset[0]
     bad_row = next(i for i in range(len(dataset)) if dataset.table[i]["image"]["bytes"] == b"garbage")
     with pytest.raises(DataError, match=rf"row {bad_row}, column 'image': cannot read the image"):
@@ -95,7 +95,7 @@ def test_random_hflip_mirrors_about_half_and_is_reproducible():
 
 
 def test_prepared_images_are_cached_and_identical(faces_dir, monkeypatch):
-    dataset = load_image_dataset(str(faces_dir), resolution=16)
+    dataset = load_split(DataSpec(str(faces_dir), 16))
     first = dataset[5]["pixel_values"]
     monkeypatch.setattr(dataset, "image", lambda *args: pytest.fail("decoded again"))
     assert torch.equal(dataset[5]["pixel_values"], first)
@@ -105,6 +105,6 @@ def test_no_cache_when_the_split_would_not_fit(faces_dir, monkeypatch):
     import genhub.data
 
     monkeypatch.setattr(genhub.data, "CACHE_LIMIT_BYTES", 100)
-    dataset = load_image_dataset(str(faces_dir), resolution=16)
+    dataset = load_split(DataSpec(str(faces_dir), 16))
     first = dataset[2]["pixel_values"]
     assert torch.equal(dataset[2]["pixel_values"], first) and dataset._cache is None

@@ -1,10 +1,14 @@
-"""python -m genhub.evaluate end to end on tiny exports: the labelled report, the export's card and
-training_info, the refusal to run without a trained feature network, and every family's evaluator."""
+"""genhub-evaluate end to end on tiny exports: the labelled report, the export's card and training_info, the
+refusal to run without a trained feature network, every family's evaluator, and the VAE's reconstruction
+measured the same way as at export."""
 
 from __future__ import annotations
 
 import json
+import math
 import shutil
+import subprocess
+import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -13,8 +17,12 @@ import torch
 import yaml
 from conftest import SHARED_DATA, write_parquet_slice
 
-from genhub import evaluate as E
-from genhub.metrics import NOT_COMPARABLE
+from genhub.data import DataSpec, load_source, load_split
+from genhub.evaluation.cli import main
+from genhub.evaluation.evaluate import evaluate
+from genhub.evaluation.families import EVALUATORS
+from genhub.evaluation.latent import measure_latent_space
+from genhub.evaluation.metrics import NOT_COMPARABLE
 from genhub.models import MODEL_CLASSES, VAE, CycleGAN, Pix2Pix
 from genhub.models.inception import FIDInceptionV3, sha256_file
 
@@ -22,7 +30,7 @@ from genhub.models.inception import FIDInceptionV3, sha256_file
 @pytest.fixture(scope="session")
 def feature_network(faces_dir, tmp_path_factory):
     """A face feature network trained for 3 steps through training/train_face_features.py."""
-    import train_face_features
+    from genhub.train import face_features as train_face_features
 
     output = tmp_path_factory.mktemp("features") / "face-features"
     train_face_features.main(train_face_features.parse_args([
@@ -43,7 +51,7 @@ def test_feature_network_export_is_named_versioned_and_measured(feature_network)
 def test_dcgan_evaluation_writes_a_labelled_report_card_and_gallery(tiny_export, feature_network, tmp_path):
     export = shutil.copytree(tiny_export, tmp_path / "export", ignore=shutil.ignore_patterns("checkpoint-*"))
     out = tmp_path / "report"
-    assert E.main([str(export), "--feature_network", str(feature_network), "--output_dir", str(out),
+    assert main([str(export), "--feature_network", str(feature_network), "--output_dir", str(out),
                    "--memorisation_samples", "8"]) == 0
     report = json.loads((out / "evaluation.json").read_text())
     assert report["feature_space"]["standard"] is False
@@ -69,14 +77,14 @@ def test_dcgan_evaluation_writes_a_labelled_report_card_and_gallery(tiny_export,
     assert "memorisation" not in public["details"]  # the published copy names no training images
 
     # a second evaluation replaces the first one's numbers instead of piling up
-    assert E.main([str(export), "--feature_network", str(feature_network), "--output_dir", str(out),
+    assert main([str(export), "--feature_network", str(feature_network), "--output_dir", str(out),
                    "--memorisation_samples", "8", "--num_samples", "12"]) == 0
     again = json.loads((export / "training_info.json").read_text())
     assert set(again["metrics"]) == set(info["metrics"])
 
 
 def test_evaluation_refuses_without_a_trained_feature_network(tiny_export, tmp_path, capsys):
-    code = E.main([str(tiny_export), "--feature_network", str(tmp_path / "none"), "--no_update_card",
+    code = main([str(tiny_export), "--feature_network", str(tmp_path / "none"), "--no_update_card",
                    "--output_dir", str(tmp_path)])
     assert code == 2
     assert "train_face_features.py" in capsys.readouterr().err
@@ -87,16 +95,16 @@ def test_evaluation_with_inception_weights_checks_the_hash_and_labels_the_space(
     weights = tmp_path / "inception.pth"
     torch.save(FIDInceptionV3().state_dict(), weights)
     args = [str(tiny_export), "--inception_weights", str(weights), "--no_update_card", "--output_dir", str(tmp_path)]
-    assert E.main(args) == 2 and "SHA-256" in capsys.readouterr().err  # a dummy file is not the standard one
-    report = E.evaluate(tiny_export, inception_weights=weights, inception_sha256=sha256_file(weights),
+    assert main(args) == 2 and "SHA-256" in capsys.readouterr().err  # a dummy file is not the standard one
+    report = evaluate(tiny_export, inception_weights=weights, inception_sha256=sha256_file(weights),
                         output_dir=tmp_path, max_real=4, num_samples=4, memorisation_samples=4, update_card=False)
     assert report["feature_space"]["name"] == "inception-v3-fid" and report["feature_space"]["standard"] is False
     assert any(name.startswith("FID") and NOT_COMPARABLE in name for name in report["metrics"])
 
 
 def test_every_family_has_an_evaluator_and_a_model_class():
-    assert set(E.EVALUATORS) == {"dcgan", "vae", "pix2pix", "cyclegan"}
-    assert set(E.EVALUATORS) <= set(MODEL_CLASSES)
+    assert set(EVALUATORS) == {"dcgan", "vae", "pix2pix", "cyclegan"}
+    assert set(EVALUATORS) <= set(MODEL_CLASSES)
 
 
 def _export(model, folder, info):
@@ -107,11 +115,29 @@ def _export(model, folder, info):
 
 def test_vae_evaluation_reports_reconstruction_and_sample_metrics(faces_dir, feature_network, tmp_path):
     export = _export(VAE(resolution=32, latent_dim=8, hidden_channels=8), tmp_path / "vae",
-                     {"family": "vae", "dataset": str(faces_dir), "args": {}})
-    report = E.evaluate(export, feature_network=feature_network, output_dir=tmp_path / "out", update_card=False)
+                     {"family": "vae", "dataset": str(faces_dir), "image_column": "image", "args": {}})
+    # --dataset: the same faces under another column name, found afresh (DataSpec.with_source)
+    other = tmp_path / "renamed"
+    for split, table in load_source(str(faces_dir)).items():
+        table.select_columns(["image"]).rename_column("image", "photo").to_parquet(
+            str(other / f"{split}-00000-of-00001.parquet"))
+    report = evaluate(export, dataset=str(other), feature_network=feature_network, output_dir=tmp_path / "out",
+                      update_card=False)
     metrics = report["metrics"]
+    assert report["dataset"] == str(other)
     assert 0 < metrics["reconstruction MSE"] < 1 and metrics["reconstruction PSNR (dB)"] > 0
+    assert metrics["reconstruction PSNR (dB)"] == pytest.approx(10 * math.log10(1 / metrics["reconstruction MSE"]))
     assert any(name.startswith("FID") for name in metrics) and "detectability (pixel CNN)" not in metrics
+    # one definition: the export's heldout_mse / heldout_psnr_db measure the same images the same way
+    model = VAE.from_pretrained(export).eval()
+    _, at_export = measure_latent_space(model, load_split(DataSpec(str(other), 32), "test"))
+    assert at_export["heldout_mse"] == pytest.approx(metrics["reconstruction MSE"], rel=1e-6)
+    assert at_export["heldout_psnr_db"] == pytest.approx(metrics["reconstruction PSNR (dB)"], rel=1e-6)
+
+
+def test_python_dash_m_genhub_evaluation_is_the_cli():
+    found = subprocess.run([sys.executable, "-m", "genhub.evaluation", "--help"], capture_output=True, text=True)
+    assert found.returncode == 0 and "genhub-evaluate" in found.stdout and "--inception_weights" in found.stdout
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "sketch2face_celeba_128").is_dir(), reason="needs ../shared/data")
@@ -119,7 +145,7 @@ def test_pix2pix_evaluation_reports_l1_psnr_ssim(feature_network, tmp_path):
     data = write_parquet_slice(SHARED_DATA / "sketch2face_celeba_128", tmp_path / "pairs", {"train": 4, "test": 8})
     model = Pix2Pix(resolution=32, ngf=8, ndf=8, num_downs=5)
     export = _export(model, tmp_path / "p2p", {"family": "pix2pix", "dataset": str(data), "args": {}})
-    metrics = E.evaluate(export, feature_network=feature_network, output_dir=tmp_path / "out",
+    metrics = evaluate(export, feature_network=feature_network, output_dir=tmp_path / "out",
                          update_card=False)["metrics"]
     assert 0 < metrics["L1 to target"] <= 2 and -1 <= metrics["SSIM to target"] <= 1
     assert metrics["PSNR to target (dB)"] > 0 and any("translations" in name for name in metrics)
@@ -136,7 +162,7 @@ def test_cyclegan_evaluation_reports_both_directions(feature_network, tmp_path):
         pq.write_table(table.take(pa.array(rows)), data / f"{split}-00000-of-00001.parquet")
     export = _export(CycleGAN(resolution=32, ngf=8, ndf=8, n_blocks=1), tmp_path / "cg",
                      {"family": "cyclegan", "dataset": str(data), "args": {"domain_column": "domain"}})
-    metrics = E.evaluate(export, feature_network=feature_network, output_dir=tmp_path / "out",
+    metrics = evaluate(export, feature_network=feature_network, output_dir=tmp_path / "out",
                          update_card=False)["metrics"]
     assert any("A->B" in name and name.startswith("FID") for name in metrics)
     assert any("B->A" in name and name.startswith("KID") for name in metrics)

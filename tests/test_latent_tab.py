@@ -15,13 +15,13 @@ from PIL import Image
 
 import app
 from conftest import one_torch_thread
-from genhub.data import load_image_dataset
+from genhub.data import DataSpec, load_split
 from genhub.images import center_crop_resize, to_pil, to_pixel_values
-from genhub.latent import coordinates
+from genhub.geometry import coordinates
 from genhub.models import DCGAN, VAE, Pix2Pix
-from genhub.registry import ModelSpec, load_model
-from genhub.tabs import latent
-from genhub.tabs.latent import Explorer, ExplorerState
+from genhub.app.registry import ModelSpec, load_model
+from genhub.app.tabs import latent
+from genhub.app.tabs.latent import Explorer, ExplorerState
 from test_app import free_port
 
 
@@ -38,7 +38,7 @@ def vae(tiny_vae_export):
 
 @pytest.fixture(scope="module")
 def vae_explorer(vae, labelled_faces_dir):
-    return Explorer(vae, load_image_dataset(str(labelled_faces_dir), "test", 32), display_size=64)
+    return Explorer(vae, load_split(DataSpec(str(labelled_faces_dir), 32), "test"), display_size=64)
 
 
 def _png(image: Image.Image, **kwargs) -> bytes:
@@ -105,7 +105,7 @@ def test_edit_moves_only_along_the_moved_slider_and_attributes_add_their_directi
 
 
 def test_encode_jumps_the_sliders_to_the_code_and_scores_the_photo(vae, vae_explorer, labelled_faces_dir):
-    face = load_image_dataset(str(labelled_faces_dir), "test", 32).image(0)
+    face = load_split(DataSpec(str(labelled_faces_dir), 32), "test").image(0)
     photo, reconstruction, values, amounts, verdict, state = vae_explorer.encode(ExplorerState(), _png(face))
     mu = vae.encode(to_pixel_values(center_crop_resize(face, 32))[None])[0][0]
     assert torch.allclose(state.code, mu) and torch.equal(state.base, state.code)
@@ -130,8 +130,8 @@ def test_interpolation_strip(vae_explorer):
 # ------------------------------------------------------------------------------------------- through gradio_client
 @pytest.fixture(scope="module")
 def client(tiny_vae_export, tiny_export):
-    models = [load_model("vae-faces", ModelSpec("vae", str(tiny_vae_export))),
-              load_model("dcgan-faces", ModelSpec("dcgan", str(tiny_export)))]
+    models = {"vae-faces": load_model("vae-faces", ModelSpec("vae", str(tiny_vae_export))),
+              "dcgan-faces": load_model("dcgan-faces", ModelSpec("dcgan", str(tiny_export)))}
     with gr.Blocks() as demo:
         latent.build(demo, models)
     port = free_port()

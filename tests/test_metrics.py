@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 import pickle
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from genhub import metrics as M
-from genhub.data import load_image_dataset
-from genhub.evaluate import inception_space, stack
+from genhub.evaluation import metrics as M
+from genhub.data import DataSpec, load_split
+from genhub.evaluation.families import stack
+from genhub.evaluation.features import inception_space, load_feature_network
 from genhub.models.base import CheckpointError
-from genhub.models.face_features import FaceFeatureNet, load_feature_network
+from genhub.models.face_features import FaceFeatureNet
 from genhub.models.inception import STANDARD_SHA256, FIDInceptionV3, resize_bilinear_tf1, sha256_file
 
 
@@ -65,12 +68,27 @@ def test_precision_and_recall_of_known_manifolds():
         M.precision_recall(real, real[:3])
 
 
+# ------------------------------------------------------------------------------------ PSNR
+def test_psnr_is_that_of_the_pooled_mse_as_torchmetrics_computes_it():
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
+    assert M.psnr(0.01) == pytest.approx(20.0) and M.psnr(1.0) == 0.0 and M.psnr(0.0) == pytest.approx(120.0)
+    target = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    noise = torch.randn(target.shape, generator=torch.Generator().manual_seed(1)) * torch.tensor([.01, .02, .05, .1]
+                                                                                                 ).view(4, 1, 1, 1)
+    preds = target + noise
+    pooled = M.psnr((preds - target).pow(2).mean())
+    assert pooled == pytest.approx(float(peak_signal_noise_ratio(preds, target, data_range=1.0)), rel=1e-5)
+    per_image = float(peak_signal_noise_ratio(preds, target, data_range=1.0, dim=(1, 2, 3)))
+    assert per_image > pooled + 1  # the mean of per-image PSNRs, which genhub does not report, is pulled up
+
+
 # ------------------------------------------------------------------------------------ detectability
 @pytest.fixture(scope="module")
 def faces(faces_dir):
     """80 real faces at 32x32 (train + test of the shared slice), float in [-1, 1]."""
-    train = stack(load_image_dataset(str(faces_dir), "train", 32), "pixel_values")
-    return torch.cat([train, stack(load_image_dataset(str(faces_dir), "test", 32), "pixel_values")])
+    train = stack(load_split(DataSpec(str(faces_dir), 32)), "pixel_values")
+    return torch.cat([train, stack(load_split(DataSpec(str(faces_dir), 32), "test"), "pixel_values")])
 
 
 def test_detectability_is_near_chance_when_fakes_are_real(faces):
@@ -177,6 +195,13 @@ def test_feature_network_refuses_untrained_weights(tmp_path):
     (folder / "training_info.json").write_text(json.dumps({"family": "face-features", "global_step": 0}))
     with pytest.raises(CheckpointError, match="not that of a trained"):
         load_feature_network(folder)
+
+
+def test_models_import_nothing_from_hub_evaluation_or_app():
+    code = ("import sys, genhub.models; print(sorted(m for m in sys.modules if m.startswith(('genhub.hub', "
+            "'genhub.evaluation', 'genhub.app'))))")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]"
 
 
 def test_feature_network_features_are_its_penultimate_layer():

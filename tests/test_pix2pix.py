@@ -2,20 +2,18 @@
 
 import json
 import math
-import os
-import signal
 
 import pytest
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 
-import train_pix2pix
+from genhub.train import pix2pix as train_pix2pix
 from conftest import tiny_pix2pix_args
 from genhub.models import Pix2Pix
-from genhub.models.patchgan import (PatchGANDiscriminator, pad_to_multiple, patchgan_output_side,
-                                    patchgan_receptive_field)
+from genhub.models.layers import pad_to_multiple
+from genhub.models.patchgan import PatchGANDiscriminator, patchgan_output_side, patchgan_receptive_field
 from genhub.models.pix2pix import UNetGenerator
+from genhub.train.trainer import flip_batch
 
 
 def _run(*argv):
@@ -117,12 +115,13 @@ def test_random_flip_flips_input_and_target_together():
     torch.manual_seed(3)
     real_A = torch.arange(8.0).view(1, 1, 1, 8).repeat(64, 3, 2, 1)
     real_B = real_A[:, :2] * 10
-    flipped_A, flipped_B = train_pix2pix.flip_pairs(real_A, real_B)
+    flipped = flip_batch({"real_A": real_A, "real_B": real_B}, (("real_A", "real_B"),))
+    flipped_A, flipped_B = flipped["real_A"], flipped["real_B"]
     was_flipped = flipped_A[:, 0, 0, 0] == 7
     assert 10 < was_flipped.sum() < 54
     assert torch.equal(flipped_B, flipped_A[:, :2] * 10)
     torch.manual_seed(3)
-    assert torch.equal(train_pix2pix.flip_pairs(real_A, real_B)[0], flipped_A)
+    assert torch.equal(flip_batch({"real_A": real_A, "real_B": real_B}, (("real_A", "real_B"),))["real_A"], flipped_A)
 
 
 def test_save_load_round_trip_is_bit_identical(tmp_path):
@@ -155,33 +154,3 @@ def test_few_steps_export_a_loadable_folder(tiny_pix2pix_export, sketch_dir):
 
     grid = Image.open(out / "samples.png")  # 2 held-out tiles of input | output | target, 32 px, padding 2
     assert grid.size == (2 + 2 * (3 * 32 + 2), 2 + 32 + 2)
-
-
-def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(sketch_dir, tmp_path, monkeypatch):
-    # 16 rows / (batch 4 x accumulation 2) = 2 steps per epoch; the interruption lands mid-epoch,
-    # mid-accumulation, with random flips, dropout and batch-norm statistics all in play.
-    flags = ("--max_train_steps", "5", "--gradient_accumulation_steps", "2", "--random_flip",
-             "--checkpointing_steps", "2")
-    reference = tmp_path / "reference"
-    _run(*tiny_pix2pix_args(sketch_dir, reference, *flags))
-
-    interrupted = tmp_path / "interrupted"
-    calls = {"n": 0}
-    real_step = train_pix2pix.pix2pix_step
-
-    def step_then_interrupt(trainer, batch):
-        calls["n"] += 1
-        if calls["n"] == 7:  # the first micro-batch of optimisation step 4
-            os.kill(os.getpid(), signal.SIGINT)
-        return real_step(trainer, batch)
-
-    monkeypatch.setattr(train_pix2pix, "pix2pix_step", step_then_interrupt)
-    assert _run(*tiny_pix2pix_args(sketch_dir, interrupted, *flags)) is None
-    assert sorted(p.name for p in interrupted.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
-
-    monkeypatch.setattr(train_pix2pix, "pix2pix_step", real_step)
-    _run(*tiny_pix2pix_args(sketch_dir, interrupted, *flags, "--resume_from_checkpoint", "latest"))
-    expected, resumed = load_file(reference / "model.safetensors"), load_file(interrupted / "model.safetensors")
-    assert expected.keys() == resumed.keys()
-    for name in expected:
-        assert torch.equal(expected[name], resumed[name]), name

@@ -1,7 +1,7 @@
 """Publishing to the Hub and pulling back, against the local Hub-compatible server of tests/hub_server.py.
 
 Everything that talks to the server runs in a fresh interpreter (see the docstring of hub_server.py for
-why): the real ``python -m genhub.publish`` and training CLIs, and small scripts that pull. Scripts
+why): the real ``python -m genhub.hub.publish`` and training CLIs, and small scripts that pull. Scripts
 get their parameters as JSON in ``sys.argv[1]`` and print their results as JSON on the last line.
 """
 
@@ -20,10 +20,10 @@ from huggingface_hub import metadata_load
 from safetensors.torch import load_file, save_file
 
 from conftest import ROOT, tiny_dcgan_args
-from genhub.card import write_model_card
+from genhub.hub.card import write_model_card
 from genhub.models import DCGAN
-from genhub.publish import PublishError, push_export
-from genhub.registry import ModelSpec, load_model
+from genhub.hub.publish import PublishError, push_export
+from genhub.app.registry import ModelSpec, load_model
 from hub_server import HubServer
 
 EXPORT_FILES = {"config.json", "model.safetensors", "README.md", "samples.png", "training_info.json"}
@@ -46,7 +46,7 @@ def run_python(code: str, env: dict[str, str], cwd: Path = ROOT, **params) -> di
 
 
 def publish(hub: HubServer, folder: Path, repo_id: str, home: Path) -> subprocess.CompletedProcess:
-    return run([sys.executable, "-m", "genhub.publish", str(folder), "--hub_model_id", repo_id], hub.env(home))
+    return run([sys.executable, "-m", "genhub.hub.publish", str(folder), "--hub_model_id", repo_id], hub.env(home))
 
 
 def perturbed_copy(source: Path, target: Path, delta: float) -> Path:
@@ -149,8 +149,8 @@ APP = """
     import json, sys
     import gradio as gr
     import app
-    from genhub.registry import load_model, resolve_registry
-    from genhub.tabs import quiz
+    from genhub.app.registry import load_model, resolve_registry
+    from genhub.app.tabs import quiz
 
     p = json.loads(sys.argv[1])
     demo = app.build_demo([f"dcgan-faces={p['repo']}"])
@@ -175,7 +175,7 @@ def test_app_loads_the_repo_id_and_plays_its_quiz(hub, export, published, tmp_pa
 LOAD = """
     import json, shutil, sys
     from safetensors.torch import save_file
-    from genhub.registry import ModelSpec, load_model
+    from genhub.app.registry import ModelSpec, load_model
 
     p = json.loads(sys.argv[1])
     errors = []
@@ -265,7 +265,7 @@ def test_unreachable_hub_fails_cleanly_and_keeps_the_export(export, tmp_path):
     before = _snapshot(export)
     env = {"HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}", "HF_HUB_OFFLINE": "0", "HF_TOKEN": "token",
            "HF_HOME": str(tmp_path / "hf")}
-    result = run([sys.executable, "-m", "genhub.publish", str(export), "--hub_model_id", "genhub-test/x"], env,
+    result = run([sys.executable, "-m", "genhub.hub.publish", str(export), "--hub_model_id", "genhub-test/x"], env,
                  check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"error: could not publish {export} to genhub-test/x")

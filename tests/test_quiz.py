@@ -4,11 +4,12 @@ import pytest
 import torch
 from PIL import Image
 
-from genhub.data import ImageDataset, load_source
+from genhub.app.loading import LoadedModel, load_model
+from genhub.app.registry import ModelSpec
+from genhub.app.tabs.quiz import QuizGame, QuizState, load_game, summary
+from genhub.data import DataError, DataSpec, load_split
+from genhub.evaluation.intervals import wilson_interval
 from genhub.models import DCGAN
-from genhub.registry import LoadedModel, ModelSpec, load_model
-from genhub.stats import wilson_interval
-from genhub.tabs.quiz import QuizGame, QuizState, load_game, summary
 
 
 def test_wilson_interval_known_values():
@@ -23,8 +24,7 @@ def test_wilson_interval_known_values():
 def game(faces_dir):
     torch.manual_seed(0)
     model = DCGAN(32, latent_dim=8, ngf=4, ndf=4).eval()
-    return QuizGame(model, ImageDataset(load_source(str(faces_dir))["test"], {"pixel_values": "image"}, 32),
-                    display_size=96)
+    return QuizGame(model, load_split(DataSpec(str(faces_dir), resolution=32), "test"), display_size=96)
 
 
 def test_round_serves_two_identically_shaped_images_and_keeps_the_answer_server_side(game):
@@ -74,12 +74,19 @@ def test_a_round_can_be_answered_only_once(game):
 def test_load_game_reads_the_held_out_split_named_by_the_export(tiny_export, faces_dir):
     loaded = load_model("dcgan-faces", ModelSpec("dcgan", str(tiny_export)))
     assert loaded.error is None and loaded.info["dataset"] == str(faces_dir)
+    assert tuple(loaded.model.sample(2).shape) == (2, 3, 32, 32) and not loaded.model.training
     game = load_game(loaded)
     assert len(game.real_images) == 16 and game.real_images.resolution == 32
+    assert list(game.real_images[0]) == ["pixel_values"] and game.real_images[0]["pixel_values"].shape == (3, 32, 32)
+    lfw = load_game(loaded, dataset="lfw-subset")  # another source: its image column found afresh
+    assert lfw.real_images.source == "lfw-subset" and len(lfw.real_images) == 10
+    with pytest.raises(DataError, match="dcgan-faces: the export names no training dataset"):
+        load_game(LoadedModel(loaded.key, loaded.spec, loaded.model, info={}))
 
 
 def test_missing_model_explains_how_to_get_it(tmp_path):
     loaded = load_model("dcgan-faces", ModelSpec("dcgan", str(tmp_path / "nothing"), "make starter"))
     assert loaded.model is None and "no folder" in loaded.error
     assert "make starter" in loaded.missing_message and "--model dcgan-faces=" in loaded.missing_message
-    assert isinstance(loaded, LoadedModel)
+    assert loaded.missing_message.startswith(f"Model **dcgan-faces** is not available (no folder {tmp_path}")
+    assert loaded.info == {}

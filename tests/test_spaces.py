@@ -10,7 +10,7 @@ import pytest
 from huggingface_hub import SpaceCard
 
 from conftest import ROOT
-from genhub.space_bundle import SPACES, bundle
+from genhub.hub.space_bundle import SPACES, bundle
 
 REQUIRED = {"title", "sdk", "sdk_version", "app_file", "models", "tags", "short_description", "license"}
 

@@ -2,17 +2,15 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
-import train_dcgan
-from conftest import tiny_dcgan_args
+from genhub.train import dcgan as train_dcgan
+from conftest import ROOT, tiny_dcgan_args
 from genhub.models import DCGAN
 
 
@@ -46,43 +44,6 @@ def test_gradient_accumulation_counts_optimisation_steps(faces_dir, tmp_path):
     assert info["global_step"] == 3 and info["images_seen"] == 3 * 4 * 8
 
 
-def _weights(folder):
-    return load_file(folder / "model.safetensors")
-
-
-def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(faces_dir, tmp_path, monkeypatch):
-    # 64 rows / (batch 8 x accumulation 2) = 4 steps per epoch: 10 steps cross two epoch boundaries,
-    # and the interruption lands mid-epoch, mid-accumulation, with random flips drawing on the RNG.
-    flags = ("--max_train_steps", "10", "--gradient_accumulation_steps", "2", "--random_flip",
-             "--checkpointing_steps", "4")
-    reference = tmp_path / "reference"
-    _run(*tiny_dcgan_args(faces_dir, reference, *flags))
-
-    interrupted = tmp_path / "interrupted"
-    calls = {"n": 0}
-    real_step = train_dcgan.dcgan_step
-
-    def step_then_interrupt(trainer, batch):
-        calls["n"] += 1
-        if calls["n"] == 11:  # the first micro-batch of optimisation step 6
-            os.kill(os.getpid(), signal.SIGINT)
-        return real_step(trainer, batch)
-
-    monkeypatch.setattr(train_dcgan, "dcgan_step", step_then_interrupt)
-    assert _run(*tiny_dcgan_args(faces_dir, interrupted, *flags)) is None
-    assert sorted(p.name for p in interrupted.glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-6"]
-    assert not (interrupted / "model.safetensors").exists()
-
-    monkeypatch.setattr(train_dcgan, "dcgan_step", real_step)
-    _run(*tiny_dcgan_args(faces_dir, interrupted, *flags, "--resume_from_checkpoint", "latest"))
-    expected, resumed = _weights(reference), _weights(interrupted)
-    assert expected.keys() == resumed.keys()
-    for name in expected:
-        assert torch.equal(expected[name], resumed[name]), name
-    info = json.loads((interrupted / "training_info.json").read_text())
-    assert info["global_step"] == 10
-
-
 def test_resume_from_an_explicit_checkpoint_and_a_missing_one(faces_dir, tmp_path):
     out = tmp_path / "run"
     _run(*tiny_dcgan_args(faces_dir, out, "--max_train_steps", "4", "--checkpointing_steps", "2"))
@@ -98,7 +59,7 @@ def test_two_process_cpu_run_through_accelerate_launch(faces_dir, tmp_path):
     out = tmp_path / "ddp"
     launcher = Path(sys.executable).with_name("accelerate")
     command = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_cpu_threads_per_process", "1",
-               str(Path(train_dcgan.__file__)), *tiny_dcgan_args(faces_dir, out, "--max_train_steps", "4")]
+               str(ROOT / "training" / "train_dcgan.py"), *tiny_dcgan_args(faces_dir, out, "--max_train_steps", "4")]
     result = subprocess.run(command, env={**os.environ, "ACCELERATE_USE_CPU": "true"}, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]

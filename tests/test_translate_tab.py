@@ -9,10 +9,11 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from genhub.app.loading import load_model
+from genhub.app.registry import ModelSpec
+from genhub.app.tabs import tab, translate
 from genhub.images import MAX_PIXELS, ImageError
-from genhub.registry import ModelSpec, load_model
-from genhub.tabs import translate
-from genhub.tabs.translate import DISPLAY_SIZE, directions, prepare
+from genhub.app.tabs.translate import DISPLAY_SIZE, directions, prepare
 
 
 @pytest.fixture(scope="module")

@@ -11,15 +11,15 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-import train_vae
+from genhub.train import vae as train_vae
 from conftest import one_torch_thread, tiny_vae_args
-from genhub.data import load_image_dataset, load_source
-from genhub.latent import (DIRECTIONS_FILE, STATS_FILE, LatentSpace, active_units, attribute_directions,
-                           attribute_labels, compose, coordinates, interpolate, lerp, measure_latent_space, sefa,
-                           slerp)
+from genhub.data import DataSpec, load_source, load_split
+from genhub.evaluation.latent import active_units, attribute_directions, attribute_labels, measure_latent_space
+from genhub.geometry import compose, coordinates, interpolate, lerp, sefa, slerp
+from genhub.models.latent_space import DIRECTIONS_FILE, STATS_FILE, LatentSpace
 from genhub.models import VAE, CheckpointError
 from genhub.models.vae import kl_divergence, reconstruction_error, reparameterize
-from genhub.outlier import NOT_LIKE, OutlierReference, auroc, evaluate_auroc, evaluate_export
+from genhub.evaluation.outlier import NOT_LIKE, OutlierReference, auroc, evaluate_auroc, evaluate_export
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -160,7 +160,7 @@ def test_slider_ranking_is_by_kl_with_ties_to_the_lower_index():
 
 def test_slider_ranking_measured_twice_is_identical(tiny_vae_export, labelled_faces_dir):
     model = VAE.from_pretrained(tiny_vae_export)
-    held_out = load_image_dataset(str(labelled_faces_dir), "test", 32)
+    held_out = load_split(DataSpec(str(labelled_faces_dir), 32), "test")
     first, metrics = measure_latent_space(model, held_out)
     second, again = measure_latent_space(model, held_out, batch_size=5)  # other batching, same numbers
     assert torch.allclose(first.kl_per_dim, second.kl_per_dim, atol=1e-5)
@@ -286,17 +286,6 @@ def test_ema_averages_encoder_and_decoder(labelled_faces_dir, tmp_path):
             assert same == (ema == "--no-use_ema"), (ema, part)
 
 
-def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(labelled_faces_dir, tmp_path):
-    flags = ("--max_train_steps", "6", "--random_flip", "--checkpointing_steps", "3")
-    _run(*tiny_vae_args(labelled_faces_dir, tmp_path / "reference", *flags))
-    _run(*tiny_vae_args(labelled_faces_dir, tmp_path / "resumed", "--max_train_steps", "3", "--random_flip",
-                        "--checkpointing_steps", "3"))
-    _run(*tiny_vae_args(labelled_faces_dir, tmp_path / "resumed", *flags, "--resume_from_checkpoint", "latest"))
-    expected, resumed = (load_file(tmp_path / name / "model.safetensors") for name in ("reference", "resumed"))
-    for name in expected:
-        assert torch.equal(expected[name], resumed[name]), name
-
-
 def _with_glasses(image: Image.Image) -> Image.Image:
     """A crude pair of "eyeglasses": a black band across the eyes of a 64x64 face."""
     image = image.copy()
@@ -330,7 +319,7 @@ def test_attribute_direction_points_the_right_way(labelled_faces_dir, tmp_path):
     model = VAE.from_pretrained(out)
     direction = model.latent_space.directions["Eyeglasses"]
     assert model.latent_space.counts["Eyeglasses"] == (32, 32)
-    without = torch.stack([x["pixel_values"] for i, x in enumerate(load_image_dataset(str(data), "test", 32))
+    without = torch.stack([x["pixel_values"] for i, x in enumerate(load_split(DataSpec(str(data), 32), "test"))
                            if i % 2 == 0])
     codes = model.encode(without)[0]
     with torch.no_grad():
@@ -382,8 +371,8 @@ def test_outlier_score_ranks_a_non_face_above_faces(tiny_vae_export, labelled_fa
     noise = torch.from_numpy(_noise(1, 32)).permute(0, 3, 1, 2).float() / 127.5 - 1
     score = reference.score(float(model.negative_elbo(noise)["neg_elbo"][0]))
     assert score.percentile == 100.0 and score.verdict == NOT_LIKE
-    faces = load_image_dataset(str(labelled_faces_dir), "test", 32)
-    nonfaces = load_image_dataset(str(_noise_dataset(tmp_path / "noise")), "test", 32)
+    faces = load_split(DataSpec(str(labelled_faces_dir), 32), "test")
+    nonfaces = load_split(DataSpec(str(_noise_dataset(tmp_path / "noise")), 32), "test")
     assert evaluate_auroc(model, faces, nonfaces)["outlier_auroc"] == 1.0
 
 

@@ -1,4 +1,5 @@
-"""Model families, by the name used in registries and ``training_info.json``."""
+"""Model families. :data:`MODEL_CLASSES` maps each class's ``family`` (the name used in registries and
+``training_info.json``) to the class; a new family adds its class to the tuple."""
 
 from genhub.models.base import CheckpointError, GenhubModel
 from genhub.models.cyclegan import CycleGAN
@@ -7,11 +8,7 @@ from genhub.models.face_features import FaceFeatureNet
 from genhub.models.pix2pix import Pix2Pix
 from genhub.models.vae import VAE
 
-MODEL_CLASSES: dict[str, type[GenhubModel]] = {
-    "dcgan": DCGAN,
-    "pix2pix": Pix2Pix,
-    "cyclegan": CycleGAN,
-    "vae": VAE,
-}
+MODEL_CLASSES: dict[str, type[GenhubModel]] = {cls.family: cls for cls in (DCGAN, VAE, Pix2Pix, CycleGAN,
+                                                                           FaceFeatureNet)}
 
 __all__ = ["MODEL_CLASSES", "CheckpointError", "CycleGAN", "DCGAN", "FaceFeatureNet", "GenhubModel", "Pix2Pix", "VAE"]

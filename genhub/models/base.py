@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import ClassVar
 
 import safetensors.torch
 import torch
@@ -30,7 +31,24 @@ class GenhubModel(
     ``from_pretrained(location)`` takes a local folder or a Hub repo id (``revision=`` pins it),
     and raises :class:`CheckpointError` when there is no ``config.json`` or ``model.safetensors``,
     or when a tensor is missing, unexpected or of the wrong shape.
+
+    A family declares its static facts once, on its class: ``family`` (the name in registries and
+    ``training_info.json``), ``paper`` (the citation for the card), ``in_app``, and through the mixin's class
+    arguments ``pipeline_tag``, ``tags`` and ``paper_url``; :meth:`card_facts` gathers them.
     """
+
+    family: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    #: Whether the genhub app plays this family (a feature network, for one, is only measured with).
+    in_app: ClassVar[bool] = True
+
+    @classmethod
+    def card_facts(cls) -> dict:
+        """The family's static facts for its model card: family, model_class, pipeline_tag, tags, paper, paper_url, in_app."""
+        info = cls._hub_mixin_info
+        tags = [tag for tag in info.model_card_data.tags or [] if tag != "model_hub_mixin"]
+        return {"family": cls.family, "model_class": cls.__name__, "pipeline_tag": info.model_card_data.pipeline_tag,
+                "tags": tags, "paper": cls.paper, "paper_url": info.paper_url, "in_app": cls.in_app}
 
     @classmethod
     def _from_pretrained(cls, *, model_id: str, revision, cache_dir, force_download, local_files_only, token,

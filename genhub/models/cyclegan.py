@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from genhub.models.base import GenhubModel
-from genhub.models.patchgan import PatchGANDiscriminator, init_gan_weights, norm_layer, pad_to_multiple
+from genhub.models.layers import init_gan_weights, norm_layer, pad_to_multiple
+from genhub.models.patchgan import PatchGANDiscriminator
 
 DIRECTIONS = ("AB", "BA")
 
@@ -100,7 +101,8 @@ class CycleGANGenerators(nn.Module):
         return images
 
 
-class CycleGAN(GenhubModel, tags=["cyclegan", "gan", "image-to-image"]):
+class CycleGAN(GenhubModel, tags=["cyclegan", "gan", "unpaired"], pipeline_tag="image-to-image",
+               paper_url="https://arxiv.org/abs/1703.10593"):
     """Both CycleGAN generators and both discriminators, saved and loaded together.
 
     ``generators.generator_AB`` translates domain A to B and ``generators.generator_BA`` B to A (also
@@ -122,6 +124,10 @@ class CycleGAN(GenhubModel, tags=["cyclegan", "gan", "image-to-image"]):
     Raises:
         ValueError: ``resolution`` is not a multiple of 4 or too small for the PatchGAN.
     """
+
+    family = "cyclegan"
+    paper = ("Zhu, Park, Isola & Efros 2017, Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial "
+             "Networks (arXiv:1703.10593).")
 
     def __init__(self, resolution: int = 256, channels: int = 3, ngf: int = 64, ndf: int = 64, n_blocks: int = 9,
                  n_layers: int = 3, norm: str = "instance", use_dropout: bool = False):

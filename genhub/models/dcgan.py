@@ -4,31 +4,11 @@ GAN objective of Goodfellow et al. 2014 (eq. 1, non-saturating generator loss)."
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from genhub.models.base import GenhubModel
-
-SUPPORTED_RESOLUTIONS = (32, 64, 128)
-
-
-def _stages(resolution: int) -> int:
-    """Number of stride-2 stages between 4x4 and ``resolution``: 3, 4 or 5."""
-    if resolution not in SUPPORTED_RESOLUTIONS:
-        raise ValueError(f"resolution must be one of {SUPPORTED_RESOLUTIONS}, got {resolution}")
-    return int(math.log2(resolution)) - 2
-
-
-def init_dcgan_weights(module: nn.Module) -> None:
-    """Radford et al. 2016, section 4: conv weights ~ N(0, 0.02); batch-norm scale ~ N(1, 0.02), shift 0."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
-
+from genhub.models.layers import init_dcgan_weights, resolution_stages
 
 class DCGANGenerator(nn.Module):
     """Maps latent codes to images with transposed convolutions, batch norm and ReLU; tanh output.
@@ -45,7 +25,7 @@ class DCGANGenerator(nn.Module):
 
     def __init__(self, resolution: int = 64, latent_dim: int = 100, channels: int = 3, ngf: int = 64):
         super().__init__()
-        stages = _stages(resolution)
+        stages = resolution_stages(resolution)
         width = ngf * 2 ** (stages - 1)
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(latent_dim, width, 4, 1, 0, bias=False), nn.BatchNorm2d(width), nn.ReLU(True)]
@@ -73,7 +53,7 @@ class DCGANDiscriminator(nn.Module):
 
     def __init__(self, resolution: int = 64, channels: int = 3, ndf: int = 64):
         super().__init__()
-        stages = _stages(resolution)
+        stages = resolution_stages(resolution)
         layers: list[nn.Module] = [nn.Conv2d(channels, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         width = ndf
         for _ in range(stages - 1):
@@ -88,7 +68,8 @@ class DCGANDiscriminator(nn.Module):
         return self.net(images).flatten()
 
 
-class DCGAN(GenhubModel, tags=["dcgan", "gan", "unconditional-image-generation"]):
+class DCGAN(GenhubModel, tags=["dcgan", "gan"], pipeline_tag="unconditional-image-generation",
+            paper_url="https://arxiv.org/abs/1511.06434"):
     """A DCGAN generator and its discriminator, saved and loaded together.
 
     The app uses the generator for samples and the discriminator for its "real or fake" guess.
@@ -100,6 +81,10 @@ class DCGAN(GenhubModel, tags=["dcgan", "gan", "unconditional-image-generation"]
         ngf: generator width (see :class:`DCGANGenerator`).
         ndf: discriminator width (see :class:`DCGANDiscriminator`).
     """
+
+    family = "dcgan"
+    paper = ("Radford, Metz & Chintala 2016, Unsupervised Representation Learning with Deep Convolutional Generative "
+             "Adversarial Networks (arXiv:1511.06434); Goodfellow et al. 2014, Generative Adversarial Nets.")
 
     def __init__(self, resolution: int = 64, latent_dim: int = 100, channels: int = 3, ngf: int = 64,
                  ndf: int = 64):

@@ -4,7 +4,8 @@ standard Inception weights are not available.
 
 Numbers in this space are comparable only with numbers measured with the same weights (the report
 names the network, its version and the SHA-256 of its weights) and never with published FIDs, which
-are defined on Inception-v3 (see :mod:`genhub.models.inception`).
+are defined on Inception-v3 (see :mod:`genhub.models.inception`). Trained exports are loaded, and untrained
+ones refused, by :func:`genhub.evaluation.features.load_feature_network`.
 
     accelerate launch training/train_face_features.py --dataset ../shared/data/faces_celeba \
         --output_dir checkpoints/face-features
@@ -12,14 +13,11 @@ are defined on Inception-v3 (see :mod:`genhub.models.inception`).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genhub.card import read_training_info
-from genhub.models.base import CheckpointError, GenhubModel
+from genhub.models.base import GenhubModel
 
 NAME = "genhub-face-features"
 #: Bump when the architecture, the input convention or the training recipe changes.
@@ -35,7 +33,7 @@ CELEBA_ATTRIBUTES = (
 )
 
 
-class FaceFeatureNet(GenhubModel, tags=["image-classification", "face-attributes", "genhub-feature-network"]):
+class FaceFeatureNet(GenhubModel, tags=["face-attributes", "genhub-feature-network"], pipeline_tag="image-classification"):
     """Conv 3x3 stem, then stride-2 conv / batch norm / ReLU stages down to 4x4, global average pool
     (the ``features``, after a ReLU, so non-negative), and a linear layer to one logit per attribute.
 
@@ -46,6 +44,10 @@ class FaceFeatureNet(GenhubModel, tags=["image-classification", "face-attributes
         attributes: names of the predicted attributes (one logit each).
         name, version: the feature space's identity, written to ``config.json`` and to every report.
     """
+
+    family = "face-features"
+    in_app = False
+    paper = "Liu, Luo, Wang & Tang 2015, Deep Learning Face Attributes in the Wild (CelebA)."
 
     def __init__(self, resolution: int = 64, width: int = 16,
                  attributes: list[str] | tuple[str, ...] = CELEBA_ATTRIBUTES, name: str = NAME, version: str = VERSION):
@@ -79,26 +81,3 @@ class FaceFeatureNet(GenhubModel, tags=["image-classification", "face-attributes
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images: float (B, 1 or 3, H, W) in [-1, 1] -> attribute logits float32 (B, len(attributes))."""
         return self.head(self.features(images))
-
-
-def load_feature_network(location: str | Path) -> FaceFeatureNet:
-    """A trained feature network from an export folder, in eval mode.
-
-    Refuses anything that is not the output of ``training/train_face_features.py`` (a folder whose
-    ``training_info.json`` says family ``face-features`` and at least one optimisation step), so a
-    random-weight network can never stand behind a reported number.
-
-    Raises:
-        CheckpointError: no such folder, not a trained feature-network export, or bad weights.
-    """
-    folder = Path(location)
-    info = read_training_info(folder)
-    if not info:
-        raise CheckpointError(
-            f"feature network {folder}: no training_info.json; train one with `accelerate launch "
-            f"training/train_face_features.py --dataset ../shared/data/faces_celeba --output_dir {folder}` "
-            f"(or pass --inception_weights for the standard FID network)")
-    if info.get("family") != "face-features" or not info.get("global_step"):
-        raise CheckpointError(f"feature network {folder}: training_info.json is not that of a trained face feature "
-                              f"network (family {info.get('family')!r}, {info.get('global_step', 0)} steps)")
-    return FaceFeatureNet.from_pretrained(str(folder)).eval()

@@ -1,4 +1,4 @@
-"""The PatchGAN discriminator and the building blocks pix2pix and CycleGAN share.
+"""The PatchGAN discriminator that pix2pix and CycleGAN share.
 
 PatchGAN: Isola, Zhu, Zhou & Efros 2017, "Image-to-Image Translation with Conditional Adversarial
 Networks", section 3.2.2 and appendix 6.1.2 (the 70x70 "C64-C128-C256-C512" discriminator); used
@@ -9,52 +9,9 @@ papers, after Radford et al. 2016.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from genhub.models.dcgan import init_dcgan_weights
-
-NORMS = ("batch", "instance")
-
-
-def norm_layer(norm: str, channels: int) -> nn.Module:
-    """``"batch"``: ``BatchNorm2d`` (pix2pix); ``"instance"``: ``InstanceNorm2d`` without affine
-    parameters or running statistics (CycleGAN, after Ulyanov et al. 2016).
-
-    Raises:
-        ValueError: unknown ``norm``.
-    """
-    if norm == "batch":
-        return nn.BatchNorm2d(channels)
-    if norm == "instance":
-        return nn.InstanceNorm2d(channels)
-    raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-
-
-def init_gan_weights(module: nn.Module) -> None:
-    """Conv weights ~ N(0, 0.02) and conv biases 0; batch-norm scale ~ N(1, 0.02), shift 0."""
-    init_dcgan_weights(module)
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)) and module.bias is not None:
-        nn.init.zeros_(module.bias)
-
-
-def pad_to_multiple(images: torch.Tensor, multiple: int, minimum: int = 1) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Replicate-pad the right and bottom of a batch (B, C, H, W) so that both sides are multiples of
-    ``multiple`` and at least ``minimum``.
-
-    Returns:
-        The padded batch and the original (H, W), to crop the result back with ``x[..., :H, :W]``.
-    """
-    height, width = images.shape[-2:]
-
-    def target(side: int) -> int:
-        return max(-(-side // multiple) * multiple, -(-minimum // multiple) * multiple)
-
-    pad_h, pad_w = target(height) - height, target(width) - width
-    if pad_h or pad_w:
-        images = F.pad(images, (0, pad_w, 0, pad_h), mode="replicate")
-    return images, (height, width)
-
+from genhub.models.layers import norm_layer
 
 def patchgan_output_side(resolution: int, n_layers: int = 3) -> int:
     """Side of the patch-logit map for a ``resolution`` input: resolution / 2**n_layers - 2

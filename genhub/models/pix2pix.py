@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from genhub.models.base import GenhubModel
-from genhub.models.patchgan import PatchGANDiscriminator, init_gan_weights, norm_layer, pad_to_multiple
+from genhub.models.layers import init_gan_weights, norm_layer, pad_to_multiple
+from genhub.models.patchgan import PatchGANDiscriminator
 
 
 class UNetGenerator(nn.Module):
@@ -73,7 +74,8 @@ class UNetGenerator(nn.Module):
         return x[..., :height, :width]
 
 
-class Pix2Pix(GenhubModel, tags=["pix2pix", "gan", "image-to-image"]):
+class Pix2Pix(GenhubModel, tags=["pix2pix", "gan"], pipeline_tag="image-to-image",
+              paper_url="https://arxiv.org/abs/1611.07004"):
     """A pix2pix U-Net generator (input -> output) and its conditional PatchGAN, saved and loaded together.
 
     The discriminator is kept in the export (2.8 M parameters beside U-Net-256's 54 M at the paper's
@@ -93,6 +95,10 @@ class Pix2Pix(GenhubModel, tags=["pix2pix", "gan", "image-to-image"]):
     Raises:
         ValueError: ``resolution`` is not a multiple of 2**num_downs, or too small for the PatchGAN.
     """
+
+    family = "pix2pix"
+    paper = ("Isola, Zhu, Zhou & Efros 2017, Image-to-Image Translation with Conditional Adversarial Networks "
+             "(arXiv:1611.07004).")
 
     def __init__(self, resolution: int = 256, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
                  ndf: int = 64, num_downs: int = 8, n_layers: int = 3, norm: str = "batch", use_dropout: bool = True):

@@ -25,9 +25,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from genhub.latent import LatentSpace
+from genhub.models.latent_space import LatentSpace
 from genhub.models.base import CheckpointError, GenhubModel
-from genhub.models.dcgan import _stages  # same 32/64/128 ladder as DCGAN
+from genhub.models.layers import resolution_stages
 
 #: log sigma^2 is clamped to this range before use, so exp() can neither overflow nor vanish.
 LOGVAR_RANGE = (-30.0, 20.0)
@@ -92,7 +92,7 @@ class VAEEncoder(nn.Module):
 
     def __init__(self, resolution: int = 64, latent_dim: int = 128, channels: int = 3, hidden_channels: int = 32):
         super().__init__()
-        stages = _stages(resolution)
+        stages = resolution_stages(resolution)
         layers: list[nn.Module] = []
         width_in, width = channels, hidden_channels
         for _ in range(stages):
@@ -123,7 +123,7 @@ class VAEDecoder(nn.Module):
 
     def __init__(self, resolution: int = 64, latent_dim: int = 128, channels: int = 3, hidden_channels: int = 32):
         super().__init__()
-        stages = _stages(resolution)
+        stages = resolution_stages(resolution)
         width = hidden_channels * 2 ** (stages - 1)
         self.latent_dim, self.width = latent_dim, width
         self.head = nn.Linear(latent_dim, width * 16)
@@ -139,11 +139,12 @@ class VAEDecoder(nn.Module):
         return self.net(self.head(z).view(z.shape[0], self.width, 4, 4))
 
 
-class VAE(GenhubModel, tags=["vae", "variational-autoencoder", "unconditional-image-generation"]):
+class VAE(GenhubModel, tags=["vae", "variational-autoencoder"], pipeline_tag="unconditional-image-generation",
+          paper_url="https://arxiv.org/abs/1312.6114"):
     """A convolutional VAE: ``encoder`` x -> (mu, log sigma^2), ``decoder`` z -> x, prior N(0, I).
 
     ``latent_space`` holds what the export measured about the latent space (slider ranking, attribute
-    directions, held-out outlier scores; see :class:`genhub.latent.LatentSpace`), or None. It is saved
+    directions, held-out outlier scores; see :class:`genhub.evaluation.latent.LatentSpace`), or None. It is saved
     beside the weights by ``save_pretrained`` and read back by ``from_pretrained`` when present.
 
     Parameters:
@@ -152,6 +153,11 @@ class VAE(GenhubModel, tags=["vae", "variational-autoencoder", "unconditional-im
         channels: image channels, 3 or 1.
         hidden_channels: encoder's first / decoder's last stage width; doubled at each stage.
     """
+
+    family = "vae"
+    paper = ("Kingma & Welling 2014, Auto-Encoding Variational Bayes (arXiv:1312.6114); Higgins et al. 2017, beta-VAE: "
+             "Learning Basic Visual Concepts with a Constrained Variational Framework (ICLR); Burda, Grosse & "
+             "Salakhutdinov 2016, Importance Weighted Autoencoders (active units).")
 
     def __init__(self, resolution: int = 64, latent_dim: int = 128, channels: int = 3, hidden_channels: int = 32):
         super().__init__()

@@ -7,7 +7,8 @@
   Generative Models", section 3: k-NN hyperspheres, k = 3);
 - detectability: accuracy of a small real-vs-fake classifier trained on one half of the images and
   tested on the other half, with a 95% Wilson interval;
-- memorisation: each fake's nearest training image (or mirror image) in pixel space.
+- memorisation: each fake's nearest training image (or mirror image) in pixel space;
+- PSNR of a mean squared error (:func:`psnr`, the one definition every family's report uses).
 
 A :class:`FeatureSpace` says whether its numbers are the standard ones (Inception-v3 with the standard
 FID weights) or not; :attr:`FeatureSpace.label` is what every report prints next to FID and KID.
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 
 from genhub.images import make_grid
-from genhub.stats import wilson_interval
+from genhub.evaluation.intervals import wilson_interval
 
 NOT_COMPARABLE = "not comparable with published FIDs"
 #: k of the k-NN manifold estimate (Kynkäänniemi et al. 2019 use k = 3).
@@ -132,6 +133,24 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = PR_NEIGHBO
     precision = _covered(fake, real, _kth_neighbour_radii(real, k)).double().mean()
     recall = _covered(real, fake, _kth_neighbour_radii(fake, k)).double().mean()
     return float(precision), float(recall)
+
+
+# ------------------------------------------------------------------------------------ pixel fidelity
+#: Floor on the MSE in :func:`psnr`, so a perfect reconstruction scores 120 dB instead of infinity.
+MIN_MSE = 1e-12
+
+
+def psnr(mse: float) -> float:
+    """Peak signal-to-noise ratio in dB of a mean squared error on pixels scaled to [0, 1]: 10 log10(1 / mse).
+
+    genhub's one PSNR (VAE reconstructions, pix2pix translations): the PSNR of the MSE *pooled over every pixel
+    of every image*, not the mean of per-image PSNRs. Why: it is a function of the MSE reported beside it, so
+    the two numbers never disagree; a mean of per-image PSNRs (a mean of logarithms) is never below the pooled
+    one (Jensen), is pulled up by the easiest images and is infinite once one image is reproduced exactly. It
+    equals torchmetrics' ``peak_signal_noise_ratio(preds, target, data_range=1.0)`` with its default
+    ``dim=None`` (reduction over everything). ``mse`` is floored at :data:`MIN_MSE` (at most 120 dB).
+    """
+    return 10.0 * math.log10(1.0 / max(float(mse), MIN_MSE))
 
 
 # ------------------------------------------------------------------------------------ detectability

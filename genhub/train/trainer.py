@@ -1,14 +1,16 @@
 """The one training loop every model family shares, built on Hugging Face Accelerate.
 
-A family's script builds its model and hands the trainer a :class:`Recipe`: which submodules to
+A family's module builds its model and hands the trainer a :class:`Recipe`: which submodules to
 train, their optimizers, one ``training_step`` (the family's loss), and how to draw a sample
-grid. The trainer owns everything else: mixed precision, gradient accumulation, distribution,
-EMA, exact checkpoint/resume, progress, logging, sample grids, export and ``--push_to_hub``.
+grid. The step sees only a :class:`StepContext`. The trainer owns everything else: mixed precision,
+gradient accumulation, distribution, random flips, EMA, exact checkpoint/resume, progress, logging,
+sample grids, export and ``--push_to_hub``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import math
 import os
@@ -21,7 +23,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from accelerate import Accelerator
@@ -30,51 +32,59 @@ from PIL import Image
 from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
-from genhub.card import save_training_info
+from genhub.data import random_hflip
+from genhub.hub.card import CardText
+from genhub.hub.info import save_training_info
+from genhub.hub.publish import push_export
 from genhub.images import make_grid
 from genhub.models.base import GenhubModel
-from genhub.publish import push_export
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 SAMPLE_GRID = "samples.png"
 
 
-def add_training_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The flags every training script shares (diffusers' names where they exist)."""
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset", default="lfw-subset",
-                      help="Hub dataset id, local parquet folder, local image folder, or 'lfw-subset'")
-    data.add_argument("--image_column", default=None, help="image column (default: the first image column)")
-    data.add_argument("--resolution", type=int, default=64, help="square side in pixels")
-    data.add_argument("--random_flip", action="store_true", help="mirror half of each batch left-right")
-    data.add_argument("--max_train_samples", type=int, default=None, help="use only the first N training rows")
-    data.add_argument("--dataloader_num_workers", type=int, default=0)
-    run = parser.add_argument_group("optimisation")
-    run.add_argument("--train_batch_size", type=int, default=64, help="per process")
-    run.add_argument("--gradient_accumulation_steps", type=int, default=1)
-    run.add_argument("--learning_rate", type=float, default=2e-4)
-    run.add_argument("--adam_beta1", type=float, default=0.5)
-    run.add_argument("--adam_beta2", type=float, default=0.999)
-    run.add_argument("--num_epochs", type=int, default=10)
-    run.add_argument("--max_train_steps", type=int, default=None, help="overrides --num_epochs")
-    run.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], default="no",
-                     help="bf16 is about 1.6x faster on a recent CPU")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--use_ema", action=argparse.BooleanOptionalAction, default=True,
-                     help="export an exponential moving average of the generator")
-    run.add_argument("--ema_decay", type=float, default=0.999)
-    out = parser.add_argument_group("output")
-    out.add_argument("--output_dir", required=True, help="export folder; checkpoints go in checkpoint-N inside")
-    out.add_argument("--checkpointing_steps", type=int, default=500)
-    out.add_argument("--checkpoints_total_limit", type=int, default=None, help="keep only the newest N")
-    out.add_argument("--resume_from_checkpoint", default=None, help="'latest' or a checkpoint-N folder")
-    out.add_argument("--save_images_steps", type=int, default=250, help="sample grid every N steps")
-    out.add_argument("--num_grid_images", type=int, default=64)
-    out.add_argument("--report_to", choices=["none", "tensorboard"], default="none")
-    out.add_argument("--push_to_hub", action="store_true")
-    out.add_argument("--hub_model_id", default=None, help="ORG/NAME on the Hub")
-    out.add_argument("--hub_private", action="store_true")
-    return parser
+@dataclass
+class StepContext:
+    """Everything a family's ``training_step`` may use, and nothing else.
+
+    Attributes:
+        networks: name -> the network prepared by Accelerate (wrapped in DDP on several processes): use it
+            for the forward passes whose gradients train it.
+        unwrapped: name -> the same network, unwrapped: for passes through a network that must not train
+            (see :meth:`frozen`).
+        optimizers: name -> its (prepared) optimizer.
+        state: the recipe's extra checkpointed objects (e.g. image pools).
+        hparams: the family's own hyper-parameters (a frozen dataclass, e.g. the loss weights).
+        backward: ``loss -> None``, Accelerate's backward (scales for fp16, syncs on the last micro-batch).
+    """
+
+    networks: dict[str, torch.nn.Module]
+    unwrapped: dict[str, torch.nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+    state: dict[str, Any]
+    hparams: Any
+    backward: Callable[[torch.Tensor], None]
+
+    @contextlib.contextmanager
+    def frozen(self, *names: str) -> Iterator[Any]:
+        """Within the block the named unwrapped networks take no gradient (yields the network, or a tuple
+        of them for several names): a generator loss through a frozen discriminator trains the generator
+        only, and skips D's weight gradients (~8% fewer FLOPs for a DCGAN step)."""
+        modules = tuple(self.unwrapped[name] for name in names)
+        for module in modules:
+            module.requires_grad_(False)
+        try:
+            yield modules[0] if len(modules) == 1 else modules
+        finally:
+            for module in modules:
+                module.requires_grad_(True)
+
+    def step(self, *names: str) -> None:
+        """``step()`` then ``zero_grad(set_to_none=True)`` on the named optimizers (Accelerate makes both
+        no-ops while gradients are accumulating)."""
+        for name in names:
+            self.optimizers[name].step()
+            self.optimizers[name].zero_grad(set_to_none=True)
 
 
 @dataclass
@@ -84,34 +94,51 @@ class Recipe:
     Attributes:
         model: the exportable composite (e.g. ``DCGAN``); saved with ``save_pretrained`` at the end.
         networks: name -> submodule of ``model`` trained here; each is prepared (and, on several
-            processes, wrapped in DDP) by Accelerate. ``trainer.networks[name]`` is the prepared one.
+            processes, wrapped in DDP) by Accelerate.
         optimizers: name -> optimizer over those networks' parameters.
-        training_step: ``(trainer, batch) -> {name: scalar tensor}``, one micro-batch: forward, losses,
-            ``trainer.accelerator.backward``, ``optimizer.step`` and ``zero_grad`` (Accelerate makes
-            the last two no-ops while accumulating). Returned values are logged.
+        training_step: ``(StepContext, batch) -> {name: scalar tensor}``, one micro-batch: forward, losses,
+            ``ctx.backward``, ``ctx.step``. Returned values are logged.
         sample: ``model -> images`` (B, C, H, W) in [-1, 1] for the grid; called on a copy of the
             model with EMA weights, in eval mode, without gradients. Must not use the global RNG.
+        card: the run's text for the model card (the family's static facts come from the model class).
+        hparams: the family's hyper-parameters, handed to the step as ``ctx.hparams``.
+        flip_groups: with ``--random_flip``, each group of batch keys is mirrored left-right together
+            (e.g. pix2pix's input and target), groups independently, in this order, on the torch RNG
+            (so a resumed run flips the same images). Default: ``pixel_values`` alone.
         ema_network: name of the network to average, or a tuple of names averaged as one (e.g. a VAE's
             ``("encoder", "decoder")``); None: no EMA.
-        schedulers: name -> LR scheduler, stepped once per optimisation step.
+        schedulers: name -> LR scheduler, stepped once per optimisation step (build them with
+            :meth:`Trainer.num_training_steps`).
         state: name -> extra object with ``state_dict``/``load_state_dict`` saved in checkpoints
-            (e.g. image pools).
-        card: family facts for the model card and ``training_info.json`` (family, paper, ...).
-        on_export: ``(model, folder) -> {metric: value}``, called once on the exported (EMA) model after
-            it is saved: write extra files (e.g. latent directions) and measure held-out metrics; the
-            returned numbers go to ``training_info.json`` ("metrics") and the model card.
+            (e.g. image pools); the step sees it as ``ctx.state``.
+        on_export: ``(model, folder) -> {metric: value}``, called once on the exported (EMA) model before
+            the card is written: write extra files (e.g. latent directions) and measure held-out metrics;
+            the returned numbers go to ``training_info.json`` ("metrics") and the model card.
     """
 
     model: GenhubModel
     networks: dict[str, torch.nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
-    training_step: Callable[["Trainer", dict], dict[str, torch.Tensor]]
+    training_step: Callable[[StepContext, dict], dict[str, torch.Tensor]]
     sample: Callable[[GenhubModel], torch.Tensor]
+    card: CardText
+    hparams: Any = None
+    flip_groups: tuple[tuple[str, ...], ...] = (("pixel_values",),)
     ema_network: str | tuple[str, ...] | None = "generator"
     schedulers: dict = field(default_factory=dict)
     state: dict = field(default_factory=dict)
-    card: dict = field(default_factory=dict)
     on_export: Callable[[GenhubModel, Path], dict[str, float]] | None = None
+
+
+def flip_batch(batch: dict[str, torch.Tensor], groups: tuple[tuple[str, ...], ...]) -> dict[str, torch.Tensor]:
+    """Mirror half of the batch left-right: one coin per image per group, keys of a group flipped together
+    (``genhub.data.random_hflip`` on their channel concatenation)."""
+    batch = dict(batch)
+    for keys in groups:
+        sizes = [batch[key].shape[1] for key in keys]
+        flipped = random_hflip(torch.cat([batch[key] for key in keys], dim=1)).split(sizes, dim=1)
+        batch.update(zip(keys, flipped))
+    return batch
 
 
 class _Progress:
@@ -131,7 +158,8 @@ class Trainer:
     """Runs a :class:`Recipe` on a dataset. Create it first (it seeds every RNG), then build the model.
 
     Args:
-        args: the parsed flags of :func:`add_training_args` plus the family's own.
+        args: the parsed flags of :func:`genhub.train.args.add_training_args` plus the family's own, with
+            ``args.data`` the :class:`~genhub.data.DataSpec` the family's parser made.
     """
 
     def __init__(self, args: argparse.Namespace):
@@ -150,16 +178,57 @@ class Trainer:
         self._stop_requested = False
 
     # ----------------------------------------------------------------------------- main loop
+    def num_training_steps(self, dataset: torch.utils.data.Dataset) -> int:
+        """Optimisation steps the run will take on ``dataset``, known before :meth:`fit` (e.g. for LR
+        schedules): ``--max_train_steps``, else epochs x steps per epoch, counting full batches only,
+        sharded over the processes, ``--gradient_accumulation_steps`` micro-batches per step."""
+        args = self.args
+        return args.max_train_steps or args.num_epochs * self._steps_per_epoch(len(self._subset(dataset)))
+
+    def _steps_per_epoch(self, num_examples: int) -> int:
+        batches = num_examples // (self.args.train_batch_size * self.accelerator.num_processes)
+        return math.ceil(batches / self.args.gradient_accumulation_steps)
+
+    def _subset(self, dataset: torch.utils.data.Dataset) -> torch.utils.data.Dataset:
+        limit = self.args.max_train_samples
+        return torch.utils.data.Subset(dataset, range(min(limit, len(dataset)))) if limit else dataset
+
     def fit(self, recipe: Recipe, dataset: torch.utils.data.Dataset) -> Path | None:
         """Train, checkpoint, export. Returns the export folder, or None when stopped by a signal.
 
         SIGINT/SIGTERM finish the current optimisation step, save ``checkpoint-N`` and return, so
         ``--resume_from_checkpoint latest`` continues without losing a step.
+
+        Raises:
+            ValueError: the dataset holds fewer images than one batch.
         """
         args, accelerator = self.args, self.accelerator
         self.recipe, self.model = recipe, recipe.model
-        if args.max_train_samples:
-            dataset = torch.utils.data.Subset(dataset, range(min(args.max_train_samples, len(dataset))))
+        max_steps = self.num_training_steps(dataset)
+        loader = self._prepare(recipe, self._subset(dataset))
+        self._resume()
+        if accelerator.is_main_process:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            if args.report_to != "none":
+                accelerator.init_trackers("genhub", config={k: v for k, v in vars(args).items()
+                                                            if isinstance(v, (int, float, str, bool))})
+        batch_images = args.train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps
+        previous_handlers = self._install_signal_handlers()
+        try:
+            recent = self._loop(loader, max_steps, batch_images)
+        finally:
+            for sig, handler in previous_handlers.items():
+                signal.signal(sig, handler)
+        if recent is None:
+            return None
+        if self.progress.global_step % args.checkpointing_steps:
+            self.save_checkpoint()
+        summary = {k: round(sum(v) / len(v), 4) for k, v in recent.items()}
+        return self._export(summary, batch_images)
+
+    def _prepare(self, recipe: Recipe, dataset: torch.utils.data.Dataset) -> torch.utils.data.DataLoader:
+        """Build the loader, prepare networks/optimizers/schedulers/loader, the EMA and the step context."""
+        args, accelerator = self.args, self.accelerator
         # The loader gets its own generator: each new iterator draws a worker seed from it, and drawing
         # from the global RNG instead would make a resumed run (one extra iterator) diverge.
         loader = torch.utils.data.DataLoader(dataset, batch_size=args.train_batch_size, shuffle=True, drop_last=True,
@@ -171,38 +240,32 @@ class Trainer:
         prepared = accelerator.prepare(*recipe.networks.values(), *recipe.optimizers.values(),
                                        *recipe.schedulers.values(), loader)
         self.networks = dict(zip(names, prepared[: len(names)]))
-        self.optimizers = dict(zip(optimizer_names, prepared[len(names): len(names) + len(optimizer_names)]))
-        loader = prepared[-1]
+        optimizers = dict(zip(optimizer_names, prepared[len(names): len(names) + len(optimizer_names)]))
+        self.context = StepContext(self.networks, dict(recipe.networks), optimizers, recipe.state, recipe.hparams,
+                                   accelerator.backward)
         self.ema = None
         if args.use_ema and recipe.ema_network:
             self.ema = AveragedModel(self._ema_source(lambda name: getattr(self.model, name)),
                                      multi_avg_fn=ema_with_warmup(args.ema_decay), use_buffers=True)
         accelerator.register_for_checkpointing(self.progress, *filter(None, [self.ema]), *recipe.state.values())
+        return prepared[-1]
 
-        steps_per_epoch = math.ceil(len(loader) / args.gradient_accumulation_steps)
-        max_steps = args.max_train_steps or args.num_epochs * steps_per_epoch
-        self._resume()
+    def _loop(self, loader, max_steps: int, batch_images: int) -> dict[str, deque] | None:
+        """Run steps until ``max_steps``; the recent losses, or None when a signal stopped the run."""
+        accelerator, accumulation = self.accelerator, self.args.gradient_accumulation_steps
+        steps_per_epoch = math.ceil(len(loader) / accumulation)
         first_epoch, skip = divmod(self.progress.global_step, steps_per_epoch)
-        if accelerator.is_main_process:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            if args.report_to != "none":
-                accelerator.init_trackers("genhub", config={k: v for k, v in vars(args).items()
-                                                            if isinstance(v, (int, float, str, bool))})
-        batch_images = args.train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps
-        bar = tqdm(total=max_steps, initial=self.progress.global_step, desc="training", unit="step",
-                   disable=not accelerator.is_local_main_process, dynamic_ncols=True)
         recent: dict[str, deque] = {}
-        previous_handlers = self._install_signal_handlers()
         start = time.perf_counter() - self.progress.wall_time
-        try:
+        with tqdm(total=max_steps, initial=self.progress.global_step, desc="training", unit="step",
+                  disable=not accelerator.is_local_main_process, dynamic_ncols=True) as bar:
             for epoch in range(first_epoch, math.ceil(max_steps / steps_per_epoch)):
                 loader.set_epoch(epoch)
-                batches = loader
-                if epoch == first_epoch and skip:
-                    batches = accelerator.skip_first_batches(loader, skip * args.gradient_accumulation_steps)
+                batches = accelerator.skip_first_batches(loader, skip * accumulation) if epoch == first_epoch and skip \
+                    else loader
                 for batch in batches:
                     with accelerator.accumulate(*self.networks.values()), accelerator.autocast():
-                        logs = recipe.training_step(self, batch)
+                        logs = self._run_step(batch)
                     if not accelerator.sync_gradients:
                         continue
                     self._after_step(recent, logs, start)
@@ -215,17 +278,14 @@ class Trainer:
                                           f"--resume_from_checkpoint latest")
                         return None
                     if self.progress.global_step >= max_steps:
-                        break
-                if self.progress.global_step >= max_steps:
-                    break
-        finally:
-            bar.close()
-            for sig, handler in previous_handlers.items():
-                signal.signal(sig, handler)
-        if self.progress.global_step % args.checkpointing_steps:
-            self.save_checkpoint()
-        summary = {k: round(sum(v) / len(v), 4) for k, v in recent.items()}
-        return self._export(summary, batch_images)
+                        return recent
+        return recent
+
+    def _run_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        """One micro-batch: the random flips (``Recipe.flip_groups``), then the family's step."""
+        if self.args.random_flip:
+            batch = flip_batch(batch, self.recipe.flip_groups)
+        return self.recipe.training_step(self.context, batch)
 
     def _after_step(self, recent: dict, logs: dict, start: float) -> None:
         args = self.args
@@ -329,40 +389,45 @@ class Trainer:
         return make_grid(self.recipe.sample(self.export_model()))
 
     def _export(self, losses: dict, batch_images: int) -> Path:
+        """Write the export folder: extra files and metrics (``Recipe.on_export``), ``training_info.json`` and
+        the card rendered from it (written once, here), the sample grid, then weights and config."""
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
-            args, progress = self.args, self.progress
             model = self.export_model()
-            model.save_pretrained(self.output_dir)
-            self.sample_grid().save(self.output_dir / SAMPLE_GRID)
             with torch.no_grad():
                 metrics = self.recipe.on_export(model, self.output_dir) if self.recipe.on_export else {}
-            info = {
-                **self.recipe.card,
-                "dataset": args.dataset,
-                "image_column": args.image_column,
-                "resolution": args.resolution,
-                "config": model.config,
-                "global_step": progress.global_step,
-                "images_seen": progress.global_step * batch_images,
-                "wall_time_seconds": round(progress.wall_time, 1),
-                "images_per_second": round(progress.global_step * batch_images / max(progress.wall_time, 1e-9), 1),
-                "final_losses": losses,
-                "metrics": metrics,
-                "ema": bool(self.ema),
-                "mixed_precision": args.mixed_precision,
-                "num_processes": self.accelerator.num_processes,
-                "hardware": _hardware(),
-                "command": " ".join(["accelerate launch", *sys.argv]) if sys.argv and sys.argv[0].endswith(".py")
-                else None,
-                "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))},
-            }
-            save_training_info(self.output_dir, info)
-            if args.push_to_hub:
-                push_export(self.output_dir, args.hub_model_id, private=args.hub_private)
+            save_training_info(self.output_dir, self._run_facts(model, losses, metrics, batch_images))
+            self.sample_grid().save(self.output_dir / SAMPLE_GRID)
+            model.save_pretrained(self.output_dir)  # keeps the card above: the mixin never overwrites README.md
+            if self.args.push_to_hub:
+                push_export(self.output_dir, self.args.hub_model_id, private=self.args.hub_private)
         self.accelerator.wait_for_everyone()
         self.accelerator.end_training()
         return self.output_dir
+
+    def _run_facts(self, model: GenhubModel, losses: dict, metrics: dict, batch_images: int) -> dict:
+        """``training_info.json``: the family's static facts, the run's card text, data, numbers and command."""
+        args, progress = self.args, self.progress
+        return {
+            **model.card_facts(),
+            **self.recipe.card.to_dict(),
+            "dataset": args.data.source,
+            "data": args.data.to_dict(),
+            "resolution": args.data.resolution,
+            "config": model.config,
+            "global_step": progress.global_step,
+            "images_seen": progress.global_step * batch_images,
+            "wall_time_seconds": round(progress.wall_time, 1),
+            "images_per_second": round(progress.global_step * batch_images / max(progress.wall_time, 1e-9), 1),
+            "final_losses": losses,
+            "metrics": metrics,
+            "ema": bool(self.ema),
+            "mixed_precision": args.mixed_precision,
+            "num_processes": self.accelerator.num_processes,
+            "hardware": _hardware(),
+            "command": " ".join(["accelerate launch", *sys.argv]) if sys.argv and sys.argv[0].endswith(".py") else None,
+            "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))},
+        }
 
 
 def ema_with_warmup(decay: float) -> Callable:

@@ -6,7 +6,8 @@ against the same score on every held-out image of the training dataset, stored w
 the score separates faces from non-faces is measured as an AUROC (faces = negatives, others =
 positives), written to the model card:
 
-    python -m genhub.outlier checkpoints/vae-faces-64 --outliers ../shared/data/nonface_flowers_128
+    genhub-outlier checkpoints/vae-faces-64 --outliers ../shared/data/nonface_flowers_128
+    python -m genhub.evaluation.outlier ...   # the same
 
 Caveat: likelihood-based scores can rank simple, smooth images as *more* typical than the
 training data (Nalisnick et al. 2019, "Do Deep Generative Models Know What They Don't Know?");
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,7 +105,7 @@ def evaluate_auroc(model, inliers: torch.utils.data.Dataset, outliers: torch.uti
         ``outlier_auroc`` (see :func:`auroc`), the mean scores ``inlier_neg_elbo_nats`` and
         ``outlier_neg_elbo_nats``, and the counts ``inlier_images`` and ``outlier_images``.
     """
-    from genhub.latent import encode_dataset
+    from genhub.evaluation.latent import encode_dataset
 
     inlier = encode_dataset(model, inliers, batch_size, keys=("neg_elbo",))["neg_elbo"]
     outlier = encode_dataset(model, outliers, batch_size, keys=("neg_elbo",))["neg_elbo"]
@@ -119,47 +121,56 @@ def auroc_metric_name(outliers: str) -> str:
 
 def evaluate_export(folder: str | Path, outliers: str, inliers: str | None = None, split: str = "test",
                     update_card: bool = True) -> dict[str, float]:
-    """:func:`evaluate_auroc` of an export's own training data set (or ``inliers``) against ``outliers``,
-    both on ``split``.
+    """:func:`evaluate_auroc` of an export's own training data (or ``inliers``) against ``outliers``, both on
+    ``split``. The data come from the export's :class:`~genhub.data.DataSpec` (see
+    :func:`genhub.evaluation.exports.evaluation_data`); the outliers are the same spec on their own source.
 
     With ``update_card``, the AUROC is added to ``training_info.json`` ("metrics", under
     :func:`auroc_metric_name`) and the model card is rewritten.
 
     Raises:
-        genhub.data.DataError: a data set cannot be loaded. CheckpointError: not a VAE export.
-        ValueError: no inlier data set is given or named by the export.
+        genhub.data.DataError: a data set cannot be loaded, or no inlier data set is given or named by the
+            export (a ``ValueError``). CheckpointError: not a VAE export.
     """
-    from genhub.card import read_training_info, save_training_info
-    from genhub.data import load_image_dataset
+    from genhub.data import load_split
+    from genhub.evaluation.exports import evaluation_data, locate_data
+    from genhub.hub.info import read_training_info, save_training_info
     from genhub.models import VAE
 
     folder = Path(folder)
     model = VAE.from_pretrained(folder)
     info = read_training_info(folder)
-    inliers = inliers or info.get("dataset")
-    if not inliers:
-        raise ValueError(f"{folder}: training_info.json names no dataset; pass the inlier dataset")
-    column = info.get("image_column") if inliers == info.get("dataset") else None
-    metrics = evaluate_auroc(
-        model, load_image_dataset(inliers, split, model.resolution, model.channels, column),
-        load_image_dataset(outliers, split, model.resolution, model.channels))
+    spec = evaluation_data(info, model, inliers)
+    metrics = evaluate_auroc(model, load_split(locate_data(spec), split),
+                             load_split(locate_data(spec.with_source(outliers)), split))
     if update_card and info:
         info["metrics"] = {**info.get("metrics", {}), auroc_metric_name(outliers): metrics["outlier_auroc"]}
         save_training_info(folder, info)
     return metrics
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="AUROC of a VAE export's outlier score: faces vs non-faces.")
+def main(argv: list[str] | None = None) -> int:
+    """``genhub-outlier``: print :func:`evaluate_export`'s metrics as JSON; returns the exit code (0, or 2 with the
+    reason on stderr when the export or a data set cannot be used)."""
+    from genhub.data import DataError
+    from genhub.models.base import CheckpointError
+
+    parser = argparse.ArgumentParser(prog="genhub-outlier",
+                                     description="AUROC of a VAE export's outlier score: faces vs non-faces.")
     parser.add_argument("export", help="VAE export folder")
     parser.add_argument("--outliers", required=True, help="dataset of non-training-like images")
     parser.add_argument("--inliers", default=None, help="default: the export's training dataset")
     parser.add_argument("--split", default="test")
     parser.add_argument("--no_update_card", action="store_true")
     args = parser.parse_args(argv)
-    metrics = evaluate_export(args.export, args.outliers, args.inliers, args.split, not args.no_update_card)
+    try:
+        metrics = evaluate_export(args.export, args.outliers, args.inliers, args.split, not args.no_update_card)
+    except (CheckpointError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(json.dumps(metrics, indent=2))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

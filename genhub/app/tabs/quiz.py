@@ -14,11 +14,13 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
+from genhub.app.loading import LoadedModel, held_out
+from genhub.app.serving import handler
+from genhub.app.stats import QuizStats
 from genhub.data import DataError, ImageDataset
-from genhub.images import center_crop_resize, serve_images, to_pil, to_pixel_values
+from genhub.evaluation.intervals import wilson_interval
+from genhub.images import center_crop_resize, to_pil, to_pixel_values
 from genhub.models import DCGAN
-from genhub.registry import LoadedModel, held_out_images
-from genhub.stats import QuizStats, wilson_interval
 
 SIDES = ("left", "right")
 DISPLAY_SIZE = 256
@@ -30,7 +32,6 @@ class Round:
 
     fake_side: int
     real_probability: tuple[float, float]  # the discriminator's P(real) for (left, right)
-    real_row: int
     started: float
 
 
@@ -80,7 +81,7 @@ class QuizGame:
         pair = [real, real]
         pair[fake_side] = fake
         probability = self.model.real_probability(torch.stack(pair)).tolist()
-        state.round = Round(fake_side, (probability[0], probability[1]), row, time.monotonic())
+        state.round = Round(fake_side, (probability[0], probability[1]), time.monotonic())
         return self._display(pair[0]), self._display(pair[1]), state
 
     def guess(self, state: QuizState, side: int) -> tuple[str, QuizState]:
@@ -154,15 +155,19 @@ def load_game(loaded: LoadedModel, dataset: str | None = None, stats: QuizStats 
     Raises:
         DataError: no dataset is known, or it cannot be loaded.
     """
-    return QuizGame(loaded.model, held_out_images(loaded, dataset), stats=stats, model_key=loaded.key)
+    return QuizGame(loaded.model, held_out(loaded, source=dataset), stats=stats, model_key=loaded.key)
 
 
-def build(demo, loaded: LoadedModel, dataset: str | None = None, stats: QuizStats | None = None) -> None:
-    """Lay out the tab inside the current ``gr.Tab`` and wire its events (api names: ``new_round``,
-    ``guess_left``, ``guess_right``, ``everyone``)."""
+def build(demo, models: dict[str, LoadedModel], dataset: str | None = None, stats: QuizStats | None = None) -> None:
+    """Lay out the tab inside the current ``gr.Tab`` for the first model of ``models`` (a DCGAN) and wire its
+    events (api names: ``new_round``, ``guess_left``, ``guess_right``, ``everyone``).
+
+    ``dataset`` replaces the export's training dataset as the source of real faces; ``stats`` records every
+    finished round (None: not recorded).
+    """
     import gradio as gr
-    import spaces
 
+    loaded = next(iter(models.values()))
     if loaded.model is None:
         gr.Markdown(loaded.missing_message)
         return
@@ -171,42 +176,54 @@ def build(demo, loaded: LoadedModel, dataset: str | None = None, stats: QuizStat
     except DataError as error:
         gr.Markdown(f"The quiz needs held-out real faces: {error}")
         return
-
     gr.Markdown("## Which face is fake?\nOne face is a real photo from the held-out set, the other was "
                 f"just made by the GAN (`{loaded.key}`, {loaded.model.resolution}×{loaded.model.resolution}). "
                 "Click the fake.")
-    state = gr.State(QuizState())  # deep-copied for each session
-    with gr.Row():
-        with gr.Column():
-            left = gr.Image(label="left", format="png", interactive=False, buttons=[], height=DISPLAY_SIZE)
-            guess_left = gr.Button("The left one is fake", variant="primary")
-        with gr.Column():
-            right = gr.Image(label="right", format="png", interactive=False, buttons=[], height=DISPLAY_SIZE)
-            guess_right = gr.Button("The right one is fake", variant="primary")
-    verdict = gr.Markdown()
-    score = gr.Markdown(summary(QuizState()))
-    new_round = gr.Button("New round")
-    everyone = gr.Markdown()
+    _wire(demo, game, stats, _layout())
 
+
+def _layout() -> dict:
+    import gradio as gr
+
+    parts = {"state": gr.State(QuizState())}  # deep-copied for each session
+    with gr.Row():
+        for side in SIDES:
+            with gr.Column():
+                parts[side] = gr.Image(label=side, format="png", interactive=False, buttons=[], height=DISPLAY_SIZE)
+                parts[f"guess_{side}"] = gr.Button(f"The {side} one is fake", variant="primary")
+    parts["verdict"] = gr.Markdown()
+    parts["score"] = gr.Markdown(summary(QuizState()))
+    parts["new_round"] = gr.Button("New round")
+    parts["everyone"] = gr.Markdown()
+    return parts
+
+
+def _wire(demo, game: QuizGame, stats: QuizStats | None, parts: dict) -> None:
+    import gradio as gr
+
+    buttons = [parts["guess_left"], parts["guess_right"]]
+
+    @handler(gpu_seconds=20)
     def start(current: QuizState):
         left_image, right_image, current = game.new_round(current)
         return left_image, right_image, "", current, gr.update(interactive=True), gr.update(interactive=True)
 
     def answer(side: int):
-        def handler(current: QuizState):
-            try:
-                text, current = game.guess(current, side)
-            except ValueError as error:
-                raise gr.Error(str(error)) from None
+        @handler(gpu_seconds=None)  # reads the session's round: no model runs
+        def guess(current: QuizState):
+            text, current = game.guess(current, side)
             return (text, summary(current), everyone_summary(stats), current, gr.update(interactive=False),
                     gr.update(interactive=False))
-        return handler
+        return guess
 
-    start = serve_images(spaces.GPU(duration=20)(start))  # ZeroGPU: a GPU only while sampling; no-op elsewhere
-    round_outputs = [left, right, verdict, state, guess_left, guess_right]
-    new_round.click(start, state, round_outputs, api_name="new_round")
-    demo.load(start, state, round_outputs, api_visibility="private")
-    demo.load(lambda: everyone_summary(stats), None, everyone, api_name="everyone")
-    answer_outputs = [verdict, score, everyone, state, guess_left, guess_right]
-    guess_left.click(answer(0), state, answer_outputs, api_name="guess_left")
-    guess_right.click(answer(1), state, answer_outputs, api_name="guess_right")
+    @handler(gpu_seconds=None)
+    def everyone():
+        return everyone_summary(stats)
+
+    round_outputs = [parts["left"], parts["right"], parts["verdict"], parts["state"], *buttons]
+    parts["new_round"].click(start, parts["state"], round_outputs, api_name="new_round")
+    demo.load(start, parts["state"], round_outputs, api_visibility="private")
+    demo.load(everyone, None, parts["everyone"], api_name="everyone")
+    answer_outputs = [parts["verdict"], parts["score"], parts["everyone"], parts["state"], *buttons]
+    for side, button in zip((0, 1), buttons):
+        button.click(answer(side), parts["state"], answer_outputs, api_name=f"guess_{SIDES[side]}")

@@ -14,13 +14,15 @@ says what was done. Examples come from the held-out split of the dataset named i
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from types import SimpleNamespace
 
 import torch
 from PIL import Image
 
-from genhub.data import DataError, load_unpaired_dataset
-from genhub.images import ImageError, center_crop_resize, sanitize_image, serve_images, to_pil, to_pixel_values
-from genhub.registry import LoadedModel, dataset_path, held_out_images
+from genhub.app.loading import LoadedModel, held_out
+from genhub.app.serving import handler, readable_upload
+from genhub.data import DataError
+from genhub.images import ImageError, center_crop_resize, sanitize_image, to_pil, to_pixel_values
 
 FAMILIES = ("pix2pix", "cyclegan")
 #: Longer side, in pixels, of the images shown.
@@ -33,6 +35,8 @@ FITS = {"crop": "Centre crop", "pad": "Pad to a square"}
 NUM_EXAMPLES = 8
 #: Sketch-pad drawings are binarised like the training sketches (pixel > 200 -> white, else black).
 SKETCH_THRESHOLD = 200
+#: ZeroGPU seconds a translation may hold a GPU (a 256 px ResNet-9 with its cycle: ~0.7 s on CPU).
+GPU_SECONDS = 20
 
 
 @dataclass(frozen=True)
@@ -180,28 +184,14 @@ def translate(entry: Direction, image, fit: str = "crop", sketch: bool = False
 
 def examples(entry: Direction, count: int = NUM_EXAMPLES) -> list[Image.Image]:
     """Up to ``count`` held-out inputs for ``entry``, full size: the ``test`` split of the export's training
-    dataset (pix2pix: its input column; CycleGAN: the source domain's rows).
+    data, only the images the entry translates from (pix2pix: ``real_A``, its input; a CycleGAN's "AB": domain
+    A, ``real_A``; its "BA": domain B, ``real_B``).
 
     Raises:
         DataError: the export names no dataset, or it cannot be loaded.
     """
-    info = entry.loaded.info
-    args = info.get("args", {})
-    if not info.get("dataset"):
-        raise DataError(f"{entry.loaded.key}: its export names no training dataset")
-    source = dataset_path(info["dataset"])
-    if entry.direction is None:
-        held_out = held_out_images(entry.loaded, column=args.get("input_column"), resolution=entry.resolution,
-                                   channels=entry.channels)
-        column_key = None
-    else:
-        pair = load_unpaired_dataset(
-            source, "test", entry.resolution, entry.channels, args.get("image_column"), args.get("domain_column"),
-            str(args.get("domain_a", "A")), str(args.get("domain_b", "B")),
-            dataset_path(args["dataset_b"]) if args.get("dataset_b") else None, args.get("image_column_b"))
-        held_out = pair.domain_a if entry.direction == "AB" else pair.domain_b
-        column_key = None
-    return [held_out.image(i, column_key) for i in range(min(count, len(held_out)))]
+    images = held_out(entry.loaded, key="real_B" if entry.direction == "BA" else "real_A")
+    return [images.image(index) for index in range(min(count, len(images)))]
 
 
 def describe(entry: Direction) -> str:
@@ -216,108 +206,116 @@ def describe(entry: Direction) -> str:
     return " ".join(facts)
 
 
-def build(demo, models: dict[str, LoadedModel]) -> None:
-    """Lay out the tab inside the current ``gr.Tab`` and wire its events (api names: ``select_model``,
-    ``translate``, ``translate_sketch``)."""
-    import gradio as gr
+class Menu:
+    """The tab's model menu: its :class:`Direction` entries by value, the translation models that did not load,
+    and each entry's held-out examples (loaded on first use, then kept)."""
 
-    def readable(component):
-        """Make the component's own decoding (``gr.Image`` opens an upload before any handler runs) fail
-        with a clear ``gr.Error`` on a corrupt file or a decompression bomb. Wrapped on the instance: a
-        ``gr.Image`` subclass would make Gradio write a ``.pyi`` stub beside this module."""
-        decode = component.preprocess
+    def __init__(self, models: dict[str, LoadedModel]):
+        self.entries = {entry.value: entry for entry in directions(models)}
+        self.missing = [loaded for loaded in models.values() if loaded.spec.family in FAMILIES and loaded.model is None]
+        self._examples = lru_cache(maxsize=None)(self._load_examples)
 
-        def preprocess(payload):
-            try:
-                return decode(payload)
-            except Exception as error:
-                raise gr.Error(f"Cannot use this image: cannot read it ({error})") from None
-
-        component.preprocess = preprocess
-        return component
-
-    entries = {entry.value: entry for entry in directions(models)}
-    missing = [loaded for loaded in models.values() if loaded.spec.family in FAMILIES and loaded.model is None]
-    for loaded in missing:
-        gr.Markdown(loaded.missing_message)
-    if not entries:
-        return
-
-    @lru_cache(maxsize=None)
-    def cached_examples(value: str) -> tuple[tuple[Image.Image, ...], str]:
+    def _load_examples(self, value: str) -> tuple[tuple[Image.Image, ...], str]:
         try:
-            return tuple(examples(entries[value])), ""
+            return tuple(examples(self.entries[value])), ""
         except DataError as error:
             return (), f"No held-out examples: {error}"
 
-    def entry_for(value: str) -> Direction:
-        if value not in entries:  # the dropdown refuses other values; this is an empty one
-            raise gr.Error("Pick a model first.")
-        return entries[value]
+    def examples(self, value: str | None) -> tuple[tuple[Image.Image, ...], str]:
+        """(the held-out examples of entry ``value``, "" or why there are none). Raises: as :meth:`entry`."""
+        return self._examples(self.entry(value).value)
 
-    def about(value: str) -> str:
-        problem = cached_examples(value)[1]
-        return describe(entries[value]) + (f"\n\n{problem}" if problem else "")
+    def entry(self, value: str | None) -> Direction:
+        """Raises: ValueError: no such entry (the dropdown refuses other values: this is an empty one)."""
+        if value not in self.entries:
+            raise ValueError("Pick a model first.")
+        return self.entries[value]
 
-    def select_model(value: str):
-        entry = entry_for(value)
-        return list(cached_examples(value)[0]), about(value), gr.update(visible=entry.direction is not None)
+    def about(self, value: str) -> str:
+        problem = self.examples(value)[1]
+        return describe(self.entries[value]) + (f"\n\n{problem}" if problem else "")
 
-    def act(value: str, image, fit: str, sketch: bool):
-        entry = entry_for(value)
+    def translate(self, value: str | None, image, fit: str, sketch: bool = False):
+        """:func:`translate` for the menu value ``value``. Raises: ValueError: no model or no image."""
+        entry = self.entry(value)
         if image is None:
-            raise gr.Error("Draw something first." if sketch else "Upload, paste or take a picture first.")
-        try:
-            return translate(entry, image, fit, sketch)
-        except ImageError as error:
-            raise gr.Error(f"Cannot use this image: {error}") from None
+            raise ValueError("Draw something first." if sketch else "Upload, paste or take a picture first.")
+        return translate(entry, image, fit, sketch)
 
-    def translate_image(value: str, image, fit: str):
-        return act(value, image, fit, sketch=False)
 
-    def translate_sketch(value: str, drawing, fit: str):
-        composite = drawing.get("composite") if isinstance(drawing, dict) else drawing
-        return act(value, composite, fit, sketch=True)
+def build(demo, models: dict[str, LoadedModel]) -> None:
+    """Lay out the tab inside the current ``gr.Tab`` for every translation model of ``models`` and wire its events
+    (api names: ``select_model``, ``translate``, ``translate_sketch``)."""
+    import gradio as gr
 
-    def pick_example(value: str, evt: gr.SelectData):
-        shown, _ = cached_examples(value)
-        return shown[evt.index]
+    menu = Menu(models)
+    for loaded in menu.missing:
+        gr.Markdown(loaded.missing_message)
+    if menu.entries:
+        _wire(menu, _layout(menu, next(iter(menu.entries.values()))))
 
-    first = next(iter(entries.values()))
+
+def _layout(menu: Menu, first: Direction) -> SimpleNamespace:
+    import gradio as gr
+
+    ui = SimpleNamespace()
     gr.Markdown("## Image-to-image\nTranslate a picture with pix2pix (paired training) or CycleGAN (unpaired, "
                 "both directions). Any size works: the picture is centre-cropped or padded to a square and "
                 "resized to the model's resolution; the note under the result says what happened.")
     with gr.Row():
-        choice = gr.Dropdown([(entry.label, value) for value, entry in entries.items()], value=first.value,
-                             label="Model", scale=3)
-        fit = gr.Radio([(label, value) for value, label in FITS.items()], value="crop", label="Fit", scale=2)
-    facts = gr.Markdown(about(first.value))
+        ui.choice = gr.Dropdown([(entry.label, value) for value, entry in menu.entries.items()], value=first.value,
+                                label="Model", scale=3)
+        ui.fit = gr.Radio([(label, value) for value, label in FITS.items()], value="crop", label="Fit", scale=2)
+    ui.facts = gr.Markdown(menu.about(first.value))
     with gr.Row():
         with gr.Column():
             with gr.Tab("Picture"):
-                picture = readable(gr.Image(label="Upload, paste or take a picture",
-                                            sources=["upload", "clipboard", "webcam"], type="filepath",
-                                            image_mode=None, format="png", height=320))
-                go = gr.Button("Translate", variant="primary")
+                ui.picture = readable_upload(gr.Image(
+                    label="Upload, paste or take a picture", sources=["upload", "clipboard", "webcam"],
+                    type="filepath", image_mode=None, format="png", height=320))
+                ui.go = gr.Button("Translate", variant="primary")
             with gr.Tab("Draw"):
                 gr.Markdown("Draw a face in black lines (for a sketch → face model).")
-                drawing = gr.Sketchpad(type="pil", canvas_size=(512, 512), label="Sketch pad",
-                                       placeholder="Pick the brush on the left, then draw",
-                                       brush=gr.Brush(default_size=4, colors=["#000000"], color_mode="fixed"))
-                go_sketch = gr.Button("Translate the drawing", variant="primary")
-            gallery = gr.Gallery(list(cached_examples(first.value)[0]), label="Held-out examples (click one)",
-                                 columns=NUM_EXAMPLES // 2, height=200, allow_preview=False, format="png")
+                ui.drawing = gr.Sketchpad(type="pil", canvas_size=(512, 512), label="Sketch pad",
+                                          placeholder="Pick the brush on the left, then draw",
+                                          brush=gr.Brush(default_size=4, colors=["#000000"], color_mode="fixed"))
+                ui.go_sketch = gr.Button("Translate the drawing", variant="primary")
+            ui.gallery = gr.Gallery(list(menu.examples(first.value)[0]), label="Held-out examples (click one)",
+                                    columns=NUM_EXAMPLES // 2, height=200, allow_preview=False, format="png")
         with gr.Column():
-            model_input = gr.Image(label="What the model saw", format="png", interactive=False, height=160)
-            output = gr.Image(label="Translation", format="png", interactive=False, height=DISPLAY_SIZE)
-            reconstruction = gr.Image(label="Cycle reconstruction", format="png", interactive=False,
-                                      height=DISPLAY_SIZE, visible=first.direction is not None)
-            note = gr.Markdown()
+            ui.results = [
+                gr.Image(label="What the model saw", format="png", interactive=False, height=160),
+                gr.Image(label="Translation", format="png", interactive=False, height=DISPLAY_SIZE),
+                gr.Image(label="Cycle reconstruction", format="png", interactive=False, height=DISPLAY_SIZE,
+                         visible=first.direction is not None),
+                gr.Markdown(),
+            ]
+    return ui
 
-    results = [model_input, output, reconstruction, note]
-    choice.change(select_model, choice, [gallery, facts, reconstruction], api_name="select_model")
-    translate_image, translate_sketch = serve_images(translate_image), serve_images(translate_sketch)
-    go.click(translate_image, [choice, picture, fit], results, api_name="translate")
-    go_sketch.click(translate_sketch, [choice, drawing, fit], results, api_name="translate_sketch")
-    gallery.select(pick_example, choice, picture, api_visibility="private").then(
-        translate_image, [choice, picture, fit], results, api_visibility="private")
+
+def _wire(menu: Menu, ui: SimpleNamespace) -> None:
+    import gradio as gr
+
+    @handler(gpu_seconds=None)  # reads the data, runs no model
+    def select_model(value: str):
+        entry = menu.entry(value)
+        return list(menu.examples(value)[0]), menu.about(value), gr.update(visible=entry.direction is not None)
+
+    @handler(gpu_seconds=GPU_SECONDS)
+    def translate_image(value: str, image, fit: str):
+        return menu.translate(value, image, fit)
+
+    @handler(gpu_seconds=GPU_SECONDS)
+    def translate_sketch(value: str, drawing, fit: str):
+        return menu.translate(value, drawing.get("composite") if isinstance(drawing, dict) else drawing, fit, True)
+
+    @handler(gpu_seconds=None)  # puts an example in the picture box; the .then() below translates it
+    def pick_example(value: str, evt: gr.SelectData):
+        return menu.examples(value)[0][evt.index]
+
+    reconstruction = ui.results[2]
+    ui.choice.change(select_model, ui.choice, [ui.gallery, ui.facts, reconstruction], api_name="select_model")
+    ui.go.click(translate_image, [ui.choice, ui.picture, ui.fit], ui.results, api_name="translate")
+    ui.go_sketch.click(translate_sketch, [ui.choice, ui.drawing, ui.fit], ui.results, api_name="translate_sketch")
+    ui.gallery.select(pick_example, ui.choice, ui.picture, api_visibility="private").then(
+        translate_image, [ui.choice, ui.picture, ui.fit], ui.results, api_visibility="private")

@@ -1,6 +1,6 @@
 """Assemble a self-contained folder, ready to push as a Hugging Face Space.
 
-    python -m genhub.space_bundle which-face-is-fake OUT   # or: hub, image-to-image, latent-explorer
+    python -m genhub.hub.space_bundle which-face-is-fake OUT   # or: hub, image-to-image, latent-explorer
 
 The folder gets the Space's README.md (front matter) and app.py, a copy of the ``genhub`` package,
 and the project's pinned requirements. Models are not copied: the app pulls them by Hub repo id

@@ -4,25 +4,26 @@ For a VAE the sliders are the K latent dimensions with the highest average KL to
 held-out data, attribute sliders come from the export's ``directions.safetensors``, an uploaded
 photo is encoded (the sliders jump to its code) and gets an outlier score. For the DCGAN the
 sliders are unsupervised directions found at load time by SeFa (Shen & Zhou 2021) in the
-generator's first layer; there is no encoder, so no upload. Math lives in :mod:`genhub.latent`
-and :mod:`genhub.outlier`; this module holds the per-model :class:`Explorer` and the Gradio wiring.
+generator's first layer; there is no encoder, so no upload. Math lives in :mod:`genhub.geometry` and
+:mod:`genhub.evaluation.outlier`; this module holds the per-model :class:`Explorer` and the Gradio wiring.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import torch
 from PIL import Image
 
+from genhub.app.loading import LoadedModel, held_out
+from genhub.app.serving import handler
 from genhub.data import DataError, ImageDataset
-from genhub.images import (ImageError, center_crop_resize, make_grid, sanitize_image, serve_images, to_pil,
-                           to_pixel_values)
-from genhub.latent import INTERPOLATION_MODES, axis_directions, compose, coordinates, interpolate, sefa
+from genhub.evaluation.outlier import OutlierReference
+from genhub.geometry import INTERPOLATION_MODES, axis_directions, compose, coordinates, interpolate, sefa
+from genhub.images import center_crop_resize, make_grid, sanitize_image, to_pil, to_pixel_values
 from genhub.models import DCGAN, VAE
-from genhub.outlier import OutlierReference
-from genhub.registry import LoadedModel, held_out_images
 
 DISPLAY_SIZE = 256
 #: Sliders per model (the K most informative directions) and their range, in standard deviations of the prior.
@@ -34,6 +35,8 @@ ATTRIBUTES = ("Smiling", "Eyeglasses", "Male", "Young", "Blond_Hair", "Black_Hai
               "Wearing_Hat", "Bangs", "Heavy_Makeup", "Pale_Skin")
 MAX_ATTRIBUTE_SLIDERS = 8
 MAX_FRAMES = 16
+#: ZeroGPU seconds an explorer event may hold a GPU (decoding at most MAX_FRAMES small faces).
+GPU_SECONDS = 10
 
 
 @dataclass
@@ -120,7 +123,7 @@ class Explorer:
         return image, values, amounts, int(seed), state
 
     def edit(self, state: ExplorerState, values: list[float], amounts: list[float]):
-        """Decode the code the sliders stand for (see :func:`genhub.latent.compose`). Returns (image, state).
+        """Decode the code the sliders stand for (see :func:`genhub.geometry.compose`). Returns (image, state).
 
         Raises:
             ValueError: wrong number of slider or attribute values.
@@ -196,9 +199,21 @@ class Explorer:
         return make_grid(frames, nrow=len(frames))
 
 
-def build(demo, models: list[LoadedModel], num_sliders: int = NUM_SLIDERS, held_out_examples: bool = True) -> None:
-    """Lay out the tab inside the current ``gr.Tab``: one sub-tab per model. Api names, with ``P`` the
-    model key with ``-`` replaced by ``_``: ``P_random_face``, ``P_edit``, ``P_interpolate`` and, for a
+def load_explorer(loaded: LoadedModel, num_sliders: int = NUM_SLIDERS, held_out_examples: bool = True) -> Explorer:
+    """The :class:`Explorer` of a loaded model; a VAE's gets the held-out faces of its training data when
+    ``held_out_examples`` and they load (else none: the button is left out)."""
+    images = None
+    if held_out_examples and isinstance(loaded.model, VAE):
+        try:
+            images = held_out(loaded)
+        except DataError:
+            images = None
+    return Explorer(loaded.model, images, num_sliders)
+
+
+def build(demo, models: dict[str, LoadedModel], num_sliders: int = NUM_SLIDERS, held_out_examples: bool = True) -> None:
+    """Lay out the tab inside the current ``gr.Tab``: one sub-tab per model of ``models``. Api names, with ``P``
+    the model key with ``-`` replaced by ``_``: ``P_random_face``, ``P_edit``, ``P_interpolate`` and, for a
     VAE, ``P_encode`` and ``P_held_out_face``.
 
     ``held_out_examples=False`` hides the held-out photos (e.g. on a public Space: CelebA's terms).
@@ -208,121 +223,125 @@ def build(demo, models: list[LoadedModel], num_sliders: int = NUM_SLIDERS, held_
     gr.Markdown("## Latent explorer\nEvery image here is decoded from a point *z* in the model's latent space. "
                 "Draw a random face, then move the sliders to move *z*.")
     with gr.Tabs():
-        for loaded in models:
-            with gr.Tab(loaded.key):
+        for key, loaded in models.items():
+            with gr.Tab(key):
                 if loaded.model is None:
                     gr.Markdown(loaded.missing_message)
                     continue
-                held_out = None
-                if held_out_examples and isinstance(loaded.model, VAE):
-                    try:
-                        held_out = held_out_images(loaded)
-                    except DataError:
-                        held_out = None
-                _build_explorer(demo, Explorer(loaded.model, held_out, num_sliders), loaded.key)
+                explorer = load_explorer(loaded, num_sliders, held_out_examples)
+                gr.Markdown(f"`{key}` ({explorer.resolution}×{explorer.resolution}, {explorer.latent_dim}-dimensional "
+                            f"z). Sliders: {explorer.how}, each spanning ±{SLIDER_RANGE:g} standard deviations.")
+                ui = _face_panel(explorer)
+                if explorer.can_encode:
+                    _photo_panel(explorer, ui)
+                _interpolation_panel(explorer, ui)
+                _wire(demo, explorer, key.replace("-", "_"), ui)
 
 
-def _build_explorer(demo, explorer: Explorer, key: str) -> None:
+def _face_panel(explorer: Explorer) -> SimpleNamespace:
     import gradio as gr
 
-    prefix = key.replace("-", "_")
-
-    def guarded(function):
-        """Our clear errors (bad image, bad request) become a gr.Error the user or client sees."""
-        def run(*args):
-            try:
-                return function(*args)
-            except (ImageError, ValueError) as error:
-                raise gr.Error(str(error)) from None
-        return serve_images(run)
-
-    gr.Markdown(f"`{key}` ({explorer.resolution}×{explorer.resolution}, {explorer.latent_dim}-dimensional z). "
-                f"Sliders: {explorer.how}, each spanning ±{SLIDER_RANGE:g} standard deviations.")
-    state = gr.State(ExplorerState())  # deep-copied for each session
+    ui = SimpleNamespace(state=gr.State(ExplorerState()), attributes=[])  # the state is deep-copied per session
     with gr.Row():
         with gr.Column():
-            face = gr.Image(label="face", format="png", interactive=False, buttons=[], height=DISPLAY_SIZE)
+            ui.face = gr.Image(label="face", format="png", interactive=False, buttons=[], height=DISPLAY_SIZE)
             with gr.Row():
-                random_button = gr.Button("Random face", variant="primary")
-                seed = gr.Number(label="seed (empty: random)", value=None, precision=0)
-            info = gr.Markdown()
+                ui.random_button = gr.Button("Random face", variant="primary")
+                ui.seed = gr.Number(label="seed (empty: random)", value=None, precision=0)
+            ui.info = gr.Markdown()
         with gr.Column():
-            sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=0.01, label=label)
-                       for label in explorer.slider_labels]
+            ui.sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=0.01, label=label)
+                          for label in explorer.slider_labels]
         if explorer.attribute_names:
             with gr.Column():
                 gr.Markdown("Attributes (directions from the training labels; 1 = the average difference "
                             "between faces with and without)")
-                attributes = [gr.Slider(-ATTRIBUTE_RANGE, ATTRIBUTE_RANGE, value=0.0, step=0.05,
-                                        label=name.replace("_", " ")) for name in explorer.attribute_names]
-        else:
-            attributes = []
-    face_outputs = [face, *sliders, *attributes]
+                ui.attributes = [gr.Slider(-ATTRIBUTE_RANGE, ATTRIBUTE_RANGE, value=0.0, step=0.05,
+                                           label=name.replace("_", " ")) for name in explorer.attribute_names]
+    return ui
 
-    def random_face(current, seed_value):
-        image, values, amounts, used, current = explorer.random_face(
-            current, None if seed_value is None else int(seed_value))
-        return image, *values, *amounts, f"z ~ N(0, I), seed {used}", current
 
-    random_button.click(guarded(random_face), [state, seed], [*face_outputs, info, state],
-                        api_name=f"{prefix}_random_face")
-    demo.load(guarded(random_face), [state, seed], [*face_outputs, info, state],
-              api_name=f"{prefix}_first_face", api_visibility="private")
+def _photo_panel(explorer: Explorer, ui: SimpleNamespace) -> None:
+    import gradio as gr
 
-    def edit(current, *values):
-        return explorer.edit(current, list(values[:len(sliders)]), list(values[len(sliders):]))
-
-    gr.on([slider.input for slider in sliders + attributes], guarded(edit), [state, *sliders, *attributes],
-          [face, state], api_name=f"{prefix}_edit", trigger_mode="always_last", show_progress="hidden")
-
-    if explorer.can_encode:
-        gr.Markdown("### Your photo\nIt is sanitised (orientation, colour mode, size), centre-cropped, encoded "
-                    "to the mean of q(z|x); the sliders jump to its code so you can edit it.")
+    gr.Markdown("### Your photo\nIt is sanitised (orientation, colour mode, size), centre-cropped, encoded "
+                "to the mean of q(z|x); the sliders jump to its code so you can edit it.")
+    with gr.Row():
+        ui.upload = gr.File(label="upload a photo", file_types=["image"], type="filepath")
+        ui.photo = gr.Image(label="your photo, as the model sees it", format="png", interactive=False,
+                            buttons=[], height=DISPLAY_SIZE)
+        ui.reconstruction = gr.Image(label="reconstruction", format="png", interactive=False, buttons=[],
+                                     height=DISPLAY_SIZE)
+    ui.outlier = gr.Markdown()
+    if explorer.held_out is not None:
         with gr.Row():
-            upload = gr.File(label="upload a photo", file_types=["image"], type="filepath")
-            photo = gr.Image(label="your photo, as the model sees it", format="png", interactive=False,
-                             buttons=[], height=DISPLAY_SIZE)
-            reconstruction = gr.Image(label="reconstruction", format="png", interactive=False, buttons=[],
-                                      height=DISPLAY_SIZE)
-        outlier = gr.Markdown()
-        encode_outputs = [photo, reconstruction, face, *sliders, *attributes, outlier, state]
+            ui.index = gr.Number(label=f"held-out face (0–{len(explorer.held_out) - 1})", value=0, precision=0)
+            ui.example_button = gr.Button("Use a held-out face")
 
-        def encode(current, source):
-            if source is None:
-                raise ValueError("no image uploaded")
-            photo_image, recon_image, values, amounts, verdict, current = explorer.encode(current, source)
-            return photo_image, recon_image, recon_image, *values, *amounts, verdict, current
 
-        upload.upload(guarded(encode), [state, upload], encode_outputs, api_name=f"{prefix}_encode")
-        if explorer.held_out is not None:
-            with gr.Row():
-                index = gr.Number(label=f"held-out face (0–{len(explorer.held_out) - 1})", value=0, precision=0)
-                example_button = gr.Button("Use a held-out face")
-
-            def held_out_face(current, row):
-                photo_image, recon_image, values, amounts, verdict, current = explorer.held_out_face(
-                    current, int(row or 0))
-                return photo_image, recon_image, recon_image, *values, *amounts, verdict, current
-
-            example_button.click(guarded(held_out_face), [state, index], encode_outputs,
-                                 api_name=f"{prefix}_held_out_face")
+def _interpolation_panel(explorer: Explorer, ui: SimpleNamespace) -> None:
+    import gradio as gr
 
     gr.Markdown("### Interpolation\nFrom the face on screen to "
                 + ("a second photo, or a random face when none is given." if explorer.can_encode
                    else "a random face."))
     with gr.Row():
-        second = gr.File(label="second photo (optional)", file_types=["image"], type="filepath",
-                         visible=explorer.can_encode)
+        ui.second = gr.File(label="second photo (optional)", file_types=["image"], type="filepath",
+                            visible=explorer.can_encode)
         with gr.Column():
-            frames = gr.Slider(2, MAX_FRAMES, value=8, step=1, label="frames")
-            mode = gr.Radio(list(INTERPOLATION_MODES), value=INTERPOLATION_MODES[0], label="path")
-            second_seed = gr.Number(label="random second face: seed (empty: random)", value=None, precision=0)
-            interpolate_button = gr.Button("Interpolate")
-    strip = gr.Image(label="interpolation", format="png", interactive=False, buttons=[])
+            ui.frames = gr.Slider(2, MAX_FRAMES, value=8, step=1, label="frames")
+            ui.mode = gr.Radio(list(INTERPOLATION_MODES), value=INTERPOLATION_MODES[0], label="path")
+            ui.second_seed = gr.Number(label="random second face: seed (empty: random)", value=None, precision=0)
+            ui.interpolate_button = gr.Button("Interpolate")
+    ui.strip = gr.Image(label="interpolation", format="png", interactive=False, buttons=[])
 
+
+def _seed(value) -> int | None:
+    return None if value is None else int(value)
+
+
+def _wire(demo, explorer: Explorer, prefix: str, ui: SimpleNamespace) -> None:
+    import gradio as gr
+
+    count = len(ui.sliders)
+
+    @handler(gpu_seconds=GPU_SECONDS)
+    def random_face(current, seed_value):
+        image, values, amounts, used, current = explorer.random_face(current, _seed(seed_value))
+        return image, *values, *amounts, f"z ~ N(0, I), seed {used}", current
+
+    @handler(gpu_seconds=GPU_SECONDS)
+    def edit(current, *values):
+        return explorer.edit(current, list(values[:count]), list(values[count:]))
+
+    @handler(gpu_seconds=GPU_SECONDS)
+    def encode(current, source):
+        if source is None:
+            raise ValueError("no image uploaded")
+        photo, reconstruction, values, amounts, verdict, current = explorer.encode(current, source)
+        return photo, reconstruction, reconstruction, *values, *amounts, verdict, current
+
+    @handler(gpu_seconds=GPU_SECONDS)
+    def held_out_face(current, row):
+        photo, reconstruction, values, amounts, verdict, current = explorer.held_out_face(current, int(row or 0))
+        return photo, reconstruction, reconstruction, *values, *amounts, verdict, current
+
+    @handler(gpu_seconds=GPU_SECONDS)
     def interpolate_faces(current, second_file, num_frames, path, seed_value):
-        return explorer.interpolate(current, second_file, int(num_frames), path,
-                                    None if seed_value is None else int(seed_value))
+        return explorer.interpolate(current, second_file, int(num_frames), path, _seed(seed_value))
 
-    interpolate_button.click(guarded(interpolate_faces), [state, second, frames, mode, second_seed], strip,
-                             api_name=f"{prefix}_interpolate")
+    controls = [*ui.sliders, *ui.attributes]
+    face_outputs = [ui.face, *controls, ui.info, ui.state]
+    ui.random_button.click(random_face, [ui.state, ui.seed], face_outputs, api_name=f"{prefix}_random_face")
+    demo.load(random_face, [ui.state, ui.seed], face_outputs, api_name=f"{prefix}_first_face",
+              api_visibility="private")
+    gr.on([control.input for control in controls], edit, [ui.state, *controls], [ui.face, ui.state],
+          api_name=f"{prefix}_edit", trigger_mode="always_last", show_progress="hidden")
+    if explorer.can_encode:
+        encode_outputs = [ui.photo, ui.reconstruction, ui.face, *controls, ui.outlier, ui.state]
+        ui.upload.upload(encode, [ui.state, ui.upload], encode_outputs, api_name=f"{prefix}_encode")
+        if explorer.held_out is not None:
+            ui.example_button.click(held_out_face, [ui.state, ui.index], encode_outputs,
+                                    api_name=f"{prefix}_held_out_face")
+    ui.interpolate_button.click(interpolate_faces, [ui.state, ui.second, ui.frames, ui.mode, ui.second_seed],
+                                ui.strip, api_name=f"{prefix}_interpolate")

@@ -12,7 +12,7 @@ class ImagePool:
     For each image of a batch: while the pool is not full, the image is stored and returned; once it is
     full, with probability 1/2 a uniformly chosen stored image is returned and replaced by the new one,
     otherwise the new image is returned. Random draws use the global torch RNG, so a training run whose
-    RNG state is restored (see ``genhub.trainer``) draws the same; the stored images are part of
+    RNG state is restored (see ``genhub.train.trainer``) draws the same; the stored images are part of
     :meth:`state_dict`, so the pool survives checkpoint and resume exactly.
 
     Parameters:

@@ -10,13 +10,14 @@ push the folder to a Hub dataset repo every few minutes.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from genhub.evaluation.intervals import wilson_interval
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS rounds (
     round_id TEXT PRIMARY KEY,
@@ -25,16 +26,6 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS rounds (
     correct INTEGER NOT NULL CHECK (correct IN (0, 1)),
     response_seconds REAL NOT NULL
 )"""
-
-
-def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval (Wilson 1927) for a binomial proportion; (0, 1) when ``trials`` is 0."""
-    if trials == 0:
-        return 0.0, 1.0
-    p = successes / trials
-    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @dataclass(frozen=True)

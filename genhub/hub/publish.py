@@ -3,7 +3,7 @@
 Only the export is uploaded (weights, config, card, grids, metadata), never training state
 (``checkpoint-*``, logs, intermediate grids). The token comes from ``HF_TOKEN`` or ``hf auth login``.
 
-    python -m genhub.publish checkpoints/dcgan-faces-64 --hub_model_id ORG/NAME [--private]
+    python -m genhub.hub.publish checkpoints/dcgan-faces-64 --hub_model_id ORG/NAME [--private]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def push_export(folder: str | Path, repo_id: str | None, private: bool = False, 
         reason = str(error).rstrip(".")
         raise PublishError(
             f"could not publish {folder} to {repo_id} at {ENDPOINT}: {reason}. The export is intact; retry with "
-            f"'python -m genhub.publish {folder} --hub_model_id {repo_id}' once the Hub is reachable."
+            f"'python -m genhub.hub.publish {folder} --hub_model_id {repo_id}' once the Hub is reachable."
         ) from error
     print(f"published {folder} to {commit.commit_url}")
     return commit.commit_url

@@ -1,24 +1,45 @@
-"""Model cards for exports: ``README.md`` with the metadata a Hub user expects, built with
-``huggingface_hub.ModelCard`` / ``ModelCardData`` from the export's ``training_info.json``.
+"""Model cards for exports: ``README.md`` with the metadata a Hub user expects, rendered from
+``card_template.md`` with ``huggingface_hub.ModelCard.from_template`` / ``ModelCardData`` from the
+export's ``training_info.json``.
 
-The facts come from ``Trainer._export``: the family's (``Recipe.card``: family, model_class,
-registry_key, pipeline_tag, tags, description, paper; optionally usage, license and
-metric_descriptions = {metric: how it is measured}) and the run's (dataset, steps, wall time,
-hardware, command, config, args, final_losses, metrics = {name: float}).
+The facts come from ``Trainer._export``: the family's static ones (``GenhubModel.card_facts``: family,
+model_class, pipeline_tag, tags, paper), the run's text (:class:`CardText`: description, usage,
+metric_descriptions, domains) and the run's numbers (dataset, steps, wall time, hardware, command,
+config, args, final_losses, metrics = {name: float}).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-#: The export's training facts (dataset, steps, wall time, losses, metrics); the card is built from them.
-TRAINING_INFO = "training_info.json"
+TEMPLATE = Path(__file__).with_name("card_template.md")
 _HUB_DATASET = r"^[\w.-]+/[\w.-]+$"
 _SAMPLE_USAGE = "images = model.sample(16)  # (16, C, H, W) in [-1, 1]"
+
+
+@dataclass(frozen=True)
+class CardText:
+    """What one run says about itself on its card (its family's static facts come from the model class).
+
+    Parameters:
+        description: a paragraph on what the model is and what the sample grid shows.
+        usage: a Python snippet after ``model = Cls.from_pretrained(...)`` (None: ``model.sample(16)``).
+        metric_descriptions: metric name -> how it is measured.
+        domains: ``{"A": name, "B": name}`` for translation models: what their inputs and outputs are.
+    """
+
+    description: str
+    usage: str | None = None
+    metric_descriptions: dict[str, str] = field(default_factory=dict)
+    domains: dict[str, str] | None = None
+
+    def to_dict(self) -> dict:
+        return {key: value for key, value in asdict(self).items() if value}
 
 
 def _dataset_ids(dataset: str) -> list[str] | None:
@@ -63,13 +84,12 @@ def _evaluation(info: dict) -> str:
 
 
 def model_card(info: dict) -> ModelCard:
-    """Build the card of an export from its training facts (see ``Trainer._export``).
+    """Build the card of an export from its training facts (see ``Trainer._export``), rendering
+    ``card_template.md`` through ``ModelCard.from_template``.
 
     Raises:
         ValueError: the metadata does not parse back (``ModelCard`` re-reads the YAML it is given).
     """
-    model_class, key = info.get("model_class", "DCGAN"), info.get("registry_key", "KEY")
-    repo_id = (info.get("args") or {}).get("hub_model_id") or "ORG/NAME"  # known when training pushed it
     seconds = info["wall_time_seconds"]
     facts = {
         "dataset": f"`{info['dataset']}`",
@@ -84,77 +104,19 @@ def model_card(info: dict) -> ModelCard:
         "EMA weights exported": info["ema"],
     }
     celeba = " CelebA-derived data is for non-commercial research only." if "celeb" in info["dataset"].lower() else ""
-    body = f"""
-# {_model_name(info)}: {model_class} on {Path(info["dataset"]).name} at {info["resolution"]}x{info["resolution"]}
-
-{info.get("description", "")}
-
-![samples from the exported weights](samples.png)
-
-## Use
-
-```python
-from genhub.models import {model_class}
-
-model = {model_class}.from_pretrained("{repo_id}")  # pin a version with revision="<commit sha>"
-{info.get("usage", _SAMPLE_USAGE)}
-```
-
-In the genhub app: `python app.py --model {key}={repo_id}`, or `GENHUB_MODELS="{key}={repo_id}@<commit sha>"`.
-
-## Evaluation
-
-{_evaluation(info)}
-
-## Training
-
-{_table("fact", facts)}
-
-Final losses (mean of the last 50 steps):
-
-{_table("loss", info["final_losses"])}
-
-## Reproduce
-
-```bash
-{info.get("command") or "# not recorded (trained from Python); the flags are below"}
-```
-
-Architecture (`config.json`): `{json.dumps(info["config"])}`
-
-<details><summary>Every flag of the run</summary>
-
-```json
-{json.dumps(info.get("args") or {}, indent=2)}
-```
-
-</details>
-
-## Source
-
-{info.get("paper", "")}
-
-## Terms
-
-The weights inherit the terms of the training data (`{info["dataset"]}`).{celeba}
-"""
-    return ModelCard(f"---\n{card_data(info).to_yaml()}\n---\n{body}", ignore_metadata_errors=False)
+    card = ModelCard.from_template(
+        card_data(info), template_path=str(TEMPLATE), name=_model_name(info), model_class=info["model_class"],
+        family=info["family"], in_app=info.get("in_app", True), dataset=info["dataset"],
+        dataset_name=Path(info["dataset"]).name, resolution=info["resolution"], description=info.get("description", ""),
+        repo_id=(info.get("args") or {}).get("hub_model_id") or "ORG/NAME",  # known when training pushed it
+        usage=info.get("usage") or _SAMPLE_USAGE, evaluation=_evaluation(info), facts_table=_table("fact", facts),
+        losses_table=_table("loss", info["final_losses"]),
+        command=info.get("command") or "# not recorded (trained from Python); the flags are below",
+        config=json.dumps(info["config"]), args=json.dumps(info.get("args") or {}, indent=2),
+        paper=info.get("paper", ""), paper_url=info.get("paper_url"), terms_note=celeba)
+    return ModelCard(str(card), ignore_metadata_errors=False)
 
 
 def write_model_card(folder: str | Path, info: dict) -> None:
     """Write ``README.md`` (the model card) into an export folder."""
     model_card(info).save(Path(folder) / "README.md")
-
-
-def read_training_info(folder: str | Path) -> dict:
-    """An export's ``training_info.json``; {} when the folder has none or it is unreadable."""
-    try:
-        return json.loads((Path(folder) / TRAINING_INFO).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def save_training_info(folder: str | Path, info: dict) -> None:
-    """Write ``training_info.json`` and the model card built from it, so the two never disagree."""
-    (Path(folder) / TRAINING_INFO).write_text(json.dumps(info, indent=2))
-    write_model_card(folder, info)

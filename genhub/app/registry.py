@@ -1,0 +1,88 @@
+"""The app's models: an explicit registry of key -> (family, location), with overrides.
+
+A location is a local export folder or a Hub repo id (``org/name`` or ``org/name@revision``).
+Override any entry with ``python app.py --model KEY=LOCATION`` or
+``GENHUB_MODELS="KEY=LOCATION,KEY=LOCATION"``. Loading an entry is :mod:`genhub.app.loading`'s.
+
+To serve a default from the Hub once it is published (``python -m genhub.hub.publish``), set its
+location to the repo id pinned to the published commit, ``ModelSpec("dcgan", "ORG/NAME@<commit sha>",
+...)``: a pinned sha never changes under the app, and once cached it loads offline. See
+:func:`genhub.app.loading.load_model` for the resolution order.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+#: The repository root: local model folders and dataset paths in exports are relative to it.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where a registry entry comes from, and how to make it when it is missing.
+
+    ``location`` is a local export folder or a Hub repo id, optionally pinned to a revision:
+    ``ORG/NAME@<commit sha>`` (a branch or tag name also works, but a cached branch is not refreshed).
+    """
+
+    family: str
+    location: str
+    how_to_get: str = ""
+
+
+#: key -> default. Local folders are relative to the project root.
+DEFAULT_MODELS: dict[str, ModelSpec] = {
+    "dcgan-faces": ModelSpec(
+        "dcgan", "checkpoints/dcgan-faces-64",
+        "make starter  (or: accelerate launch training/train_dcgan.py --dataset ../shared/data/faces_celeba "
+        "--resolution 64 --mixed_precision bf16 --output_dir checkpoints/dcgan-faces-64)"),
+    "vae-faces": ModelSpec(
+        "vae", "checkpoints/vae-faces-64",
+        "accelerate launch --cpu --num_processes 1 training/train_vae.py --dataset ../shared/data/faces_celeba "
+        "--resolution 64 --latent_dim 128 --hidden_channels 32 --beta 1.0 --random_flip --num_epochs 15 "
+        "--outlier_dataset ../shared/data/nonface_flowers_128 "
+        "--output_dir checkpoints/vae-faces-64"),
+    "pix2pix-sketch2face": ModelSpec(
+        "pix2pix", "checkpoints/pix2pix-sketch2face-128",
+        "accelerate launch --cpu --num_processes 1 training/train_pix2pix.py --dataset "
+        "../shared/data/sketch2face_celeba_128 --input_column input --target_column target --input_name sketch "
+        "--target_name face --resolution 128 "
+        "--ngf 32 --ndf 32 --train_batch_size 8 --random_flip --mixed_precision bf16 --max_train_steps 6000 "
+        "--output_dir checkpoints/pix2pix-sketch2face-128"),
+    "cyclegan-eyeglasses": ModelSpec(
+        "cyclegan", "checkpoints/cyclegan-eyeglasses-64",
+        "accelerate launch --cpu --num_processes 1 training/train_cyclegan.py --dataset "
+        "../shared/data/unpaired_celeba_eyeglasses --domain_column domain --domain_a A --domain_b B "
+        "--domain_a_name no_eyeglasses --domain_b_name eyeglasses --resolution 64 --ngf 32 --ndf 32 "
+        "--n_blocks 6 --train_batch_size 4 --random_flip --mixed_precision bf16 --max_train_steps 5000 "
+        "--output_dir checkpoints/cyclegan-eyeglasses-64"),
+}
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    """``["KEY=LOCATION", ...]`` (also comma-separated) -> {KEY: LOCATION}.
+
+    Raises:
+        ValueError: an item without ``=`` or with a key the registry does not know.
+    """
+    overrides = {}
+    for item in (part.strip() for chunk in items for part in chunk.split(",")):
+        if not item:
+            continue
+        key, sep, location = item.partition("=")
+        if not sep or not location:
+            raise ValueError(f"model override {item!r} is not KEY=LOCATION")
+        if key not in DEFAULT_MODELS:
+            raise ValueError(f"unknown model key {key!r}; known keys: {', '.join(DEFAULT_MODELS)}")
+        overrides[key] = location
+    return overrides
+
+
+def resolve_registry(cli_overrides: list[str] | None = None) -> dict[str, ModelSpec]:
+    """Defaults, then ``GENHUB_MODELS``, then command-line overrides (last wins)."""
+    overrides = parse_overrides([os.environ.get("GENHUB_MODELS", "")] + list(cli_overrides or []))
+    return {key: replace(spec, location=overrides.get(key, spec.location)) for key, spec in DEFAULT_MODELS.items()}
+

@@ -1,0 +1,268 @@
+"""What is measured for each family: one evaluator ``(EvalContext) -> Evaluation`` per family in :data:`EVALUATORS`.
+
+- ``dcgan``: FID/KID/precision/recall of fresh samples against the held-out split, FID of an equally large
+  sample of *training* images against the same held-out split (the floor a perfect model would reach at
+  this sample size), detectability (a small CNN on pixels and a logistic probe on features), and the
+  memorisation check (nearest training image of each of a sample of fakes; gallery PNG);
+- ``vae``: reconstruction MSE/PSNR of held-out images (z = mu; :func:`genhub.evaluation.latent.reconstruction_quality`,
+  the definition the export's card uses too), and the sample metrics above but detectability and memorisation;
+- ``pix2pix``: L1 / PSNR / SSIM of translations against their held-out targets, and FID/KID of translations
+  against the targets;
+- ``cyclegan``: FID/KID of translations A->B against held-out B (and B->A against A).
+
+Every evaluator reads its data through :meth:`EvalContext.data`, i.e. :func:`genhub.data.load_split` of the
+export's :class:`~genhub.data.DataSpec`: ``pixel_values`` (dcgan, vae), ``real_A`` / ``real_B`` of one row
+(pix2pix) or of two domains (cyclegan). Fakes are quantised to 8 bits, as the real photos are.
+A new family adds one function to :data:`EVALUATORS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from genhub.data import DataSpec, load_split
+from genhub.evaluation import metrics as M
+from genhub.evaluation.latent import encode_dataset, reconstruction_quality
+from genhub.images import to_uint8
+from genhub.models.base import GenhubModel
+
+#: The memorisation gallery's file name in the report folder (never in the export: it shows training images).
+GALLERY_FILE = "memorisation_gallery.png"
+
+
+# ------------------------------------------------------------------------------------ context
+@dataclass
+class EvalContext:
+    """Everything a family's evaluator needs.
+
+    Attributes:
+        model: the export's model, eval mode.
+        spec: the data to measure on (see :func:`genhub.evaluation.exports.evaluation_data`).
+        split: the held-out split; ``train_split``: the split the floor and memorisation use.
+        space: the feature space of FID/KID/precision/recall.
+        output_dir: where the memorisation gallery goes.
+        num_samples: fakes to draw (None: as many as held-out reals); ``max_real``: cap on held-out reals.
+        memorisation_samples: fakes checked for copies; ``batch_size``: images per forward pass.
+        seed: seeds sampling, subsets and classifiers.
+    """
+
+    model: GenhubModel
+    spec: DataSpec
+    split: str
+    space: M.FeatureSpace
+    output_dir: Path
+    num_samples: int | None = None
+    max_real: int | None = None
+    memorisation_samples: int = 64
+    train_split: str = "train"
+    batch_size: int = 64
+    seed: int = 0
+    _loaded: dict = field(default_factory=dict, repr=False)
+
+    def data(self, split: str, key: str | None = None) -> torch.utils.data.Dataset:
+        """``load_split(spec, split, key)``, loaded once per (split, key)."""
+        if (split, key) not in self._loaded:
+            self._loaded[split, key] = load_split(self.spec, split, key)
+        return self._loaded[split, key]
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed + offset)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """Features of images (N, C, H, W) in [-1, 1], ``batch_size`` at a time: float64 (N, d)."""
+        return self.space.features(images.split(self.batch_size))
+
+
+@dataclass
+class Evaluation:
+    """A family evaluator's result: flat metrics (name -> float), how each is measured, and details."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    descriptions: dict[str, str] = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
+
+    def add(self, name: str, value: float, description: str) -> None:
+        self.metrics[name], self.descriptions[name] = float(value), description
+
+
+def quantise(images: torch.Tensor) -> torch.Tensor:
+    """Round images (B, C, H, W) in [-1, 1] to the 8-bit values a saved PNG would hold, as real photos are."""
+    return torch.from_numpy(to_uint8(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def stack(dataset: torch.utils.data.Dataset, key: str, limit: int | None = None, batch_size: int = 256) -> torch.Tensor:
+    """The first ``limit`` (default: all) items' ``key`` of a dataset as one tensor (N, C, H, W)."""
+    if limit is not None and limit < len(dataset):
+        dataset = torch.utils.data.Subset(dataset, range(limit))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size)
+    return torch.cat([batch[key] for batch in loader])
+
+
+@torch.no_grad()
+def _generate(make: Callable[[int, torch.Generator], torch.Tensor], count: int, ctx: EvalContext) -> torch.Tensor:
+    generator = ctx.generator()
+    return torch.cat([quantise(make(min(ctx.batch_size, count - start), generator).cpu())
+                      for start in range(0, count, ctx.batch_size)])
+
+
+@torch.no_grad()
+def _translate(ctx: EvalContext, images: torch.Tensor, *direction: str) -> torch.Tensor:
+    return torch.cat([quantise(ctx.model.translate(x, *direction).cpu()) for x in images.split(ctx.batch_size)])
+
+
+def _space_name(ctx: EvalContext) -> str:
+    return "" if ctx.space.standard else f", {ctx.space.name} v{ctx.space.version}"
+
+
+# ------------------------------------------------------------------------------------ shared measurements
+def distribution_metrics(ctx: EvalContext, result: Evaluation, real_features: torch.Tensor,
+                         fake_features: torch.Tensor, what: str = "", against: str = "held-out images") -> None:
+    """FID, KID, precision and recall of ``fake_features`` against ``real_features`` (float (N, d), (M, d)),
+    added to ``result``; names carry the space (and "not comparable ..." unless it is the standard one)."""
+    label = ctx.space.label
+    suffix = f"{_space_name(ctx)}{f' ({what})' if what else ''}"
+    comparable = "" if ctx.space.standard else f" ({M.NOT_COMPARABLE})"
+    kid_mean, kid_std = M.kid(real_features, fake_features, seed=ctx.seed)
+    precision, recall = M.precision_recall(real_features, fake_features)
+    n, m = len(real_features), len(fake_features)
+    result.add(f"FID{suffix}{comparable}", M.fid(real_features, fake_features),
+               f"Fréchet distance (Heusel et al. 2017) of {m} generated vs {n} {against}; features: {label}.")
+    result.add(f"KID{suffix}{comparable}", kid_mean,
+               f"Kernel Inception Distance (Bińkowski et al. 2018), mean of 100 subsets (std {kid_std:.3g}), "
+               f"{m} generated vs {n} {against}; features: {label}.")
+    result.add(f"precision{suffix}", precision,
+               f"Kynkäänniemi et al. 2019 (k=3): share of generated images inside the manifold of {against}; "
+               f"features: {label}.")
+    result.add(f"recall{suffix}", recall,
+               f"Kynkäänniemi et al. 2019 (k=3): share of {against} inside the manifold of generated images; "
+               f"features: {label}.")
+
+
+def _detectability(ctx: EvalContext, result: Evaluation, real: torch.Tensor, fake: torch.Tensor,
+                   real_features: torch.Tensor, fake_features: torch.Tensor) -> None:
+    for kind, (real_input, fake_input) in {"cnn": (real, fake), "linear": (real_features, fake_features)}.items():
+        found = M.detectability(real_input, fake_input, kind, seed=ctx.seed)
+        what = ("a small CNN on pixels" if kind == "cnn"
+                else f"a logistic-regression probe on features ({ctx.space.name} v{ctx.space.version})")
+        result.add(f"detectability ({'pixel CNN' if kind == 'cnn' else 'feature probe'})", found.accuracy,
+                   f"held-out accuracy of {what} trained on {found.train_images} images (half real, half fake) and "
+                   f"tested on {found.trials} others; 95% Wilson interval {found.low:.3f}–{found.high:.3f}. "
+                   "0.5 = fakes indistinguishable; lower = harder to spot.")
+        result.details[f"detectability_{kind}"] = found.as_dict()
+
+
+def _memorisation(ctx: EvalContext, result: Evaluation, real: torch.Tensor, fake: torch.Tensor) -> None:
+    train = ctx.data(ctx.train_split)
+    count = min(ctx.memorisation_samples, len(fake), len(real))
+    queries = torch.cat([fake[:count], real[:count]])
+    loader = torch.utils.data.DataLoader(train, batch_size=512)
+    found = M.nearest_neighbours(queries, (batch["pixel_values"] for batch in loader))
+    fakes, held_out_reals = (M.Neighbours(found.distances[part], found.indices[part], found.mirrored[part])
+                             for part in (slice(0, count), slice(count, 2 * count)))
+    summary = M.memorisation_summary(fakes, held_out_reals)
+    neighbours = torch.stack([train[i]["pixel_values"].flip(-1) if mirrored else train[i]["pixel_values"]
+                              for i, mirrored in zip(fakes.indices.tolist(), fakes.mirrored.tolist())])
+    gallery = ctx.output_dir / GALLERY_FILE
+    ctx.output_dir.mkdir(parents=True, exist_ok=True)
+    M.memorisation_gallery(fake[:count], neighbours, fakes.distances).save(gallery)
+    summary["gallery"] = str(gallery)
+    summary["nearest"] = [{"fake": i, "train_index": int(j), "mirrored": bool(k), "distance": float(d)}
+                          for i, (j, k, d) in enumerate(zip(fakes.indices, fakes.mirrored, fakes.distances))]
+    result.details["memorisation"] = summary
+    result.add("memorisation: suspected copies", summary["suspected_copies"],
+               f"of {count} fakes, how many are closer to a training image (or its mirror image) than every one of "
+               f"{count} held-out real faces is (RMS pixel distance); each fake and its nearest training image are "
+               "in the gallery, kept locally because it shows training images.")
+    result.add("memorisation: median nearest-training distance", summary["fake_median_distance"],
+               f"median RMS pixel distance ([-1, 1] units) from a fake to its nearest training image; held-out reals: "
+               f"{summary['held_out_median_distance']:.4f}.")
+
+
+def sample_quality(ctx: EvalContext, result: Evaluation, detect_and_memorise: bool = True) -> None:
+    """Sample metrics of an unconditional generator (``model.sample(count, generator=...)`` ->
+    (count, C, H, W) in [-1, 1]): distribution metrics, the training-data floor, and optionally detectability
+    and memorisation."""
+    real = stack(ctx.data(ctx.split), "pixel_values", ctx.max_real)
+    fake = _generate(lambda count, generator: ctx.model.sample(count, generator=generator),
+                     ctx.num_samples or len(real), ctx)
+    real_features, fake_features = ctx.features(real), ctx.features(fake)
+    distribution_metrics(ctx, result, real_features, fake_features)
+
+    train = ctx.data(ctx.train_split)
+    floor_order = torch.randperm(len(train), generator=ctx.generator(1))[: len(real)].tolist()
+    floor = stack(torch.utils.data.Subset(train, floor_order), "pixel_values")
+    result.add(f"FID{_space_name(ctx)}, training vs held-out images (floor)",
+               M.fid(real_features, ctx.features(floor)),
+               f"FID of {len(floor)} random training images vs the {len(real)} held-out images: what a model that "
+               f"reproduced the data distribution would score at this sample size; features: {ctx.space.label}.")
+    if detect_and_memorise:
+        _detectability(ctx, result, real, fake, real_features, fake_features)
+        _memorisation(ctx, result, real, fake)
+
+
+# ------------------------------------------------------------------------------------ families
+def evaluate_unconditional(ctx: EvalContext) -> Evaluation:
+    """GANs: sample metrics, floor, detectability, memorisation."""
+    result = Evaluation()
+    sample_quality(ctx, result)
+    return result
+
+
+def evaluate_vae(ctx: EvalContext) -> Evaluation:
+    """VAE: reconstruction MSE / PSNR of held-out images from z = mu, then sample metrics."""
+    held_out = ctx.data(ctx.split)
+    if ctx.max_real is not None and ctx.max_real < len(held_out):
+        held_out = torch.utils.data.Subset(held_out, range(ctx.max_real))
+    reconstruction = encode_dataset(ctx.model, held_out, ctx.batch_size, keys=("reconstruction",))["reconstruction"]
+    mse, psnr_db = reconstruction_quality(reconstruction, ctx.model.channels * ctx.model.resolution ** 2)
+    result = Evaluation()
+    result.add("reconstruction MSE", mse, f"mean squared error per pixel value (pixels in [0, 1]) of {len(held_out)} "
+               "held-out images decoded from z = mu (float decode), pooled over all images.")
+    result.add("reconstruction PSNR (dB)", psnr_db, "10 log10(1 / reconstruction MSE): the PSNR of the pooled MSE "
+               "(not a mean of per-image PSNRs), pixels in [0, 1]; the export's heldout_psnr_db is the same measure.")
+    sample_quality(ctx, result, detect_and_memorise=False)
+    return result
+
+
+def evaluate_paired(ctx: EvalContext) -> Evaluation:
+    """pix2pix: L1 / PSNR / SSIM of G(input) against the held-out targets; FID/KID of G(input) vs targets."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    pairs = ctx.data(ctx.split)
+    real_A, real_B = stack(pairs, "real_A", ctx.max_real), stack(pairs, "real_B", ctx.max_real)
+    fake_B = _translate(ctx, real_A)
+    result = Evaluation()
+    result.add("L1 to target", (fake_B - real_B).abs().mean(), f"mean |G(input) - target| over {len(real_B)} held-out "
+               "pairs, pixels in [-1, 1] (the units of pix2pix's L1 loss).")
+    result.add("PSNR to target (dB)", M.psnr(((fake_B - real_B) / 2).pow(2).mean()),
+               "PSNR of G(input) (8-bit) against the target: 10 log10(1 / MSE), the MSE pooled over all pairs, "
+               "pixels in [0, 1].")
+    result.add("SSIM to target", structural_similarity_index_measure((fake_B + 1) / 2, (real_B + 1) / 2,
+                                                                     data_range=1.0),
+               "mean SSIM (Wang et al. 2004; Gaussian window 11, sigma 1.5) of G(input) against the target.")
+    distribution_metrics(ctx, result, ctx.features(real_B), ctx.features(fake_B), "translations", "held-out targets")
+    return result
+
+
+def evaluate_unpaired(ctx: EvalContext) -> Evaluation:
+    """CycleGAN: FID/KID/precision/recall of A->B translations against held-out B images, and of B->A against A."""
+    real = {key[-1]: stack(ctx.data(ctx.split, key), key, ctx.max_real) for key in ("real_A", "real_B")}
+    result = Evaluation()
+    for direction in ("AB", "BA"):
+        source, target = real[direction[0]], real[direction[1]]
+        distribution_metrics(ctx, result, ctx.features(target), ctx.features(_translate(ctx, source, direction)),
+                             f"{direction[0]}->{direction[1]}", f"held-out domain-{direction[1]} images")
+    return result
+
+
+#: family (``training_info.json`` "family") -> its evaluator. Add a family here.
+EVALUATORS: dict[str, Callable[[EvalContext], Evaluation]] = {
+    "dcgan": evaluate_unconditional,
+    "vae": evaluate_vae,
+    "pix2pix": evaluate_paired,
+    "cyclegan": evaluate_unpaired,
+}

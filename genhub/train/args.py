@@ -1,0 +1,43 @@
+"""The flags every training script shares (diffusers' example-script names where they exist)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_training_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The flags every training script shares (diffusers' names where they exist)."""
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", default="lfw-subset",
+                      help="Hub dataset id, local parquet folder, local image folder, or 'lfw-subset'")
+    data.add_argument("--image_column", default=None, help="image column (default: the first image column)")
+    data.add_argument("--resolution", type=int, default=64, help="square side in pixels")
+    data.add_argument("--random_flip", action="store_true", help="mirror half of each batch left-right")
+    data.add_argument("--max_train_samples", type=int, default=None, help="use only the first N training rows")
+    data.add_argument("--dataloader_num_workers", type=int, default=0)
+    run = parser.add_argument_group("optimisation")
+    run.add_argument("--train_batch_size", type=int, default=64, help="per process")
+    run.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    run.add_argument("--learning_rate", type=float, default=2e-4)
+    run.add_argument("--adam_beta1", type=float, default=0.5)
+    run.add_argument("--adam_beta2", type=float, default=0.999)
+    run.add_argument("--num_epochs", type=int, default=10)
+    run.add_argument("--max_train_steps", type=int, default=None, help="overrides --num_epochs")
+    run.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], default="no",
+                     help="bf16 is about 1.6x faster on a recent CPU")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--use_ema", action=argparse.BooleanOptionalAction, default=True,
+                     help="export an exponential moving average of the generator")
+    run.add_argument("--ema_decay", type=float, default=0.999)
+    out = parser.add_argument_group("output")
+    out.add_argument("--output_dir", required=True, help="export folder; checkpoints go in checkpoint-N inside")
+    out.add_argument("--checkpointing_steps", type=int, default=500)
+    out.add_argument("--checkpoints_total_limit", type=int, default=None, help="keep only the newest N")
+    out.add_argument("--resume_from_checkpoint", default=None, help="'latest' or a checkpoint-N folder")
+    out.add_argument("--save_images_steps", type=int, default=250, help="sample grid every N steps")
+    out.add_argument("--num_grid_images", type=int, default=64)
+    out.add_argument("--report_to", choices=["none", "tensorboard"], default="none")
+    out.add_argument("--push_to_hub", action="store_true")
+    out.add_argument("--hub_model_id", default=None, help="ORG/NAME on the Hub")
+    out.add_argument("--hub_private", action="store_true")
+    return parser
