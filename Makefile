@@ -11,11 +11,13 @@ STARTER_BATCH := $(if $(wildcard $(SHARED_FACES)),64,16)
 
 .PHONY: install test demo starter bench clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# torch first and alone (the CPU build); then the pinned requirements; then genhub itself, editable.
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 install: $(VENV)/.installed

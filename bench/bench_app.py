@@ -25,9 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import benchlib  # noqa: E402
+import benchlib  # bench/ is on sys.path: these files run as scripts
 
 ROOT = benchlib.ROOT
 

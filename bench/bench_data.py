@@ -15,9 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import benchlib  # noqa: E402
+import benchlib  # bench/ is on sys.path: these files run as scripts
 
 
 def plan(tiny: bool, families: list[str], workers: list[int], warmup: int, steps: int) -> list[dict]:
@@ -55,7 +53,7 @@ def summarise(results: list[dict]) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = benchlib.common_args(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]), "data.json")
-    parser.add_argument("--families", nargs="*", default=None, help="default: every family with a script and data")
+    parser.add_argument("--families", nargs="*", default=None, help="default: every family whose data is present")
     parser.add_argument("--num_workers", nargs="*", type=int, default=None, help="loader workers to try (default 0 1)")
     parser.add_argument("--warmup", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None, help="timed steps/batches (default 20; tiny 2)")

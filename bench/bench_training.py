@@ -16,9 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import benchlib  # noqa: E402
+import benchlib  # bench/ is on sys.path: these files run as scripts
 
 SWEEP_FAMILIES = ("dcgan", "vae")
 BATCH_SIZES = (16, 32, 64, 128)
@@ -68,7 +66,7 @@ def summarise(results: list[dict]) -> tuple[list[dict], list[dict]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = benchlib.common_args(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]), "training.json")
-    parser.add_argument("--families", nargs="*", default=None, help="default: every family with a script and data")
+    parser.add_argument("--families", nargs="*", default=None, help="default: every family whose data is present")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps (default 3; tiny 1)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 10; tiny 2)")
     parser.add_argument("--no_sweep", dest="sweep", action="store_false", help="skip batch-size/resolution sweeps")

@@ -2,12 +2,12 @@
 the genhub trainer (or in a plain fp32 eager loop), running each measurement in a fresh process, machine
 facts, tables and JSON.
 
-Timing inside the trainer: ``Trainer.fit`` is wrapped so the recipe's ``training_step`` records when each
-call starts; the interval between two starts is one full optimisation step as the trainer runs it (the
-step under ``accelerate``'s accumulate/autocast, the EMA update, logging, fetching the next batch).
-After ``warmup + steps`` intervals the run stops before checkpointing or exporting anything.
-The reference loop runs the family's own ``training_step`` with plain modules and optimizers (no
-Accelerate wrappers, no autocast, no EMA): the same math in fp32 eager PyTorch.
+Timing inside the trainer: ``Trainer.fit``'s ``on_step`` hook stamps the end of every optimisation step; the
+interval between two stamps is one full step as the trainer runs it (the step under ``accelerate``'s
+accumulate/autocast, the EMA update, logging, fetching the next batch). After ``warmup + steps`` intervals
+the hook stops the run before checkpointing or exporting anything. The reference loop runs the family's
+own ``training_step`` with plain modules and optimizers in a real ``StepContext`` (no Accelerate wrappers, no
+autocast, no EMA): the same math in fp32 eager PyTorch.
 """
 
 from __future__ import annotations
@@ -26,22 +26,18 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results"
-for path in (ROOT, ROOT / "training"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
 
 
 @dataclass(frozen=True)
 class FamilyBench:
-    """How to benchmark one family: its training script, the shared dataset it trains on, the flags of its
-    default CPU configuration (ENVIRONMENT.md's CPU table), and the flags of the tiny configuration."""
+    """How to benchmark one family (its ``genhub.train`` module is the key of :data:`FAMILIES`): the shared
+    dataset it trains on, the flags of its default CPU configuration (ENVIRONMENT.md's CPU table), and the
+    flags of the tiny configuration."""
 
-    script: str
     dataset: str
     cpu_args: tuple[str, ...] = ()
     tiny_args: tuple[str, ...] = ()
@@ -50,16 +46,16 @@ class FamilyBench:
 
 #: family -> how to benchmark it. A new family adds one entry.
 FAMILIES: dict[str, FamilyBench] = {
-    "dcgan": FamilyBench("train_dcgan", "faces_celeba", ("--resolution", "64", "--train_batch_size", "64"),
+    "dcgan": FamilyBench("faces_celeba", ("--resolution", "64", "--train_batch_size", "64"),
                          ("--resolution", "32", "--ngf", "8", "--ndf", "8", "--latent_dim", "16",
                           "--train_batch_size", "8")),
-    "vae": FamilyBench("train_vae", "faces_celeba", ("--resolution", "64", "--train_batch_size", "64"),
+    "vae": FamilyBench("faces_celeba", ("--resolution", "64", "--train_batch_size", "64"),
                        ("--resolution", "32", "--hidden_channels", "8", "--latent_dim", "8",
                         "--train_batch_size", "8")),
-    "pix2pix": FamilyBench("train_pix2pix", "sketch2face_celeba_128",
+    "pix2pix": FamilyBench("sketch2face_celeba_128",
                            ("--resolution", "128", "--train_batch_size", "8"),
                            ("--resolution", "32", "--ngf", "8", "--ndf", "8", "--train_batch_size", "2")),
-    "cyclegan": FamilyBench("train_cyclegan", "unpaired_celeba_eyeglasses",
+    "cyclegan": FamilyBench("unpaired_celeba_eyeglasses",
                             ("--resolution", "128", "--train_batch_size", "1"),
                             ("--resolution", "32", "--ngf", "8", "--ndf", "8", "--n_blocks", "1",
                              "--train_batch_size", "1"),
@@ -68,9 +64,9 @@ FAMILIES: dict[str, FamilyBench] = {
 
 
 def available_families() -> list[str]:
-    """Families whose training script and shared dataset are both present."""
+    """Families whose shared dataset is present."""
     return [name for name, bench in FAMILIES.items()
-            if (ROOT / "training" / f"{bench.script}.py").is_file() and (SHARED_DATA / bench.dataset).is_dir()]
+            if (SHARED_DATA / bench.dataset).is_dir()]
 
 
 def tiny_dataset(name: str, rows: dict[str, int] | None = None) -> Path:
@@ -112,103 +108,83 @@ class CachedDataset:
         return self.items[index]
 
 
-@contextlib.contextmanager
-def timed_fit(mode: str, calls: int, batch_size: int, cache: bool = True):
-    """Within the block, ``Trainer.fit`` times steps instead of training to the end; yields the list that
-    receives (start, end) perf_counter pairs, one per step.
+def time_steps(mode: str, module, args, calls: int, cache: bool = True) -> list[tuple[float, float]]:
+    """Run ``calls`` steps of a family (``module``: its ``genhub.train`` module) and return (start, end)
+    perf_counter pairs, one per step.
 
-    mode ``"trainer"``: the genhub trainer runs; ``"reference"``: a plain fp32 eager loop over the same
-    recipe's modules, optimizers and ``training_step``; ``"loader"``: only the trainer's DataLoader is
-    iterated (each record is one batch fetched). ``calls`` steps (or batches) are run. ``cache``: train on the
-    first 4 batches decoded once (cycled), not on the dataset as loaded.
+    mode ``"trainer"``: :meth:`Trainer.fit` runs, timed through its ``on_step`` hook (each pair spans one whole
+    optimisation step as the trainer runs it; the run stops before any checkpoint or export); ``"reference"``:
+    the textbook loop over the same recipe: plain modules and optimizers, a real :class:`StepContext` with
+    ``loss.backward()``, fp32 eager, no Accelerate, no EMA; ``"loader"``: only a DataLoader built like the
+    trainer's (each pair is one batch fetched). ``cache``: train on the first 4 batches decoded once (cycled).
     """
     import torch
 
-    from genhub.train.trainer import Trainer
+    from genhub.train.trainer import StepContext, Trainer, flip_batch
 
-    original = Trainer.fit
-    record: list[tuple[float, float]] = []
-
-    def fit(self, recipe, dataset):
-        if cache:
-            dataset = CachedDataset(dataset, 4 * batch_size)
-        step = recipe.training_step
-        if mode == "trainer":
-            def timed(trainer, batch):
-                if len(record) == calls:
-                    raise _Done
-                start = time.perf_counter()
-                out = step(trainer, batch)
-                record.append((start, time.perf_counter()))
-                return out
-
-            recipe.training_step = timed
-            try:
-                return original(self, recipe, dataset)
-            except _Done:
-                return None
-        if mode == "loader":  # the data pipeline alone, as the trainer builds its loader
-            loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
-                                                 num_workers=self.args.dataloader_num_workers,
-                                                 generator=torch.Generator().manual_seed(0))
-            while len(record) < calls:
-                batches = iter(loader)
-                while len(record) < calls:
-                    start = time.perf_counter()
-                    if next(batches, None) is None:
-                        break
-                    record.append((start, time.perf_counter()))
-            return None
-        plain = SimpleNamespace(args=self.args, networks=recipe.networks, optimizers=recipe.optimizers,
-                                model=recipe.model, recipe=recipe, progress=self.progress, ema=None,
-                                accelerator=SimpleNamespace(backward=lambda loss: loss.backward(), num_processes=1,
-                                                            print=print))
-        loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
-                                             generator=torch.Generator().manual_seed(0))
-        batches = list(loader)
-        for network in recipe.networks.values():
-            network.train()
-        for batch in itertools.islice(itertools.cycle(batches), calls):
-            start = time.perf_counter()
-            step(plain, batch)
-            for scheduler in recipe.schedulers.values():
-                scheduler.step()
-            record.append((start, time.perf_counter()))
-        return None
-
-    Trainer.fit = fit
-    try:
-        yield record
-    finally:
-        Trainer.fit = original
-
-
-def step_seconds(record: list[tuple[float, float]], warmup: int, mode: str) -> list[float]:
-    """Per-step seconds after ``warmup`` steps: start-to-start intervals in the trainer (the whole step as
-    the trainer runs it), start-to-end in the reference loop (which does nothing else) and for loader fetches."""
+    trainer = Trainer(args)
+    recipe, dataset = module.build(args, trainer)
+    if cache:
+        dataset = CachedDataset(dataset, 4 * args.train_batch_size)
     if mode == "trainer":
-        times = [b[0] - a[0] for a, b in zip(record, record[1:])]
-    else:
-        times = [end - start for start, end in record]
-    return times[warmup:]
+        stamps: list[float] = []
+
+        def on_step(step: int) -> None:
+            stamps.append(time.perf_counter())
+            if len(stamps) > calls:
+                raise _Done
+
+        with contextlib.suppress(_Done):
+            trainer.fit(recipe, dataset, on_step)
+        return list(zip(stamps, stamps[1:]))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=args.train_batch_size, shuffle=True, drop_last=True,
+                                         num_workers=args.dataloader_num_workers if mode == "loader" else 0,
+                                         generator=torch.Generator().manual_seed(0))
+    record: list[tuple[float, float]] = []
+    if mode == "loader":  # the data pipeline alone, as the trainer builds its loader
+        while len(record) < calls:
+            batches = iter(loader)
+            while len(record) < calls:
+                start = time.perf_counter()
+                if next(batches, None) is None:
+                    break
+                record.append((start, time.perf_counter()))
+        return record
+    ctx = StepContext(recipe.networks, recipe.networks, recipe.optimizers, recipe.state, recipe.hparams,
+                      lambda loss: loss.backward())
+    for network in recipe.networks.values():
+        network.train()
+    for batch in itertools.islice(itertools.cycle(list(loader)), calls):
+        start = time.perf_counter()
+        if args.random_flip:
+            batch = flip_batch(batch, recipe.flip_groups)
+        recipe.training_step(ctx, batch)
+        for scheduler in recipe.schedulers.values():
+            scheduler.step()
+        record.append((start, time.perf_counter()))
+    return record
+
+
+def step_seconds(record: list[tuple[float, float]], warmup: int) -> list[float]:
+    """Per-step seconds after ``warmup`` steps."""
+    return [end - start for start, end in record][warmup:]
 
 
 def run_config(config: dict) -> dict:
     """Run one measurement in this process. ``config``: family, mode (trainer/reference), precision
     (no/bf16), dataset (path), args (extra flags), warmup, steps, cache (bool)."""
     bench = FAMILIES[config["family"]]
-    module = importlib.import_module(bench.script)
+    module = importlib.import_module(f"genhub.train.{config['family']}")
     warmup, steps = config["warmup"], config["steps"]
-    calls = warmup + steps + (1 if config["mode"] == "trainer" else 0)
+    calls = warmup + steps
     with tempfile.TemporaryDirectory(prefix="bench-run-") as output:
         argv = ["--dataset", config["dataset"], *bench.data_args, *config["args"], "--output_dir", output,
                 "--max_train_steps", str(calls + 1), "--checkpointing_steps", "100000000",
                 "--save_images_steps", "100000000", "--num_grid_images", "4",
                 "--mixed_precision", config["precision"] if config["mode"] == "trainer" else "no"]
         args = module.parse_args(argv)
-        with timed_fit(config["mode"], calls, args.train_batch_size, config.get("cache", True)) as record:
-            module.main(args)
-    times = step_seconds(record, warmup, config["mode"])
+        record = time_steps(config["mode"], module, args, calls, config.get("cache", True))
+    times = step_seconds(record, warmup)
     median = statistics.median(times)
     return {**config, "batch_size": args.train_batch_size, "resolution": args.resolution,
             "seconds_per_step": median, "images_per_second": args.train_batch_size / median,

@@ -6,12 +6,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from genhub.train import cyclegan as train_cyclegan
-from conftest import tiny_cyclegan_args
 from genhub.data import DataError, DataSpec, load_split
-from genhub.train.image_pool import ImagePool
 from genhub.models import CycleGAN
 from genhub.models.cyclegan import ResnetGenerator
+from genhub.train import cyclegan as train_cyclegan
+from genhub.train.image_pool import ImagePool
 
 
 def _run(*argv):

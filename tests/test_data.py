@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from genhub.data import DataError, DataSpec, LFW_SUBSET, load_source, load_split, random_hflip
+from genhub.data import LFW_SUBSET, DataError, DataSpec, load_source, load_split, random_hflip
 
 
 def _check_batch_item(item, channels, resolution):

@@ -19,7 +19,8 @@ from genhub.data import DataSpec, load_split
 from genhub.images import center_crop_resize, to_pil, to_pixel_values
 from genhub.geometry import coordinates
 from genhub.models import DCGAN, VAE, Pix2Pix
-from genhub.app.registry import ModelSpec, load_model
+from genhub.app.loading import load_model
+from genhub.app.registry import ModelSpec
 from genhub.app.tabs import latent
 from genhub.app.tabs.latent import Explorer, ExplorerState
 from test_app import free_port

@@ -12,8 +12,8 @@ import sys
 import pytest
 import torch
 
-from genhub.evaluation import metrics as M
 from genhub.data import DataSpec, load_split
+from genhub.evaluation import metrics as M
 from genhub.evaluation.families import stack
 from genhub.evaluation.features import inception_space, load_feature_network
 from genhub.models.base import CheckpointError

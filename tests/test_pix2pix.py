@@ -7,12 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from genhub.train import pix2pix as train_pix2pix
-from conftest import tiny_pix2pix_args
 from genhub.models import Pix2Pix
 from genhub.models.layers import pad_to_multiple
 from genhub.models.patchgan import PatchGANDiscriminator, patchgan_output_side, patchgan_receptive_field
 from genhub.models.pix2pix import UNetGenerator
+from genhub.train import pix2pix as train_pix2pix
 from genhub.train.trainer import flip_batch
 
 

@@ -12,8 +12,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import (one_torch_thread, tiny_cyclegan_args, tiny_dcgan_args, tiny_feature_args, tiny_pix2pix_args,
-                      tiny_vae_args)
+from conftest import (
+    one_torch_thread,
+    tiny_cyclegan_args,
+    tiny_dcgan_args,
+    tiny_feature_args,
+    tiny_pix2pix_args,
+    tiny_vae_args,
+)
 from genhub.models import MODEL_CLASSES
 from genhub.train.trainer import Trainer
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from genhub.train import dcgan as train_dcgan
 from conftest import ROOT, tiny_dcgan_args
 from genhub.models import DCGAN
+from genhub.train import dcgan as train_dcgan
 
 
 def _run(*argv):

@@ -1,4 +1,5 @@
-"""The feature space FID, KID, precision and recall are measured in (a :class:`~genhub.evaluation.metrics.FeatureSpace`).
+"""The feature space FID, KID, precision and recall are measured in (a
+:class:`~genhub.evaluation.metrics.FeatureSpace`).
 
 Two kinds, and no fallback to an untrained network:
 

@@ -136,8 +136,9 @@ def measure_latent_space(model, held_out: torch.utils.data.Dataset, train=None, 
 
     Returns:
         (the :class:`LatentSpace`, metrics). Metrics (floats): ``heldout_images``, ``heldout_mse`` and
-        ``heldout_psnr_db`` (see :func:`reconstruction_quality`), ``heldout_neg_elbo_nats`` and ``heldout_kl_nats`` (means per image), ``active_units``,
-        ``attribute_directions`` (how many), and ``kl_nats/z<j>`` for the ``num_ranked`` highest dims.
+        ``heldout_psnr_db`` (see :func:`reconstruction_quality`), ``heldout_neg_elbo_nats`` and
+        ``heldout_kl_nats`` (means per image), ``active_units``, ``attribute_directions`` (how many), and
+        ``kl_nats/z<j>`` for the ``num_ranked`` highest dims.
     """
     held = encode_dataset(model, held_out, batch_size)
     mse, psnr_db = reconstruction_quality(held["reconstruction"], model.channels * model.resolution ** 2)

@@ -24,8 +24,8 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from genhub.images import make_grid
 from genhub.evaluation.intervals import wilson_interval
+from genhub.images import make_grid
 
 NOT_COMPARABLE = "not comparable with published FIDs"
 #: k of the k-NN manifold estimate (Kynkäänniemi et al. 2019 use k = 3).

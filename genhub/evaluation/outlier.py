@@ -130,14 +130,16 @@ def evaluate_export(folder: str | Path, outliers: str, inliers: str | None = Non
 
     Raises:
         genhub.data.DataError: a data set cannot be loaded, or no inlier data set is given or named by the
-            export (a ``ValueError``). CheckpointError: not a VAE export.
+            export (a ``ValueError``). CheckpointError: no such folder, or not a VAE export.
     """
     from genhub.data import load_split
     from genhub.evaluation.exports import evaluation_data, locate_data
     from genhub.hub.info import read_training_info, save_training_info
-    from genhub.models import VAE
+    from genhub.models import VAE, CheckpointError
 
     folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: no such export folder")
     model = VAE.from_pretrained(folder)
     info = read_training_info(folder)
     spec = evaluation_data(info, model, inliers)

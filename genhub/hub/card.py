@@ -98,7 +98,8 @@ def model_card(info: dict) -> ModelCard:
         "images seen": f"{info['images_seen']:,}",
         "wall time": f"{seconds / 60:.1f} min ({seconds:,.0f} s)",
         "throughput": f"{info['images_per_second']} images/s",
-        "mixed precision": info["mixed_precision"],
+        "mixed precision": info["mixed_precision"] + (f" ({info['precision_reason']})" if info.get("precision_reason")
+                                                      else ""),
         "processes": info["num_processes"],
         "hardware": info["hardware"],
         "EMA weights exported": info["ema"],

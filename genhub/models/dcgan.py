@@ -10,6 +10,7 @@ from torch import nn
 from genhub.models.base import GenhubModel
 from genhub.models.layers import init_dcgan_weights, resolution_stages
 
+
 class DCGANGenerator(nn.Module):
     """Maps latent codes to images with transposed convolutions, batch norm and ReLU; tanh output.
 

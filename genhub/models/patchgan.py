@@ -13,6 +13,7 @@ from torch import nn
 
 from genhub.models.layers import norm_layer
 
+
 def patchgan_output_side(resolution: int, n_layers: int = 3) -> int:
     """Side of the patch-logit map for a ``resolution`` input: resolution / 2**n_layers - 2
     (e.g. 30 for 256, 14 for 128, 6 for 64, 2 for 32 with ``n_layers=3``)."""

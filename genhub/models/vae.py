@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from genhub.models.latent_space import LatentSpace
 from genhub.models.base import CheckpointError, GenhubModel
+from genhub.models.latent_space import LatentSpace
 from genhub.models.layers import resolution_stages
 
 #: log sigma^2 is clamped to this range before use, so exp() can neither overflow nor vanish.

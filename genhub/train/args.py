@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from genhub.train.precision import CHOICES
+
 
 def add_training_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The flags every training script shares (diffusers' names where they exist)."""
@@ -23,8 +25,9 @@ def add_training_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     run.add_argument("--adam_beta2", type=float, default=0.999)
     run.add_argument("--num_epochs", type=int, default=10)
     run.add_argument("--max_train_steps", type=int, default=None, help="overrides --num_epochs")
-    run.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], default="no",
-                     help="bf16 is about 1.6x faster on a recent CPU")
+    run.add_argument("--mixed_precision", choices=CHOICES, default="auto",
+                     help="auto (default): bf16 where the device runs it natively (CUDA with bf16; a CPU with "
+                          "AVX512_BF16 or AMX), else fp32 on CPU and fp16 on older CUDA")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--use_ema", action=argparse.BooleanOptionalAction, default=True,
                      help="export an exponential moving average of the generator")

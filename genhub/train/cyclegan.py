@@ -30,7 +30,7 @@ from genhub.models.layers import NORMS
 from genhub.train.args import add_training_args
 from genhub.train.image_pool import ImagePool
 from genhub.train.losses import GAN_MODES, gan_loss
-from genhub.train.trainer import Recipe, StepContext, Trainer
+from genhub.train.trainer import Recipe, StepContext, Trainer, train
 
 EVAL_BATCH = 16
 
@@ -193,8 +193,8 @@ def card_text(names: dict[str, str]) -> CardText:
         domains=names)
 
 
-def main(args: argparse.Namespace) -> Path | None:
-    trainer = Trainer(args)
+def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.utils.data.Dataset]:
+    """The recipe and training split of a run (see :func:`genhub.train.trainer.train`)."""
     dataset = load_split(args.data, "train")
     held_out = {key: load_split(args.data, "test", key) for key in ("real_A", "real_B")}
     model = CycleGAN(args.resolution, args.channels, args.ngf, args.ndf, args.n_blocks, args.n_layers, args.norm,
@@ -236,4 +236,8 @@ def main(args: argparse.Namespace) -> Path | None:
         on_export=heldout_cycle_l1(held_out),
         card=card_text({"A": args.domain_a_name or args.domain_a, "B": args.domain_b_name or args.domain_b}),
     )
-    return trainer.fit(recipe, dataset)
+    return recipe, dataset
+
+
+def main(args: argparse.Namespace) -> Path | None:
+    return train(args, build)

@@ -18,7 +18,7 @@ from genhub.hub.card import CardText
 from genhub.models import DCGAN
 from genhub.train.args import add_training_args
 from genhub.train.losses import gan_loss
-from genhub.train.trainer import Recipe, StepContext, Trainer
+from genhub.train.trainer import Recipe, StepContext, Trainer, train
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,10 @@ def make_recipe(args: argparse.Namespace) -> Recipe:
     )
 
 
+def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.utils.data.Dataset]:
+    """The recipe and training split of a run (see :func:`genhub.train.trainer.train`)."""
+    return make_recipe(args), load_split(args.data, "train")
+
+
 def main(args: argparse.Namespace) -> Path | None:
-    trainer = Trainer(args)
-    return trainer.fit(make_recipe(args), load_split(args.data, "train"))
+    return train(args, build)

@@ -22,7 +22,7 @@ from genhub.data import DataError, DataSpec, ImageDataset, load_split
 from genhub.hub.card import CardText
 from genhub.models.face_features import CELEBA_ATTRIBUTES, NAME, VERSION, FaceFeatureNet
 from genhub.train.args import add_training_args
-from genhub.train.trainer import Recipe, StepContext, Trainer
+from genhub.train.trainer import Recipe, StepContext, Trainer, train
 
 #: Attributes whose held-out accuracy is written to the card beside the means.
 HEADLINE_ATTRIBUTES = ("Male", "Smiling", "Eyeglasses", "Young")
@@ -109,8 +109,8 @@ def first_layer_filters(model: FaceFeatureNet) -> torch.Tensor:
     return F.interpolate(scaled, scale_factor=8, mode="nearest")
 
 
-def main(args: argparse.Namespace) -> Path | None:
-    trainer = Trainer(args)
+def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.utils.data.Dataset]:
+    """The recipe and training split of a run (see :func:`genhub.train.trainer.train`)."""
     dataset = AttributeDataset(args.data, "train")
     model = FaceFeatureNet(args.resolution, args.width, dataset.attributes)
 
@@ -135,4 +135,8 @@ def main(args: argparse.Namespace) -> Path | None:
             usage="features = model.features(images)  # (B, 3, H, W) in [-1, 1] -> (B, model.num_features)\n"
                   "logits = model(images)  # (B, 40) attribute logits"),
     )
-    return trainer.fit(recipe, dataset)
+    return recipe, dataset
+
+
+def main(args: argparse.Namespace) -> Path | None:
+    return train(args, build)

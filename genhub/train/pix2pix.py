@@ -25,7 +25,7 @@ from genhub.models import Pix2Pix
 from genhub.models.layers import NORMS
 from genhub.train.args import add_training_args
 from genhub.train.losses import GAN_MODES, gan_loss
-from genhub.train.trainer import Recipe, StepContext, Trainer
+from genhub.train.trainer import Recipe, StepContext, Trainer, train
 
 EVAL_BATCH = 16
 
@@ -125,8 +125,8 @@ def heldout_l1(held_out: torch.utils.data.Dataset) -> Callable[[Pix2Pix, Path], 
     return on_export
 
 
-def main(args: argparse.Namespace) -> Path | None:
-    trainer = Trainer(args)
+def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.utils.data.Dataset]:
+    """The recipe and training split of a run (see :func:`genhub.train.trainer.train`)."""
     dataset, held_out = load_split(args.data, "train"), load_split(args.data, "test")
     model = Pix2Pix(args.resolution, args.channels, args.channels, args.ngf, args.ndf, args.num_downs, args.n_layers,
                     args.norm, args.use_dropout)
@@ -155,4 +155,8 @@ def main(args: argparse.Namespace) -> Path | None:
                                                "held-out split, in [-1, 1] units (0 = exact, 2 = opposite)"},
             domains={"A": input_name, "B": target_name}),
     )
-    return trainer.fit(recipe, dataset)
+    return recipe, dataset
+
+
+def main(args: argparse.Namespace) -> Path | None:
+    return train(args, build)

@@ -14,7 +14,6 @@ import contextlib
 import copy
 import math
 import os
-import platform
 import re
 import shutil
 import signal
@@ -27,17 +26,19 @@ from typing import Any, Callable, Iterator
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, parse_flag_from_env, set_seed
 from PIL import Image
 from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from genhub.data import random_hflip
+from genhub.hardware import describe as describe_hardware
 from genhub.hub.card import CardText
 from genhub.hub.info import save_training_info
 from genhub.hub.publish import push_export
 from genhub.images import make_grid
 from genhub.models.base import GenhubModel
+from genhub.train.precision import resolve_precision
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 SAMPLE_GRID = "samples.png"
@@ -165,8 +166,9 @@ class Trainer:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.output_dir = Path(args.output_dir)
+        self.precision = resolve_precision(args.mixed_precision, cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
         self.accelerator = Accelerator(
-            mixed_precision=args.mixed_precision,
+            mixed_precision=self.precision.mixed_precision,
             gradient_accumulation_steps=args.gradient_accumulation_steps,
             log_with=None if args.report_to == "none" else args.report_to,
             project_config=ProjectConfiguration(project_dir=str(self.output_dir),
@@ -174,6 +176,7 @@ class Trainer:
             dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
         )
         set_seed(args.seed)
+        self.accelerator.print(f"mixed precision: {self.precision.mixed_precision} ({self.precision.reason})")
         self.progress = _Progress()
         self._stop_requested = False
 
@@ -193,11 +196,14 @@ class Trainer:
         limit = self.args.max_train_samples
         return torch.utils.data.Subset(dataset, range(min(limit, len(dataset)))) if limit else dataset
 
-    def fit(self, recipe: Recipe, dataset: torch.utils.data.Dataset) -> Path | None:
+    def fit(self, recipe: Recipe, dataset: torch.utils.data.Dataset,
+            on_step: Callable[[int], None] | None = None) -> Path | None:
         """Train, checkpoint, export. Returns the export folder, or None when stopped by a signal.
 
         SIGINT/SIGTERM finish the current optimisation step, save ``checkpoint-N`` and return, so
-        ``--resume_from_checkpoint latest`` continues without losing a step.
+        ``--resume_from_checkpoint latest`` continues without losing a step. ``on_step(global_step)`` is
+        called after every optimisation step (progress displays, benchmarks); what it raises stops the run
+        unsaved and propagates.
 
         Raises:
             ValueError: the dataset holds fewer images than one batch.
@@ -215,7 +221,7 @@ class Trainer:
         batch_images = args.train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps
         previous_handlers = self._install_signal_handlers()
         try:
-            recent = self._loop(loader, max_steps, batch_images)
+            recent = self._loop(loader, max_steps, batch_images, on_step)
         finally:
             for sig, handler in previous_handlers.items():
                 signal.signal(sig, handler)
@@ -250,7 +256,7 @@ class Trainer:
         accelerator.register_for_checkpointing(self.progress, *filter(None, [self.ema]), *recipe.state.values())
         return prepared[-1]
 
-    def _loop(self, loader, max_steps: int, batch_images: int) -> dict[str, deque] | None:
+    def _loop(self, loader, max_steps: int, batch_images: int, on_step) -> dict[str, deque] | None:
         """Run steps until ``max_steps``; the recent losses, or None when a signal stopped the run."""
         accelerator, accumulation = self.accelerator, self.args.gradient_accumulation_steps
         steps_per_epoch = math.ceil(len(loader) / accumulation)
@@ -269,6 +275,8 @@ class Trainer:
                     if not accelerator.sync_gradients:
                         continue
                     self._after_step(recent, logs, start)
+                    if on_step is not None:
+                        on_step(self.progress.global_step)
                     bar.update(1)
                     bar.set_postfix(**{k: f"{sum(v) / len(v):.3f}" for k, v in recent.items()},
                                     img_s=f"{self.progress.global_step * batch_images / self.progress.wall_time:.0f}")
@@ -422,12 +430,21 @@ class Trainer:
             "final_losses": losses,
             "metrics": metrics,
             "ema": bool(self.ema),
-            "mixed_precision": args.mixed_precision,
+            "mixed_precision": self.precision.mixed_precision,
+            "precision_reason": self.precision.reason,
             "num_processes": self.accelerator.num_processes,
-            "hardware": _hardware(),
+            "hardware": describe_hardware(),
             "command": " ".join(["accelerate launch", *sys.argv]) if sys.argv and sys.argv[0].endswith(".py") else None,
             "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))},
         }
+
+
+def train(args: argparse.Namespace,
+          build: Callable[[argparse.Namespace, "Trainer"], tuple[Recipe, torch.utils.data.Dataset]]) -> Path | None:
+    """Run a family end to end: a :class:`Trainer` (created first: it seeds every RNG), the family's
+    ``build(args, trainer) -> (recipe, training split)``, then :meth:`Trainer.fit`."""
+    trainer = Trainer(args)
+    return trainer.fit(*build(args, trainer))
 
 
 def ema_with_warmup(decay: float) -> Callable:
@@ -445,9 +462,3 @@ def ema_with_warmup(decay: float) -> Callable:
                 average.copy_(value)
 
     return update
-
-
-def _hardware() -> str:
-    if torch.cuda.is_available():
-        return f"{torch.cuda.device_count()}x {torch.cuda.get_device_name(0)}"
-    return f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"

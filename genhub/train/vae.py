@@ -18,14 +18,14 @@ from pathlib import Path
 
 import torch
 
-from genhub.data import ImageDataset, DataSpec, load_split
+from genhub.data import DataSpec, ImageDataset, load_split
 from genhub.evaluation.latent import MIN_ATTRIBUTE_COUNT, measure_latent_space
 from genhub.evaluation.outlier import auroc_metric_name, evaluate_auroc
 from genhub.hub.card import CardText
 from genhub.models import VAE
 from genhub.models.vae import kl_divergence, reconstruction_error, reparameterize
 from genhub.train.args import add_training_args
-from genhub.train.trainer import Recipe, StepContext, Trainer
+from genhub.train.trainer import Recipe, StepContext, Trainer, train
 
 
 @dataclass(frozen=True)
@@ -108,8 +108,8 @@ DESCRIPTION = (
     "pixels scaled to [0, 1]; an active unit has Var_x(mu_j) > 0.01 (Burda et al. 2016).")
 
 
-def main(args: argparse.Namespace) -> Path | None:
-    trainer = Trainer(args)
+def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.utils.data.Dataset]:
+    """The recipe and training split of a run (see :func:`genhub.train.trainer.train`)."""
     dataset, test = load_split(args.data, "train"), load_split(args.data, "test")
     model = VAE(args.resolution, args.latent_dim, args.channels, args.hidden_channels)
     pairs = min(args.num_grid_images // 4, len(test))
@@ -129,4 +129,8 @@ def main(args: argparse.Namespace) -> Path | None:
         on_export=export_measurements(args, dataset, test),
         card=CardText(DESCRIPTION.format(beta_="beta-" if args.beta != 1 else "", beta=args.beta)),
     )
-    return trainer.fit(recipe, dataset)
+    return recipe, dataset
+
+
+def main(args: argparse.Namespace) -> Path | None:
+    return train(args, build)
