@@ -11,13 +11,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import datasets
-import numpy as np
 import pyarrow.parquet as pq
 import torch
 
 from genhub.images import ImageError, center_crop_resize, sanitize_image, to_pixel_values
+from genhub.shipped import SHIPPED, load_shipped
 
-#: The embedded default: 100 LFW faces (25x25 grayscale) shipped inside scikit-image.
+#: The embedded default: 100 LFW faces (25x25 grayscale) shipped inside scikit-image (see genhub.shipped).
 LFW_SUBSET = "lfw-subset"
 #: Fraction of rows held out when a source has no ``test`` split of its own.
 HELD_OUT_FRACTION = 0.1
@@ -30,16 +30,6 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 class DataError(ValueError):
     """A dataset source cannot be used; the message names the source and the reason."""
-
-
-def _load_lfw_subset() -> datasets.DatasetDict:
-    from skimage.data import lfw_subset
-
-    faces = (lfw_subset()[:100] * 255).round().astype(np.uint8)  # the last 100 are non-faces
-    table = datasets.Dataset.from_dict(
-        {"image": [face for face in faces]}, features=datasets.Features({"image": datasets.Image()})
-    )
-    return datasets.DatasetDict({"train": table})
 
 
 def _load_local(path: Path) -> datasets.DatasetDict:
@@ -60,9 +50,9 @@ def load_source(source: str) -> datasets.DatasetDict:
     """Load a source into a ``DatasetDict`` with at least ``train`` and ``test`` splits.
 
     Args:
-        source: ``"lfw-subset"``; a local folder of parquet files in the Hub's layout
-            (``train-*.parquet``, ``test-*.parquet``); a local folder of images (``imagefolder``);
-            or a Hugging Face Hub dataset id such as ``"huggan/CelebA-faces"``.
+        source: a shipped source (``"lfw-subset"``, see :mod:`genhub.shipped`); a local folder of parquet
+            files in the Hub's layout (``train-*.parquet``, ``test-*.parquet``); a local folder of images
+            (``imagefolder``); or a Hugging Face Hub dataset id such as ``"huggan/CelebA-faces"``.
 
     Returns:
         The splits. A source without a ``test`` split gets a deterministic held-out 10% of
@@ -73,12 +63,13 @@ def load_source(source: str) -> datasets.DatasetDict:
     """
     path = Path(source).expanduser()
     try:
-        if source == LFW_SUBSET:
-            splits = _load_lfw_subset()
+        if source in SHIPPED:
+            splits = load_shipped(source)
         elif path.is_dir():
             splits = _load_local(path)
         elif path.exists() or not _HUB_ID.match(source) or source.startswith((".", "/", "~")):
-            raise DataError(f"dataset {source!r}: no such folder (expected a folder, a Hub id or {LFW_SUBSET!r})")
+            raise DataError(f"dataset {source!r}: no such folder (expected a folder, a Hub id or one of "
+                            f"{sorted(SHIPPED)})")
         else:
             splits = datasets.load_dataset(source)
     except DataError:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the network; set before any HF import
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("GENHUB_STATS_DIR", __import__("tempfile").mkdtemp(prefix="genhub-stats-"))  # not the repo
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
 
-import numpy as np  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-import pytest  # noqa: E402
+# Set before any Hugging Face import (none above reads them): tests never reach the network or write the repo.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("GENHUB_STATS_DIR", tempfile.mkdtemp(prefix="genhub-stats-"))
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -149,7 +151,8 @@ def _labelled_faces_from_skimage(target: Path, rows: dict[str, int]) -> Path:
                    **{name: rng.integers(0, 2, count).astype(np.int8).tolist() for name in ("Eyeglasses", "Smiling")}}
         features = datasets.Features({"image": datasets.Image(), "has_attributes": datasets.Value("bool"),
                                       "Eyeglasses": datasets.Value("int8"), "Smiling": datasets.Value("int8")})
-        datasets.Dataset.from_dict(columns, features=features).to_parquet(str(target / f"{split}-00000-of-00001.parquet"))
+        table = datasets.Dataset.from_dict(columns, features=features)
+        table.to_parquet(str(target / f"{split}-00000-of-00001.parquet"))
     return target
 
 

@@ -143,7 +143,8 @@ def test_handler_maps_our_errors_to_gr_error_and_lets_others_through():
         return fn
 
     for error, message in [(ImageError("too small"), "Cannot use this image: too small"),
-                           (DataError("no test split"), "no test split"), (ValueError("side must be 0"), "side must be 0")]:
+                           (DataError("no test split"), "no test split"),
+                           (ValueError("side must be 0"), "side must be 0")]:
         with pytest.raises(gr.Error) as raised:
             failing(error)()
         assert raised.value.message == message

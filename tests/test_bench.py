@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import ROOT, SHARED_DATA
 
 needs_shared = pytest.mark.skipif(not (SHARED_DATA / "faces_celeba").is_dir(), reason="benches use ../shared/data")

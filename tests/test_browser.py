@@ -4,9 +4,9 @@ import shutil
 
 import pytest
 from playwright.sync_api import sync_playwright
+from test_app import free_port
 
 import app
-from test_app import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -1,6 +1,7 @@
 import io
 
 import datasets
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -108,3 +109,29 @@ def test_no_cache_when_the_split_would_not_fit(faces_dir, monkeypatch):
     dataset = load_split(DataSpec(str(faces_dir), 16))
     first = dataset[2]["pixel_values"]
     assert torch.equal(dataset[2]["pixel_values"], first) and dataset._cache is None
+
+
+def test_shipped_pairs_and_domains_serve_pix2pix_and_cyclegan_without_any_data():
+    pairs = load_split(DataSpec("lfw-subset-sketch", 32, 3, {"real_A": "input", "real_B": "target"}))
+    item = pairs[0]
+    assert len(pairs) == 90 and item["real_A"].shape == item["real_B"].shape == (3, 32, 32)
+    drawing = load_source("lfw-subset-sketch")["train"][0]["input"]
+    assert drawing.mode == "L" and set(np.unique(np.asarray(drawing))) == {0, 255}
+    assert 0.5 < (np.asarray(drawing) == 255).mean() < 0.97  # mostly white paper, some black lines
+    domains = load_split(DataSpec("lfw-subset-faces-vs-patches", 32, 3, {"real_A": None, "real_B": None}, "domain",
+                                  {"real_A": "A", "real_B": "B"}))
+    assert len(domains.domain_a) + len(domains.domain_b) == 180
+    assert set(domains.domain_a.table["domain_name"]) == {"face"}
+
+
+def test_xdog_draws_black_lines_on_white_where_the_image_has_edges():
+    from PIL import Image
+
+    from genhub.images import xdog_sketch
+
+    square = Image.new("L", (64, 64), 230)
+    square.paste(40, (16, 16, 48, 48))
+    drawing = np.asarray(xdog_sketch(square))
+    assert drawing.shape == (64, 64) and set(np.unique(drawing)) <= {0, 255}
+    assert drawing[2, 2] == 255 and drawing[32, 32] == 0  # bright paper stays white; the dark square is inked
+    assert (drawing[:, 10] == 255).all()  # far from the edge: no line

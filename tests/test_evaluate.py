@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 import yaml
-from conftest import SHARED_DATA, write_parquet_slice
 
+from conftest import SHARED_DATA, write_parquet_slice
 from genhub.data import DataSpec, load_source, load_split
 from genhub.evaluation.cli import main
 from genhub.evaluation.evaluate import evaluate

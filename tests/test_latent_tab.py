@@ -12,18 +12,18 @@ import torch
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
+from test_app import free_port
 
 import app
 from conftest import one_torch_thread
-from genhub.data import DataSpec, load_split
-from genhub.images import center_crop_resize, to_pil, to_pixel_values
-from genhub.geometry import coordinates
-from genhub.models import DCGAN, VAE, Pix2Pix
 from genhub.app.loading import load_model
 from genhub.app.registry import ModelSpec
 from genhub.app.tabs import latent
 from genhub.app.tabs.latent import Explorer, ExplorerState
-from test_app import free_port
+from genhub.data import DataSpec, load_split
+from genhub.geometry import coordinates
+from genhub.images import center_crop_resize, to_pil, to_pixel_values
+from genhub.models import DCGAN, VAE, Pix2Pix
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -277,3 +277,14 @@ def test_app_has_the_latent_explorer(tiny_vae_export, tiny_export, tmp_path):
     missing = app.build_demo([f"vae-faces={tmp_path / 'absent'}", f"dcgan-faces={tiny_export}"])
     texts = [block.value for block in missing.blocks.values() if isinstance(block, gr.Markdown)]
     assert any(t and "vae-faces" in t and "not available" in t and "train_vae.py" in t for t in texts)
+
+
+def test_held_out_photos_can_be_left_out(tiny_vae_export, labelled_faces_dir):
+    loaded = load_model("vae-faces", ModelSpec("vae", str(tiny_vae_export)))
+    explorer = latent.load_explorer(loaded)
+    assert len(explorer.held_out) == 16 and explorer.held_out.source == str(labelled_faces_dir)
+    assert latent.load_explorer(loaded, held_out_examples=False).held_out is None
+    with gr.Blocks() as demo:
+        latent.build(demo, {"vae-faces": loaded}, held_out_examples=False)  # as the public Space does
+    api_names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
+    assert api_names == {f"vae_faces_{name}" for name in ("random_face", "edit", "encode", "interpolate")}

@@ -16,15 +16,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from hub_server import HubServer
 from huggingface_hub import metadata_load
 from safetensors.torch import load_file, save_file
 
 from conftest import ROOT, tiny_dcgan_args
+from genhub.app.loading import load_model
+from genhub.app.registry import ModelSpec
 from genhub.hub.card import write_model_card
-from genhub.models import DCGAN
 from genhub.hub.publish import PublishError, push_export
-from genhub.app.registry import ModelSpec, load_model
-from hub_server import HubServer
+from genhub.models import DCGAN
 
 EXPORT_FILES = {"config.json", "model.safetensors", "README.md", "samples.png", "training_info.json"}
 METRICS = {"heldout_real_probability": 0.4375}
@@ -142,14 +143,16 @@ def test_pulled_model_is_bit_identical_and_its_card_parses(hub, export, publishe
     assert {m["type"]: m["value"] for r in entry["results"] for m in r["metrics"]} == METRICS
     text = (export / "README.md").read_text()
     assert METRIC_DESCRIPTIONS["heldout_real_probability"] in text and "samples.png" in text
-    assert "DCGAN.from_pretrained(" in text and "python app.py --model dcgan-faces=" in text
+    assert "DCGAN.from_pretrained(" in text and "python app.py --model KEY=" in text  # no registry key in training
+    assert "a registry entry of family `dcgan`" in text
 
 
 APP = """
     import json, sys
     import gradio as gr
     import app
-    from genhub.app.registry import load_model, resolve_registry
+    from genhub.app.loading import load_model
+    from genhub.app.registry import resolve_registry
     from genhub.app.tabs import quiz
 
     p = json.loads(sys.argv[1])
@@ -175,7 +178,8 @@ def test_app_loads_the_repo_id_and_plays_its_quiz(hub, export, published, tmp_pa
 LOAD = """
     import json, shutil, sys
     from safetensors.torch import save_file
-    from genhub.app.registry import ModelSpec, load_model
+    from genhub.app.loading import load_model
+    from genhub.app.registry import ModelSpec
 
     p = json.loads(sys.argv[1])
     errors = []

@@ -10,6 +10,7 @@ import pytest
 from huggingface_hub import SpaceCard
 
 from conftest import ROOT
+from genhub.app.tabs import tab
 from genhub.hub.space_bundle import SPACES, bundle
 
 REQUIRED = {"title", "sdk", "sdk_version", "app_file", "models", "tags", "short_description", "license"}
@@ -34,16 +35,35 @@ def test_space_folders_are_thin_and_have_no_init(name):
     assert len((folder / "app.py").read_text().splitlines()) < 40
 
 
+#: Space -> (its entry of genhub.app.tabs.TABS, the options it adds, public endpoints with only the DCGAN present).
+SPACE_TABS = {
+    "which-face-is-fake": ("quiz", {"stats"}, {"new_round", "guess_left", "guess_right", "everyone"}),
+    "image-to-image": ("translate", set(), set()),  # its models are missing here: the tab says so
+    "latent-explorer": ("latent", {"held_out_examples"}, {"dcgan_faces_random_face", "dcgan_faces_edit",
+                                                          "dcgan_faces_interpolate"}),
+}
+
+
+def test_every_space_folder_is_in_the_table():
+    assert set(SPACE_TABS) == set(SPACES) - {"hub"}
+
+
 @pytest.mark.parametrize("name", sorted(set(SPACES) - {"hub"}))
 def test_space_app_builds_its_demo(name, tiny_export, monkeypatch):
     monkeypatch.setenv("GENHUB_MODELS", f"dcgan-faces={tiny_export}")
     spec = importlib.util.spec_from_file_location(f"space_{name.replace('-', '_')}", SPACES[name] / "app.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert isinstance(module.demo, gr.Blocks)
-    api_names = {dep.get("api_name") for dep in module.demo.config["dependencies"]}
-    expected = {"which-face-is-fake": "new_round", "latent-explorer": "dcgan_faces_random_face"}
-    assert name not in expected or expected[name] in api_names  # models missing here: image-to-image says so
+    entry, options, api = SPACE_TABS[name]
+    assert (module.TAB.name, module.TAB.keys, set(module.TAB.options)) == (entry, tab(entry).keys, options)
+    assert module.demo.config["title"] == module.TAB.title
+    api_names = {fn.api_name for fn in module.demo.fns.values() if fn.api_visibility == "public"}
+    assert api_names == api and api_names <= set(module.TAB.api_names)
+    texts = [block.value or "" for block in module.demo.blocks.values() if isinstance(block, gr.Markdown)]
+    missing = {key for key in module.TAB.keys if any(f"Model **{key}** is not available" in t for t in texts)}
+    assert missing == set(module.TAB.keys) - {"dcgan-faces"}
+    if name == "latent-explorer":  # a public Space shows no held-out photos (the face data's terms)
+        assert module.TAB.options["held_out_examples"] is False
 
 
 def test_bundle_is_self_contained(tmp_path, tiny_export):

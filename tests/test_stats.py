@@ -6,7 +6,6 @@ import threading
 
 import pytest
 
-from conftest import ROOT
 from genhub.app.stats import QuizStats
 from genhub.evaluation.intervals import wilson_interval
 
@@ -48,9 +47,9 @@ def test_concurrent_players_lose_no_round(tmp_path):
 def test_rounds_survive_a_restart_and_a_crash(tmp_path):
     path = tmp_path / "quiz.sqlite"
     QuizStats(path).record("a", True, 2.0)
-    crash = ("import os, sys; sys.path.insert(0, sys.argv[2]); from genhub.app.stats import QuizStats\n"
+    crash = ("import os, sys; from genhub.app.stats import QuizStats\n"
              "s = QuizStats(sys.argv[1])\n[s.record('b', False, 1.0) for _ in range(5)]\nos._exit(9)")
-    result = subprocess.run([sys.executable, "-c", crash, str(path), str(ROOT)])
+    result = subprocess.run([sys.executable, "-c", crash, str(path)])
     assert result.returncode == 9  # died without any clean-up
     reopened = QuizStats(path)
     assert reopened.totals().played == 6

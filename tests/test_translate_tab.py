@@ -12,8 +12,8 @@ from PIL import Image
 from genhub.app.loading import load_model
 from genhub.app.registry import ModelSpec
 from genhub.app.tabs import tab, translate
-from genhub.images import MAX_PIXELS, ImageError
 from genhub.app.tabs.translate import DISPLAY_SIZE, directions, prepare
+from genhub.images import MAX_PIXELS, ImageError
 
 
 @pytest.fixture(scope="module")
@@ -203,8 +203,11 @@ def test_missing_models_say_how_to_get_them(models):
 def test_the_app_has_the_tab(tiny_pix2pix_export, tiny_cyclegan_export):
     import app
 
+    entry = tab("translate")
+    assert (entry.module, entry.title, entry.keys) == (translate, "Image-to-image",
+                                                       ("pix2pix-sketch2face", "cyclegan-eyeglasses"))
     demo = app.build_demo([f"pix2pix-sketch2face={tiny_pix2pix_export}", f"cyclegan-eyeglasses={tiny_cyclegan_export}"])
-    assert any(isinstance(block, gr.Tab) and block.label == "Image-to-image" for block in demo.blocks.values())
+    assert any(isinstance(block, gr.Tab) and block.label == entry.title for block in demo.blocks.values())
     dropdown = next(block for block in demo.blocks.values() if isinstance(block, gr.Dropdown))
     assert [value for _, value in dropdown.choices] == ["pix2pix-sketch2face", "cyclegan-eyeglasses:AB",
                                                         "cyclegan-eyeglasses:BA"]

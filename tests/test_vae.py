@@ -11,15 +11,15 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from genhub.train import vae as train_vae
 from conftest import one_torch_thread, tiny_vae_args
 from genhub.data import DataSpec, load_source, load_split
 from genhub.evaluation.latent import active_units, attribute_directions, attribute_labels, measure_latent_space
-from genhub.geometry import compose, coordinates, interpolate, lerp, sefa, slerp
-from genhub.models.latent_space import DIRECTIONS_FILE, STATS_FILE, LatentSpace
-from genhub.models import VAE, CheckpointError
-from genhub.models.vae import kl_divergence, reconstruction_error, reparameterize
 from genhub.evaluation.outlier import NOT_LIKE, OutlierReference, auroc, evaluate_auroc, evaluate_export
+from genhub.geometry import compose, coordinates, interpolate, lerp, sefa, slerp
+from genhub.models import VAE, CheckpointError
+from genhub.models.latent_space import DIRECTIONS_FILE, STATS_FILE, LatentSpace
+from genhub.models.vae import kl_divergence, reconstruction_error, reparameterize
+from genhub.train import vae as train_vae
 
 
 @pytest.fixture(autouse=True, scope="module")

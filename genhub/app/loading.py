@@ -6,16 +6,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from huggingface_hub import hf_hub_download, is_offline_mode
 
-from genhub.app.registry import PROJECT_ROOT, ModelSpec, resolve_registry
+from genhub.app.registry import ModelSpec, resolve_registry
 from genhub.data import DataError, ImageDataset, load_split
 from genhub.hub.info import TRAINING_INFO, data_spec, read_training_info
 from genhub.models import MODEL_CLASSES, GenhubModel
+from genhub.paths import PROJECT_ROOT, located
 
 
 @dataclass
@@ -111,21 +112,13 @@ def load_models(keys: list[str] | tuple[str, ...] | None = None,
     return {key: load_model(key, registry[key]) for key in (keys or registry)}
 
 
-def dataset_path(source: str) -> str:
-    """A dataset named in an export: a relative path that exists under the project root is taken from there
-    (exports record the path they were trained with, from the project root); anything else is unchanged."""
-    if source.startswith(("/", "~")) or not (PROJECT_ROOT / source).exists():
-        return source
-    return str(PROJECT_ROOT / source)
-
-
 def held_out(loaded: LoadedModel, key: str | None = None, source: str | None = None) -> ImageDataset:
     """The ``test`` split of the data ``loaded`` was trained on (:func:`genhub.hub.info.data_spec` of its
     ``training_info.json``), only the images of item ``key`` (default: the first, e.g. ``pixel_values``;
     ``real_A`` is a pix2pix export's input and a CycleGAN's domain A), at the training resolution and channels.
 
     ``source`` replaces the training dataset (its image column found afresh). Relative dataset paths are
-    resolved by :func:`dataset_path`.
+    resolved by :func:`genhub.paths.located`.
 
     Raises:
         DataError: the export names no dataset; it cannot be loaded; a missing column, domain or ``key``.
@@ -136,6 +129,4 @@ def held_out(loaded: LoadedModel, key: str | None = None, source: str | None = N
         raise DataError(f"{loaded.key}: {error}") from None
     if source is not None:
         spec = spec.with_source(source)
-    spec = replace(spec, source=dataset_path(spec.source),
-                   source_b=dataset_path(spec.source_b) if spec.source_b else None)
-    return load_split(spec, "test", key=key or next(iter(spec.columns)))
+    return load_split(located(spec), "test", key=key or next(iter(spec.columns)))

@@ -14,10 +14,10 @@ import os
 import tempfile
 from pathlib import Path
 
-import spaces  # ZeroGPU; imports off-Space, where spaces.GPU(f) is f
 import torch
 from PIL import Image
 
+import spaces  # ZeroGPU; imports off-Space, where spaces.GPU(f) is f
 from genhub.data import DataError
 from genhub.images import ImageError, sanitize_image
 

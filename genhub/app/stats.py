@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genhub.evaluation.intervals import wilson_interval
+from genhub.paths import PROJECT_ROOT
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS rounds (
     round_id TEXT PRIMARY KEY,
@@ -92,7 +93,7 @@ class QuizStats:
 def open_default_stats() -> QuizStats:
     """The app's statistics: ``GENHUB_STATS_DIR`` (default ``stats/`` in the project) / quiz.sqlite,
     pushed to the Hub dataset ``GENHUB_STATS_REPO`` every 10 minutes when that is set."""
-    folder = Path(os.environ.get("GENHUB_STATS_DIR", Path(__file__).resolve().parents[1] / "stats"))
+    folder = Path(os.environ.get("GENHUB_STATS_DIR", PROJECT_ROOT / "stats"))
     scheduler = None
     repo = os.environ.get("GENHUB_STATS_REPO")
     if repo:

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import torch
 
-from genhub.evaluation.exports import evaluation_data, load_export, locate_data
+from genhub.evaluation.exports import evaluation_data, load_export
 from genhub.evaluation.families import EVALUATORS, EvalContext
 from genhub.evaluation.features import feature_space
 from genhub.evaluation.report import build_report, update_export, write_report
 from genhub.models.inception import STANDARD_SHA256
+from genhub.paths import located
 
 
 def evaluate(checkpoint: str | Path, dataset: str | None = None, split: str = "test",
@@ -54,7 +55,7 @@ def evaluate(checkpoint: str | Path, dataset: str | None = None, split: str = "t
     space = feature_space(feature_network, inception_weights, inception_sha256)
     spec = evaluation_data(info, model, dataset)
     out = Path(output_dir) if output_dir else Path("runs") / "evaluation" / folder.resolve().name
-    ctx = EvalContext(model, locate_data(spec), split, space, out, num_samples, max_real, memorisation_samples,
+    ctx = EvalContext(model, located(spec), split, space, out, num_samples, max_real, memorisation_samples,
                       batch_size=batch_size, seed=seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -12,28 +12,6 @@ from genhub.data import DataError, DataSpec
 from genhub.hub.info import data_spec, read_training_info
 from genhub.models.base import CheckpointError, GenhubModel
 
-#: The checkout's root: relative paths (``checkpoints/...``, ``../shared/data/...``) that do not exist from the
-#: working directory are looked for under it.
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-def locate(path: str | Path) -> Path:
-    """``path`` as given when it exists or is absolute, else the same relative path under :data:`PROJECT_ROOT`."""
-    path = Path(path).expanduser()
-    return path if path.exists() or path.is_absolute() else PROJECT_ROOT / path
-
-
-def locate_data(spec: DataSpec) -> DataSpec:
-    """``spec`` with each local source folder that exists only under :data:`PROJECT_ROOT` named from there;
-    Hub ids, ``lfw-subset`` and paths that exist as given are unchanged."""
-
-    def found(source: str | None) -> str | None:
-        if source is None or Path(source).expanduser().exists() or not (PROJECT_ROOT / source).exists():
-            return source
-        return str(PROJECT_ROOT / source)
-
-    return replace(spec, source=found(spec.source), source_b=found(spec.source_b))
-
 
 def load_export(checkpoint: str | Path, families: Collection[str]) -> tuple[GenhubModel, dict]:
     """The model of an export folder (eval mode) and its ``training_info.json``.
@@ -59,7 +37,7 @@ def load_export(checkpoint: str | Path, families: Collection[str]) -> tuple[Genh
 def evaluation_data(info: dict, model: GenhubModel, source: str | None = None) -> DataSpec:
     """The data an export is measured on: the spec it was trained on (:func:`genhub.hub.info.data_spec`), on
     ``source`` instead when that names another dataset (:meth:`DataSpec.with_source`: its image columns found
-    afresh), at the model's resolution and channels. Paths are as recorded (see :func:`locate_data`).
+    afresh), at the model's resolution and channels. Paths are as recorded (see :func:`genhub.paths.located`).
 
     An export without a recorded dataset is measured on ``source`` with one image per row (``pixel_values``).
 

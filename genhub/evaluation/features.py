@@ -17,12 +17,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from genhub.evaluation.exports import locate
 from genhub.evaluation.metrics import FeatureSpace
 from genhub.hub.info import read_training_info
 from genhub.models.base import CheckpointError
 from genhub.models.face_features import FaceFeatureNet
 from genhub.models.inception import STANDARD_SHA256, FIDInceptionV3, sha256_file
+from genhub.paths import locate
 
 #: Where the face feature network is looked for when none is named (relative to the project root).
 DEFAULT_FEATURE_NETWORK = "checkpoints/face-features"

@@ -133,9 +133,10 @@ def evaluate_export(folder: str | Path, outliers: str, inliers: str | None = Non
             export (a ``ValueError``). CheckpointError: no such folder, or not a VAE export.
     """
     from genhub.data import load_split
-    from genhub.evaluation.exports import evaluation_data, locate_data
+    from genhub.evaluation.exports import evaluation_data
     from genhub.hub.info import read_training_info, save_training_info
     from genhub.models import VAE, CheckpointError
+    from genhub.paths import located
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -143,8 +144,8 @@ def evaluate_export(folder: str | Path, outliers: str, inliers: str | None = Non
     model = VAE.from_pretrained(folder)
     info = read_training_info(folder)
     spec = evaluation_data(info, model, inliers)
-    metrics = evaluate_auroc(model, load_split(locate_data(spec), split),
-                             load_split(locate_data(spec.with_source(outliers)), split))
+    metrics = evaluate_auroc(model, load_split(located(spec), split),
+                             load_split(located(spec.with_source(outliers)), split))
     if update_card and info:
         info["metrics"] = {**info.get("metrics", {}), auroc_metric_name(outliers): metrics["outlier_auroc"]}
         save_training_info(folder, info)

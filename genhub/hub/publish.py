@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         push_export(args.folder, args.hub_model_id, args.private)
     except PublishError as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
 
 
 if __name__ == "__main__":

@@ -14,9 +14,11 @@ import argparse
 import shutil
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from genhub.paths import PROJECT_ROOT
+
 #: Space name -> folder holding its README.md and app.py ("hub" is the whole app, the repository root).
-SPACES = {"hub": ROOT, **{p.name: p for p in sorted((ROOT / "spaces").iterdir()) if (p / "app.py").is_file()}}
+SPACES = {"hub": PROJECT_ROOT,
+          **{p.name: p for p in sorted((PROJECT_ROOT / "spaces").iterdir()) if (p / "app.py").is_file()}}
 
 
 def bundle(name: str, out: str | Path) -> Path:
@@ -34,8 +36,8 @@ def bundle(name: str, out: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for file in ("README.md", "app.py"):
         shutil.copy2(SPACES[name] / file, out / file)
-    shutil.copytree(ROOT / "genhub", out / "genhub", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copy2(ROOT / "requirements.txt", out / "requirements.txt")
+    shutil.copytree(PROJECT_ROOT / "genhub", out / "genhub", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy2(PROJECT_ROOT / "requirements.txt", out / "requirements.txt")
     return out
 
 

@@ -44,7 +44,7 @@ class GenhubModel(
 
     @classmethod
     def card_facts(cls) -> dict:
-        """The family's static facts for its model card: family, model_class, pipeline_tag, tags, paper, paper_url, in_app."""
+        """The family's static facts for its card: family, model_class, pipeline_tag, tags, paper, paper_url, in_app."""
         info = cls._hub_mixin_info
         tags = [tag for tag in info.model_card_data.tags or [] if tag != "model_hub_mixin"]
         return {"family": cls.family, "model_class": cls.__name__, "pipeline_tag": info.model_card_data.pipeline_tag,
@@ -62,7 +62,8 @@ class GenhubModel(
                 found = sorted(p.name for p in folder.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
                 raise CheckpointError(
                     f"{model_id}: no {SAFETENSORS_SINGLE_FILE}"
-                    + (f" (found {found}: pickle checkpoints are refused, convert them to safetensors)" if found else "")
+                    + (f" (found {found}: pickle checkpoints are refused, convert them to safetensors)"
+                       if found else "")
                 )
         else:
             try:

@@ -33,7 +33,8 @@ CELEBA_ATTRIBUTES = (
 )
 
 
-class FaceFeatureNet(GenhubModel, tags=["face-attributes", "genhub-feature-network"], pipeline_tag="image-classification"):
+class FaceFeatureNet(GenhubModel, tags=["face-attributes", "genhub-feature-network"],
+                     pipeline_tag="image-classification"):
     """Conv 3x3 stem, then stride-2 conv / batch norm / ReLU stages down to 4x4, global average pool
     (the ``features``, after a ReLU, so non-negative), and a linear layer to one logit per attribute.
 

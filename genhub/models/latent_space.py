@@ -23,7 +23,8 @@ DIRECTIONS_FILE = "directions.safetensors"
 
 @dataclass
 class LatentSpace:
-    """Facts about a trained VAE's latent space, measured at export (see :func:`genhub.evaluation.latent.measure_latent_space`).
+    """Facts about a trained VAE's latent space, measured at export
+    (see :func:`genhub.evaluation.latent.measure_latent_space`).
 
     Parameters:
         kl_per_dim: float32 (latent_dim,), mean KL to the prior per dimension on held-out data, nats, >= 0.

@@ -161,10 +161,12 @@ class Trainer:
     Args:
         args: the parsed flags of :func:`genhub.train.args.add_training_args` plus the family's own, with
             ``args.data`` the :class:`~genhub.data.DataSpec` the family's parser made.
+        command: how to reproduce the run, for the card (default: ``accelerate launch`` + this script's argv).
     """
 
-    def __init__(self, args: argparse.Namespace):
+    def __init__(self, args: argparse.Namespace, command: str | None = None):
         self.args = args
+        self.command = command or (" ".join(["accelerate launch", *sys.argv]) if sys.argv[0].endswith(".py") else None)
         self.output_dir = Path(args.output_dir)
         self.precision = resolve_precision(args.mixed_precision, cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
         self.accelerator = Accelerator(
@@ -434,16 +436,18 @@ class Trainer:
             "precision_reason": self.precision.reason,
             "num_processes": self.accelerator.num_processes,
             "hardware": describe_hardware(),
-            "command": " ".join(["accelerate launch", *sys.argv]) if sys.argv and sys.argv[0].endswith(".py") else None,
+            "command": self.command,
             "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))},
         }
 
 
 def train(args: argparse.Namespace,
-          build: Callable[[argparse.Namespace, "Trainer"], tuple[Recipe, torch.utils.data.Dataset]]) -> Path | None:
+          build: Callable[[argparse.Namespace, "Trainer"], tuple[Recipe, torch.utils.data.Dataset]],
+          command: str | None = None) -> Path | None:
     """Run a family end to end: a :class:`Trainer` (created first: it seeds every RNG), the family's
-    ``build(args, trainer) -> (recipe, training split)``, then :meth:`Trainer.fit`."""
-    trainer = Trainer(args)
+    ``build(args, trainer) -> (recipe, training split)``, then :meth:`Trainer.fit`. ``command``: the shell
+    command recorded in the card as the way to reproduce the run (default: this process's own)."""
+    trainer = Trainer(args, command)
     return trainer.fit(*build(args, trainer))
 
 

@@ -1,15 +1,11 @@
-"""Latent explorer — walk the latent spaces of genhub's VAE and DCGAN as a Space of its own."""
+"""Latent explorer — walk the latent spaces of genhub's VAE and DCGAN as a Space of its own.
 
-import sys
-from pathlib import Path
+In a bundle (``genhub-space-bundle``) the ``genhub`` package sits beside this file; in the repository it is
+installed (``pip install -e .``)."""
 
-HERE = Path(__file__).resolve().parent
-if not (HERE / "genhub").is_dir():  # run from the genhub repository, not from a bundle
-    sys.path.insert(0, str(HERE.parents[1]))
-
-from genhub.app.loading import load_models  # noqa: E402
-from genhub.app.serving import configure_threads  # noqa: E402
-from genhub.app.tabs import assemble, tab  # noqa: E402
+from genhub.app.loading import load_models
+from genhub.app.serving import configure_threads
+from genhub.app.tabs import assemble, tab
 
 configure_threads()
 # No held-out photos on a public Space: the face data's terms forbid redistribution.

@@ -1,16 +1,12 @@
-"""Which face is fake? — the genhub quiz as a Space of its own."""
+"""Which face is fake? — the genhub quiz as a Space of its own.
 
-import sys
-from pathlib import Path
+In a bundle (``genhub-space-bundle``) the ``genhub`` package sits beside this file; in the repository it is
+installed (``pip install -e .``)."""
 
-HERE = Path(__file__).resolve().parent
-if not (HERE / "genhub").is_dir():  # run from the genhub repository, not from a bundle
-    sys.path.insert(0, str(HERE.parents[1]))
-
-from genhub.app.loading import load_models  # noqa: E402
-from genhub.app.serving import configure_threads  # noqa: E402
-from genhub.app.stats import open_default_stats  # noqa: E402
-from genhub.app.tabs import assemble, tab  # noqa: E402
+from genhub.app.loading import load_models
+from genhub.app.serving import configure_threads
+from genhub.app.stats import open_default_stats
+from genhub.app.tabs import assemble, tab
 
 configure_threads()
 TAB = tab("quiz", stats=open_default_stats())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import torch
 from PIL import Image
@@ -24,6 +25,8 @@ from genhub.models import DCGAN
 
 SIDES = ("left", "right")
 DISPLAY_SIZE = 256
+#: ZeroGPU seconds a round may hold a GPU (one sample and two discriminator scores).
+GPU_SECONDS = 20
 
 
 @dataclass
@@ -141,10 +144,11 @@ def everyone_summary(stats: QuizStats | None) -> str:
     if total.played == 0:
         return "**Everyone:** no rounds played yet."
     low, high = total.interval
-    rows = "\n".join(f"| {model} | {tally.played} | {tally.rate:.0%} | {tally.interval[0]:.0%}–{tally.interval[1]:.0%} |"
-                     for model, tally in stats.per_model().items())
-    return (f"**Everyone:** {total.played} round{'s' * (total.played != 1)} played; players spot the fake {total.rate:.0%} of the time "
-            f"(95% interval {low:.0%}–{high:.0%}).\n\n| model | rounds | spotted | 95% interval |\n"
+    rows = "\n".join(f"| {model} | {tally.played} | {tally.rate:.0%} | "
+                     f"{tally.interval[0]:.0%}–{tally.interval[1]:.0%} |" for model, tally in stats.per_model().items())
+    return (f"**Everyone:** {total.played} round{'s' * (total.played != 1)} played; players spot the fake "
+            f"{total.rate:.0%} of the time (95% interval {low:.0%}–{high:.0%}).\n\n"
+            "| model | rounds | spotted | 95% interval |\n"
             f"| --- | --- | --- | --- |\n{rows}")
 
 
@@ -182,28 +186,27 @@ def build(demo, models: dict[str, LoadedModel], dataset: str | None = None, stat
     _wire(demo, game, stats, _layout())
 
 
-def _layout() -> dict:
+def _layout() -> SimpleNamespace:
     import gradio as gr
 
-    parts = {"state": gr.State(QuizState())}  # deep-copied for each session
+    ui = SimpleNamespace(state=gr.State(QuizState()), images=[], guesses=[])  # the state is deep-copied per session
     with gr.Row():
         for side in SIDES:
             with gr.Column():
-                parts[side] = gr.Image(label=side, format="png", interactive=False, buttons=[], height=DISPLAY_SIZE)
-                parts[f"guess_{side}"] = gr.Button(f"The {side} one is fake", variant="primary")
-    parts["verdict"] = gr.Markdown()
-    parts["score"] = gr.Markdown(summary(QuizState()))
-    parts["new_round"] = gr.Button("New round")
-    parts["everyone"] = gr.Markdown()
-    return parts
+                ui.images.append(gr.Image(label=side, format="png", interactive=False, buttons=[],
+                                          height=DISPLAY_SIZE))
+                ui.guesses.append(gr.Button(f"The {side} one is fake", variant="primary"))
+    ui.verdict = gr.Markdown()
+    ui.score = gr.Markdown(summary(QuizState()))
+    ui.new_round = gr.Button("New round")
+    ui.everyone = gr.Markdown()
+    return ui
 
 
-def _wire(demo, game: QuizGame, stats: QuizStats | None, parts: dict) -> None:
+def _wire(demo, game: QuizGame, stats: QuizStats | None, ui: SimpleNamespace) -> None:
     import gradio as gr
 
-    buttons = [parts["guess_left"], parts["guess_right"]]
-
-    @handler(gpu_seconds=20)
+    @handler(gpu_seconds=GPU_SECONDS)
     def start(current: QuizState):
         left_image, right_image, current = game.new_round(current)
         return left_image, right_image, "", current, gr.update(interactive=True), gr.update(interactive=True)
@@ -216,14 +219,14 @@ def _wire(demo, game: QuizGame, stats: QuizStats | None, parts: dict) -> None:
                     gr.update(interactive=False))
         return guess
 
-    @handler(gpu_seconds=None)
+    @handler(gpu_seconds=None)  # reads the shared statistics
     def everyone():
         return everyone_summary(stats)
 
-    round_outputs = [parts["left"], parts["right"], parts["verdict"], parts["state"], *buttons]
-    parts["new_round"].click(start, parts["state"], round_outputs, api_name="new_round")
-    demo.load(start, parts["state"], round_outputs, api_visibility="private")
-    demo.load(everyone, None, parts["everyone"], api_name="everyone")
-    answer_outputs = [parts["verdict"], parts["score"], parts["everyone"], parts["state"], *buttons]
-    for side, button in zip((0, 1), buttons):
-        button.click(answer(side), parts["state"], answer_outputs, api_name=f"guess_{SIDES[side]}")
+    round_outputs = [*ui.images, ui.verdict, ui.state, *ui.guesses]
+    ui.new_round.click(start, ui.state, round_outputs, api_name="new_round")
+    demo.load(start, ui.state, round_outputs, api_visibility="private")
+    demo.load(everyone, None, ui.everyone, api_name="everyone")
+    answer_outputs = [ui.verdict, ui.score, ui.everyone, ui.state, *ui.guesses]
+    for side, button in enumerate(ui.guesses):
+        button.click(answer(side), ui.state, answer_outputs, api_name=f"guess_{SIDES[side]}")

@@ -1,0 +1,164 @@
+"""Starters: a small, quick model for every registry entry, so that every tab is live on a fresh machine.
+
+    python -m genhub.app.starters            # trains each registry model whose local folder is missing
+    python -m genhub.app.starters --list     # what would be trained, and how long it takes
+
+:data:`STARTERS` is the one place that holds each entry's starter recipe: its family, its flags on the shared
+data (``../shared/data``, when that folder exists) and on data that ships inside scikit-image (otherwise), and
+the measured wall time. A new registry entry adds one row (a test fails while an entry has none).
+``make demo`` runs this before it launches the app: the app then starts with every model present, and the
+training runs alone on the cores instead of fighting the app's requests for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from genhub.app.registry import ModelSpec, resolve_registry
+from genhub.paths import PROJECT_ROOT
+
+#: Where the project's shared data sits next to a checkout (see ../shared/data/DATA.md).
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+@dataclass(frozen=True)
+class Starter:
+    """One registry entry's starter recipe.
+
+    Parameters:
+        family: the ``genhub.train`` module that trains it.
+        shared: flags when :data:`SHARED_DATA` exists; ``{data}`` stands for that folder.
+        shipped: flags on the data that ships inside scikit-image (see :mod:`genhub.shipped`).
+        minutes: measured wall time of the shared / shipped recipe on 2 CPU cores (the progress estimate).
+        about: what the shipped variant is, in a sentence, for the tab that shows it.
+    """
+
+    family: str
+    shared: tuple[str, ...]
+    shipped: tuple[str, ...]
+    minutes: tuple[float, float]
+    about: str = ""
+
+    def flags(self, shared_data: Path | None) -> list[str]:
+        """The training flags (without ``--output_dir``) for this machine's data."""
+        if shared_data is None:
+            return list(self.shipped)
+        return [flag.format(data=shared_data) for flag in self.shared]
+
+    def estimate(self, shared_data: Path | None) -> float:
+        return self.minutes[0 if shared_data is not None else 1]
+
+
+_QUIET = ("--checkpointing_steps", "500", "--checkpoints_total_limit", "1", "--save_images_steps", "500")
+
+#: registry key -> its starter. Widths are CPU-sized; the full recipes are in README.md.
+STARTERS: dict[str, Starter] = {
+    "dcgan-faces": Starter(
+        "dcgan",
+        ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--ngf", "32", "--ndf", "32", "--random_flip",
+         "--train_batch_size", "64", "--max_train_steps", "1200", *_QUIET),
+        ("--dataset", "lfw-subset", "--resolution", "32", "--ngf", "32", "--ndf", "32", "--random_flip",
+         "--train_batch_size", "16", "--max_train_steps", "1500", *_QUIET),
+        (3.0, 1.0)),
+    "vae-faces": Starter(
+        "vae",
+        ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--latent_dim", "128", "--hidden_channels", "32",
+         "--random_flip", "--train_batch_size", "64", "--max_train_steps", "1000",
+         "--outlier_dataset", "{data}/nonface_flowers_128", *_QUIET),
+        ("--dataset", "lfw-subset", "--resolution", "32", "--latent_dim", "32", "--hidden_channels", "16",
+         "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1500", "--min_attribute_count", "2",
+         *_QUIET),
+        (2.0, 0.5)),
+    "pix2pix-sketch2face": Starter(
+        "pix2pix",
+        ("--dataset", "{data}/sketch2face_celeba_128", "--input_column", "input", "--target_column", "target",
+         "--input_name", "sketch", "--target_name", "face", "--resolution", "128", "--ngf", "32", "--ndf", "32",
+         "--train_batch_size", "8", "--random_flip", "--max_train_steps", "1000", *_QUIET),
+        ("--dataset", "lfw-subset-sketch", "--input_column", "input", "--target_column", "target",
+         "--input_name", "sketch", "--target_name", "face", "--resolution", "64", "--ngf", "32", "--ndf", "32",
+         "--train_batch_size", "8", "--random_flip", "--max_train_steps", "1000", *_QUIET),
+        (3.0, 1.5),
+        "sketch -> face, trained on XDoG drawings of scikit-image's 100 LFW faces (25 px, grayscale)"),
+    "cyclegan-eyeglasses": Starter(
+        "cyclegan",
+        ("--dataset", "{data}/unpaired_celeba_eyeglasses", "--domain_column", "domain", "--domain_a", "A",
+         "--domain_b", "B", "--domain_a_name", "no_eyeglasses", "--domain_b_name", "eyeglasses", "--resolution", "64",
+         "--ngf", "32", "--ndf", "32", "--n_blocks", "6", "--train_batch_size", "4", "--random_flip",
+         "--max_train_steps", "800", *_QUIET),
+        ("--dataset", "lfw-subset-faces-vs-patches", "--domain_column", "domain", "--domain_a", "A", "--domain_b",
+         "B", "--domain_a_name", "face", "--domain_b_name", "texture_patch", "--resolution", "32", "--ngf", "32",
+         "--ndf", "32", "--n_blocks", "6", "--train_batch_size", "4", "--random_flip", "--max_train_steps", "800",
+         *_QUIET),
+        (3.0, 1.0),
+        "face <-> texture patch, the only unpaired pair scikit-image ships: its 100 LFW faces and 100 non-face "
+        "patches (a toy translation, not eyeglasses)"),
+}
+
+
+def shared_data() -> Path | None:
+    """:data:`SHARED_DATA` when it exists, else None (the shipped recipes are used)."""
+    return SHARED_DATA if SHARED_DATA.is_dir() else None
+
+
+def command(key: str, spec: ModelSpec, data: Path | None = None) -> str:
+    """The shell command that trains ``key``'s starter into its registry folder."""
+    starter = STARTERS[key]
+    flags = " ".join(starter.flags(data))
+    return f"accelerate launch training/train_{starter.family}.py {flags} --output_dir {spec.location}"
+
+
+def missing(registry: dict[str, ModelSpec]) -> list[str]:
+    """Registry keys whose location is a local folder (see ``ModelSpec.local``) that holds no export yet."""
+    return [key for key, spec in registry.items()
+            if spec.local and not (PROJECT_ROOT / spec.location / "model.safetensors").is_file()]
+
+
+def train_starter(key: str, spec: ModelSpec, data: Path | None) -> Path | None:
+    """Train ``key``'s starter into ``spec.location`` (resuming a starter that was stopped half-way)."""
+    starter = STARTERS[key]
+    module = importlib.import_module(f"genhub.train.{starter.family}")
+    output = str(PROJECT_ROOT / spec.location)
+    argv = [*starter.flags(data), "--output_dir", output, "--resume_from_checkpoint", "latest"]
+    from genhub.train.trainer import train
+
+    reproduce = f"accelerate launch training/train_{starter.family}.py {' '.join(argv)}"
+    return train(module.parse_args(argv), module.build, command=reproduce)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Train a starter for every registry model that is missing.")
+    parser.add_argument("--keys", nargs="*", default=None, help=f"only these (default: all; {', '.join(STARTERS)})")
+    parser.add_argument("--list", action="store_true", help="print the plan and the commands, train nothing")
+    args = parser.parse_args(argv)
+    registry, data = resolve_registry(), shared_data()
+    todo = [key for key in missing(registry) if args.keys is None or key in args.keys]
+    where = f"the shared data in {data}" if data else "data shipped with scikit-image (no ../shared/data here)"
+    if not todo:
+        print("every registry model is present: nothing to train")
+        return 0
+    estimates = {key: STARTERS[key].estimate(data) for key in todo}
+    print(f"{len(todo)} starter(s) to train on {where}, about {sum(estimates.values()):.0f} min on 2 CPU cores")
+    if args.list:
+        for key in todo:
+            print(f"- {key} (~{estimates[key]:g} min): {command(key, registry[key], data)}")
+        return 0
+    spent = planned = 0.0  # minutes: measured, and estimated for the same starters (their ratio paces the rest)
+    for number, key in enumerate(todo, 1):
+        left = (spent / planned if planned else 1.0) * sum(estimates[k] for k in todo[number - 1:])
+        print(f"\nstarter {number} of {len(todo)}: {key}, about {left:.0f} min left", flush=True)
+        start = time.perf_counter()
+        if train_starter(key, registry[key], data) is None:
+            print(f"stopped; run the same command again to resume {key}")
+            return 1
+        minutes = (time.perf_counter() - start) / 60
+        spent, planned = spent + minutes, planned + estimates[key]
+        print(f"{key}: done in {minutes:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

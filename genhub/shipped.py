@@ -1,0 +1,60 @@
+"""Datasets that ship inside a PyPI package (scikit-image's ``lfw_subset``), so that every family can be
+trained on a machine with no data and no network. Small and low-resolution: starters, not reference runs.
+
+- ``lfw-subset``: the 100 LFW faces (25x25 grayscale, upscaled by the loader); column ``image``.
+- ``lfw-subset-sketch``: pairs for pix2pix: ``input``, an XDoG line drawing of each face
+  (:func:`genhub.images.xdog_sketch`, the operator of genhub's CelebA sketch->face data, after an
+  autocontrast), ``target``, the face.
+- ``lfw-subset-faces-vs-patches``: unpaired domains for CycleGAN from the same package: ``domain`` ``"A"`` =
+  the 100 faces, ``"B"`` = its 100 non-face patches of natural images (a toy pair: "face <-> texture").
+
+Each is one ``train`` split; :func:`genhub.data.load_source` holds out 10% as ``test``.
+"""
+
+from __future__ import annotations
+
+import datasets
+import numpy as np
+from PIL import Image, ImageOps
+
+from genhub.images import xdog_sketch
+
+SKETCH_SIDE = 64  # the drawings are made at this side (upscaled from 25 px) so that lines stay visible
+
+
+def _lfw(part: slice) -> list[np.ndarray]:
+    from skimage.data import lfw_subset
+
+    return list((lfw_subset()[part] * 255).round().astype(np.uint8))  # the first 100 are faces, the rest not
+
+
+def _faces() -> datasets.Dataset:
+    return datasets.Dataset.from_dict({"image": _lfw(slice(0, 100))},
+                                      features=datasets.Features({"image": datasets.Image()}))
+
+
+def _sketches() -> datasets.Dataset:
+    faces = [Image.fromarray(face).resize((SKETCH_SIDE, SKETCH_SIDE), Image.Resampling.LANCZOS)
+             for face in _lfw(slice(0, 100))]
+    # LFW crops are darker and lower in contrast than CelebA's: stretched first, XDoG draws lines, not shadows
+    drawings = [xdog_sketch(ImageOps.autocontrast(face, cutoff=2)) for face in faces]
+    return datasets.Dataset.from_dict({"input": drawings, "target": faces},
+                                      features=datasets.Features({"input": datasets.Image(),
+                                                                  "target": datasets.Image()}))
+
+
+def _faces_vs_patches() -> datasets.Dataset:
+    images = _lfw(slice(0, 200))
+    return datasets.Dataset.from_dict(
+        {"image": images, "domain": ["A"] * 100 + ["B"] * 100, "domain_name": ["face"] * 100 + ["patch"] * 100},
+        features=datasets.Features({"image": datasets.Image(), "domain": datasets.Value("string"),
+                                    "domain_name": datasets.Value("string")}))
+
+
+#: name -> builder of its one split. A new shipped source adds one entry.
+SHIPPED = {"lfw-subset": _faces, "lfw-subset-sketch": _sketches, "lfw-subset-faces-vs-patches": _faces_vs_patches}
+
+
+def load_shipped(name: str) -> datasets.DatasetDict:
+    """The shipped source ``name`` (a key of :data:`SHIPPED`) as a ``DatasetDict`` with one ``train`` split."""
+    return datasets.DatasetDict({"train": SHIPPED[name]()})
