@@ -51,8 +51,16 @@ def _faces_vs_patches() -> datasets.Dataset:
                                     "domain_name": datasets.Value("string")}))
 
 
-#: name -> builder of its one split. A new shipped source adds one entry.
+#: name -> builder of its one split. A new shipped source adds one entry (and its line in ABOUT).
 SHIPPED = {"lfw-subset": _faces, "lfw-subset-sketch": _sketches, "lfw-subset-faces-vs-patches": _faces_vs_patches}
+#: name -> what a model trained on it has learnt, for the tab that shows the model.
+ABOUT = {
+    "lfw-subset": "Trained on scikit-image's 100 LFW faces (25x25 grayscale, upscaled): expect blurry gray faces.",
+    "lfw-subset-sketch": "Trained on XDoG drawings of scikit-image's 100 LFW faces (25x25 grayscale): a small "
+                         "sketch -> face starter; point the app at a model trained on real sketch pairs for more.",
+    "lfw-subset-faces-vs-patches": "A toy translation: face <-> texture patch, the only unpaired pair scikit-image "
+                                   "ships (its 100 LFW faces and 100 non-face patches), not eyeglasses.",
+}
 
 
 def load_shipped(name: str) -> datasets.DatasetDict:

@@ -62,14 +62,21 @@ def tiny_dcgan_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[
             "--save_images_steps", "5", *extra]
 
 
+def train_tiny(family: str, argv: list[str]) -> Path:
+    """Train ``genhub.train.<family>`` through its real entry point (``main(parse_args(argv))``) on one torch
+    thread; returns the export folder."""
+    import importlib
+
+    module = importlib.import_module(f"genhub.train.{family}")
+    with one_torch_thread():
+        return module.main(module.parse_args(argv))
+
+
 @pytest.fixture(scope="session")
 def tiny_export(faces_dir, tmp_path_factory) -> Path:
     """A DCGAN export trained for 6 steps through the real training entry point."""
-    from genhub.train import dcgan as train_dcgan
-
     output = tmp_path_factory.mktemp("export") / "dcgan"
-    train_dcgan.main(train_dcgan.parse_args(tiny_dcgan_args(faces_dir, output, "--max_train_steps", "6")))
-    return output
+    return train_tiny("dcgan", tiny_dcgan_args(faces_dir, output, "--max_train_steps", "6"))
 
 
 def _shared(folder: str) -> Path:
@@ -119,21 +126,15 @@ def tiny_cyclegan_args(dataset: Path | str, output_dir: Path, *extra: str) -> li
 @pytest.fixture(scope="session")
 def tiny_pix2pix_export(sketch_dir, tmp_path_factory) -> Path:
     """A pix2pix export trained for 4 steps through the real training entry point."""
-    from genhub.train import pix2pix as train_pix2pix
-
     output = tmp_path_factory.mktemp("export") / "pix2pix"
-    train_pix2pix.main(train_pix2pix.parse_args(tiny_pix2pix_args(sketch_dir, output, "--max_train_steps", "4")))
-    return output
+    return train_tiny("pix2pix", tiny_pix2pix_args(sketch_dir, output, "--max_train_steps", "4"))
 
 
 @pytest.fixture(scope="session")
 def tiny_cyclegan_export(eyeglasses_dir, tmp_path_factory) -> Path:
     """A CycleGAN export trained for 4 steps through the real training entry point."""
-    from genhub.train import cyclegan as train_cyclegan
-
     output = tmp_path_factory.mktemp("export") / "cyclegan"
-    train_cyclegan.main(train_cyclegan.parse_args(tiny_cyclegan_args(eyeglasses_dir, output, "--max_train_steps", "4")))
-    return output
+    return train_tiny("cyclegan", tiny_cyclegan_args(eyeglasses_dir, output, "--max_train_steps", "4"))
 
 
 def _labelled_faces_from_skimage(target: Path, rows: dict[str, int]) -> Path:
@@ -205,11 +206,6 @@ def one_torch_thread():
 def tiny_vae_export(labelled_faces_dir, tmp_path_factory) -> Path:
     """A VAE export (with its latent files) trained for 60 steps through the real training entry point:
     enough to reconstruct faces far better than noise (held-out MSE about 0.05 on [0, 1] pixels)."""
-    from genhub.train import vae as train_vae
-
     output = tmp_path_factory.mktemp("export") / "vae"
-    with one_torch_thread():
-        train_vae.main(train_vae.parse_args(tiny_vae_args(
-            labelled_faces_dir, output, "--max_train_steps", "60", "--train_batch_size", "16", "--learning_rate",
-            "2e-3")))
-    return output
+    return train_tiny("vae", tiny_vae_args(labelled_faces_dir, output, "--max_train_steps", "60", "--train_batch_size",
+                                           "16", "--learning_rate", "2e-3"))

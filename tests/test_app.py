@@ -68,10 +68,10 @@ def public_api_names(demo: gr.Blocks) -> set[str]:
 
 
 def test_module_level_demo_has_every_tab_of_the_table():
-    assert [t.title for t in TABS] == ["Which face is fake?", "Image-to-image", "Latent explorer"]
+    assert [t.title for t in TABS] == ["Which face is fake?", "Image-to-image", "Latent explorer", "Models"]
     labels = tab_labels(app.demo)
-    assert labels[:3] == [t.title for t in TABS]  # then the latent explorer's one sub-tab per model
-    assert labels[3:] == list(tab("latent").keys)
+    assert labels[:3] == [t.title for t in TABS[:3]]  # then the latent explorer's one sub-tab per model
+    assert labels[3:] == [*tab("latent").keys, "Models"]
     texts = [block.value or "" for block in app.demo.blocks.values() if isinstance(block, gr.Markdown)]
     assert texts[0].startswith("# genhub")
     for key in model_keys(TABS):  # no checkpoints/ in the test checkout: every model says how to get it
@@ -238,7 +238,8 @@ def test_sessions_do_not_share_rounds(tiny_export, launched):
 def test_missing_model_tab_says_what_to_do(tmp_path):
     demo = app.build_demo([f"dcgan-faces={tmp_path / 'absent'}"])
     texts = [block.value for block in demo.blocks.values() if isinstance(block, gr.Markdown)]
-    assert any("dcgan-faces" in t and "not available" in t and "make starter" in t for t in texts)
+    assert any("dcgan-faces" in t and "not available" in t and f"no folder `{tmp_path / 'absent'}`" in t
+               and "python -m genhub.app.starters --keys dcgan-faces" in t for t in texts)
 
 
 def test_registry_overrides(monkeypatch):
@@ -310,8 +311,9 @@ def full_demo(gpu_calls, tiny_export, tiny_vae_export, tiny_pix2pix_export, tiny
 
 
 def test_the_full_demo_has_the_tables_tabs_and_api_names(full_demo):
-    quiz, translate, latent = TABS
-    assert tab_labels(full_demo) == [quiz.title, translate.title, "Picture", "Draw", latent.title, *latent.keys]
+    quiz, translate, latent, models = TABS
+    assert tab_labels(full_demo) == [quiz.title, translate.title, "Picture", "Draw", latent.title, *latent.keys,
+                                     models.title]
     assert public_api_names(full_demo) == {name for entry in TABS for name in entry.api_names}
 
 

@@ -1,6 +1,7 @@
 """One real game in headless Chromium (Debian's /usr/bin/chromium driven by Playwright)."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -9,6 +10,9 @@ from test_app import free_port
 import app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=(
+    "no Chromium at /usr/bin/chromium: `make test` installs Debian's chromium when run as root "
+    "(apt-get install chromium chromium-driver)"))
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 

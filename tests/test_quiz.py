@@ -88,5 +88,5 @@ def test_missing_model_explains_how_to_get_it(tmp_path):
     loaded = load_model("dcgan-faces", ModelSpec("dcgan", str(tmp_path / "nothing"), "make starter"))
     assert loaded.model is None and "no folder" in loaded.error
     assert "make starter" in loaded.missing_message and "--model dcgan-faces=" in loaded.missing_message
-    assert loaded.missing_message.startswith(f"Model **dcgan-faces** is not available (no folder {tmp_path}")
+    assert loaded.missing_message.startswith(f"Model **dcgan-faces** is not available (no folder `{tmp_path}")
     assert loaded.info == {}

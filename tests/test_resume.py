@@ -3,7 +3,6 @@ mid-accumulation (flips, EMA, schedulers, image pools in play), then resumed wit
 ``--resume_from_checkpoint latest``, ends bit-identical to an uninterrupted run. A new family joins by
 adding a row to ``CASES`` (a test fails while a family of ``MODEL_CLASSES`` has none)."""
 
-import importlib
 import os
 import signal
 from dataclasses import dataclass
@@ -13,12 +12,12 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import (
-    one_torch_thread,
     tiny_cyclegan_args,
     tiny_dcgan_args,
     tiny_feature_args,
     tiny_pix2pix_args,
     tiny_vae_args,
+    train_tiny,
 )
 from genhub.models import MODEL_CLASSES
 from genhub.train.trainer import Trainer
@@ -59,12 +58,10 @@ def test_every_family_has_a_resume_case():
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.family)
 def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(case, request, tmp_path, monkeypatch):
-    module = importlib.import_module(f"genhub.train.{case.family.replace('-', '_')}")
     data = request.getfixturevalue(case.data)
 
     def run(output, *extra):
-        with one_torch_thread():
-            return module.main(module.parse_args(case.tiny_args(data, output, *case.flags, *extra)))
+        return train_tiny(case.family.replace("-", "_"), case.tiny_args(data, output, *case.flags, *extra))
 
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
     run(reference)

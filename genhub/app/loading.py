@@ -6,17 +6,22 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
-from huggingface_hub import hf_hub_download, is_offline_mode
+from huggingface_hub import constants, hf_hub_download, is_offline_mode
 
 from genhub.app.registry import ModelSpec, resolve_registry
+from genhub.app.starters import STARTERS, shared_data
 from genhub.data import DataError, ImageDataset, load_split
 from genhub.hub.info import TRAINING_INFO, data_spec, read_training_info
 from genhub.models import MODEL_CLASSES, GenhubModel
-from genhub.paths import PROJECT_ROOT, located
+from genhub.paths import locate, located
 
 
 @dataclass
@@ -31,9 +36,26 @@ class LoadedModel:
 
     @property
     def missing_message(self) -> str:
-        return (f"Model **{self.key}** is not available ({self.error}).\n\n"
-                f"Get it with: `{self.spec.how_to_get}`, or point the app at another export with "
-                f"`python app.py --model {self.key}=FOLDER_OR_REPO_ID`.")
+        """Markdown: what is missing and the commands that make or fetch it (never a path that does not exist)."""
+        return (f"Model **{self.key}** is not available ({self.error}).\n\n{how_to_get(self.key, self.spec)}\n\n"
+                f"Or point the app at another export: `python app.py --model {self.key}=FOLDER_OR_REPO_ID`.")
+
+
+def how_to_get(key: str, spec: ModelSpec) -> str:
+    """Markdown: the entry's own hint, else its starter (``genhub.app.starters``) and, when the shared data is
+    present, the full reference recipe."""
+    if spec.how_to_get:
+        return f"Get it with: `{spec.how_to_get}`"
+    if key not in STARTERS:
+        return ""
+    data = shared_data()
+    starter = STARTERS[key]
+    made_from = "the shared data" if data else "data shipped with scikit-image (no ../shared/data here)"
+    text = (f"Make a starter with `python -m genhub.app.starters --keys {key}` (about "
+            f"{starter.estimate(data):g} min on 2 CPU cores, on {made_from}; `make demo` makes every missing one).")
+    if data and spec.recipe:
+        text += f"\n\nThe full reference run: `{spec.recipe}`"
+    return text
 
 
 def device() -> torch.device:
@@ -41,11 +63,20 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _local_folder(location: str) -> Path | None:
-    for candidate in (Path(location).expanduser(), PROJECT_ROOT / location):
-        if candidate.is_dir():
-            return candidate
-    return None
+@functools.lru_cache(maxsize=None)
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """Whether a TCP connection to the Hub endpoint opens within ``timeout`` seconds; asked once per process, so
+    an offline machine learns it once instead of retrying every model (Hub clients retry with back-off). Behind
+    a proxy (``HTTPS_PROXY``) the direct probe says nothing: True."""
+    if os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy"):
+        return True
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
 
 
 def _from_hub(cls: type[GenhubModel], repo_id: str, revision: str | None,
@@ -64,37 +95,49 @@ def _from_hub(cls: type[GenhubModel], repo_id: str, revision: str | None,
 def load_model(key: str, spec: ModelSpec) -> LoadedModel:
     """Load one entry; never raises for a missing or broken model (the tab shows ``missing_message``).
 
-    Resolution order: a local folder named ``location`` (relative to the working directory or the
-    project root); else the Hub repo ``ORG/NAME[@revision]`` from the Hugging Face cache, with no
-    network; else downloaded from the Hub, unless offline (``HF_HUB_OFFLINE=1``), in which case the
-    error names the repo and the ``hf download`` command that fetches it.
+    A local location (``spec.local``) is a folder, relative to the working directory or the project root, and
+    is never sent to the Hub. A repo id ``ORG/NAME[@revision]`` comes from the Hugging Face cache with no
+    network, else from the Hub; offline (``HF_HUB_OFFLINE=1``, or the endpoint unreachable: see
+    :func:`hub_reachable`) the error names the repo and the ``hf download`` command that fetches it.
     """
-    location, _, revision = spec.location.partition("@")
-    revision = revision or None
     cls = MODEL_CLASSES.get(spec.family)
     if cls is None:
         return LoadedModel(key, spec, error=f"unknown model family {spec.family!r}")
-    folder = _local_folder(location)
-    if folder is not None:
-        try:
-            model, info = cls.from_pretrained(folder), read_training_info(folder)
-        except Exception as error:
-            return LoadedModel(key, spec, error=str(error))
-        return LoadedModel(key, spec, model.to(device()).eval(), info)
-    if location.startswith((".", "/", "~")) or location.count("/") != 1:
-        return LoadedModel(key, spec, error=f"no folder {location}")
     try:
-        model, info = _from_hub(cls, location, revision, local_files_only=True)
-    except Exception:
-        if is_offline_mode():
-            fetch = f"hf download {location}" + (f" --revision {revision}" if revision else "")
-            return LoadedModel(key, spec, error=f"Hub repo {spec.location} is not in the Hugging Face cache and "
-                                                f"HF_HUB_OFFLINE=1 is set; fetch it online with `{fetch}`")
-        try:
-            model, info = _from_hub(cls, location, revision, local_files_only=False)
-        except Exception as error:
-            return LoadedModel(key, spec, error=str(error))
+        model, info = _load_local(cls, spec) if spec.local else _load_repo(cls, spec)
+    except _Missing as missing:
+        return LoadedModel(key, spec, error=str(missing))
+    except Exception as error:  # a broken export: its own message (CheckpointError says which file and why)
+        return LoadedModel(key, spec, error=str(error))
     return LoadedModel(key, spec, model.to(device()).eval(), info)
+
+
+class _Missing(Exception):
+    """The entry's location holds no model; the message says which folder or repo."""
+
+
+def _load_local(cls: type[GenhubModel], spec: ModelSpec) -> tuple[GenhubModel, dict]:
+    folder = locate(spec.location)
+    if not folder.is_dir():
+        raise _Missing(f"no folder `{spec.location}`")
+    return cls.from_pretrained(folder), read_training_info(folder)
+
+
+def _load_repo(cls: type[GenhubModel], spec: ModelSpec) -> tuple[GenhubModel, dict]:
+    repo_id, _, revision = spec.location.partition("@")
+    revision = revision or None
+    try:
+        return _from_hub(cls, repo_id, revision, local_files_only=True)
+    except Exception:
+        pass
+    fetch = f"hf download {repo_id}" + (f" --revision {revision}" if revision else "")
+    if is_offline_mode():
+        raise _Missing(f"Hub repo {spec.location} is not in the Hugging Face cache and HF_HUB_OFFLINE=1 is set; "
+                       f"fetch it online with `{fetch}`") from None
+    if not hub_reachable():
+        raise _Missing(f"Hub repo {spec.location} is not in the Hugging Face cache and {constants.ENDPOINT} cannot "
+                       f"be reached from here; fetch it online with `{fetch}`") from None
+    return _from_hub(cls, repo_id, revision, local_files_only=False)
 
 
 def load_models(keys: list[str] | tuple[str, ...] | None = None,

@@ -15,46 +15,70 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
+from genhub.paths import locate
+
+#: A location starting with one of these is always a local folder, existing or not.
+LOCAL_PREFIXES = ("./", "../", "/", "~")
+
+
+def is_local(location: str) -> bool:
+    """Whether a user-given location means a local folder: it exists on disk (as given or under the project
+    root) or starts with ``./``, ``../``, ``/`` or ``~``. Anything else is a Hub repo id (``ORG/NAME[@rev]``):
+    ``checkpoints/vae-faces-64`` reads as ``org/name`` too, so the shape alone cannot tell."""
+    path = location.partition("@")[0]
+    return location.startswith(LOCAL_PREFIXES) or locate(path).exists()
+
 
 @dataclass(frozen=True)
 class ModelSpec:
     """Where a registry entry comes from, and how to make it when it is missing.
 
-    ``location`` is a local export folder or a Hub repo id, optionally pinned to a revision:
-    ``ORG/NAME@<commit sha>`` (a branch or tag name also works, but a cached branch is not refreshed).
+    Parameters:
+        family: the model family (a key of ``genhub.models.MODEL_CLASSES``).
+        location: a local export folder (relative to the project root or absolute), or a Hub repo id, optionally
+            pinned: ``ORG/NAME@<commit sha>`` (a branch or tag name also works, but a cached branch is not
+            refreshed).
+        local: True: a folder, never sent to the Hub; False: a repo id. None (the default): decided by
+            :func:`is_local`. The registry's defaults say it explicitly.
+        recipe: the full training command of the reference model (shown when the shared data is present).
+        how_to_get: a custom hint shown when the model is missing, instead of the starter and the recipe.
     """
 
     family: str
     location: str
     how_to_get: str = ""
+    local: bool | None = None
+    recipe: str = ""
+
+    def __post_init__(self):
+        if self.local is None:
+            object.__setattr__(self, "local", is_local(self.location))
 
 
-#: key -> default. Local folders are relative to the project root.
+#: key -> default: local export folders, relative to the project root, made by ``make demo`` (genhub.app.starters)
+#: when missing; ``recipe`` is the reference run of README.md.
 DEFAULT_MODELS: dict[str, ModelSpec] = {
     "dcgan-faces": ModelSpec(
-        "dcgan", "checkpoints/dcgan-faces-64",
-        "make starter  (or: accelerate launch training/train_dcgan.py --dataset ../shared/data/faces_celeba "
-        "--resolution 64 --mixed_precision bf16 --output_dir checkpoints/dcgan-faces-64)"),
+        "dcgan", "checkpoints/dcgan-faces-64", local=True,
+        recipe="accelerate launch training/train_dcgan.py --dataset ../shared/data/faces_celeba --resolution 64 "
+               "--random_flip --num_epochs 10 --output_dir checkpoints/dcgan-faces-64"),
     "vae-faces": ModelSpec(
-        "vae", "checkpoints/vae-faces-64",
-        "accelerate launch --cpu --num_processes 1 training/train_vae.py --dataset ../shared/data/faces_celeba "
-        "--resolution 64 --latent_dim 128 --hidden_channels 32 --beta 1.0 --random_flip --num_epochs 15 "
-        "--outlier_dataset ../shared/data/nonface_flowers_128 "
-        "--output_dir checkpoints/vae-faces-64"),
+        "vae", "checkpoints/vae-faces-64", local=True,
+        recipe="accelerate launch training/train_vae.py --dataset ../shared/data/faces_celeba --resolution 64 "
+               "--latent_dim 128 --hidden_channels 32 --beta 1.0 --random_flip --num_epochs 15 "
+               "--outlier_dataset ../shared/data/nonface_flowers_128 --output_dir checkpoints/vae-faces-64"),
     "pix2pix-sketch2face": ModelSpec(
-        "pix2pix", "checkpoints/pix2pix-sketch2face-128",
-        "accelerate launch --cpu --num_processes 1 training/train_pix2pix.py --dataset "
-        "../shared/data/sketch2face_celeba_128 --input_column input --target_column target --input_name sketch "
-        "--target_name face --resolution 128 "
-        "--ngf 32 --ndf 32 --train_batch_size 8 --random_flip --mixed_precision bf16 --max_train_steps 6000 "
-        "--output_dir checkpoints/pix2pix-sketch2face-128"),
+        "pix2pix", "checkpoints/pix2pix-sketch2face-128", local=True,
+        recipe="accelerate launch training/train_pix2pix.py --dataset ../shared/data/sketch2face_celeba_128 "
+               "--input_column input --target_column target --input_name sketch --target_name face --resolution 128 "
+               "--ngf 32 --ndf 32 --train_batch_size 8 --random_flip --max_train_steps 6000 "
+               "--output_dir checkpoints/pix2pix-sketch2face-128"),
     "cyclegan-eyeglasses": ModelSpec(
-        "cyclegan", "checkpoints/cyclegan-eyeglasses-64",
-        "accelerate launch --cpu --num_processes 1 training/train_cyclegan.py --dataset "
-        "../shared/data/unpaired_celeba_eyeglasses --domain_column domain --domain_a A --domain_b B "
-        "--domain_a_name no_eyeglasses --domain_b_name eyeglasses --resolution 64 --ngf 32 --ndf 32 "
-        "--n_blocks 6 --train_batch_size 4 --random_flip --mixed_precision bf16 --max_train_steps 5000 "
-        "--output_dir checkpoints/cyclegan-eyeglasses-64"),
+        "cyclegan", "checkpoints/cyclegan-eyeglasses-64", local=True,
+        recipe="accelerate launch training/train_cyclegan.py --dataset ../shared/data/unpaired_celeba_eyeglasses "
+               "--domain_column domain --domain_a A --domain_b B --domain_a_name no_eyeglasses "
+               "--domain_b_name eyeglasses --resolution 64 --ngf 32 --ndf 32 --n_blocks 6 --train_batch_size 4 "
+               "--random_flip --max_train_steps 5000 --output_dir checkpoints/cyclegan-eyeglasses-64"),
 }
 
 
@@ -80,5 +104,6 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
 def resolve_registry(cli_overrides: list[str] | None = None) -> dict[str, ModelSpec]:
     """Defaults, then ``GENHUB_MODELS``, then command-line overrides (last wins)."""
     overrides = parse_overrides([os.environ.get("GENHUB_MODELS", "")] + list(cli_overrides or []))
-    return {key: replace(spec, location=overrides.get(key, spec.location)) for key, spec in DEFAULT_MODELS.items()}
+    return {key: replace(spec, location=overrides[key], local=None) if key in overrides else spec
+            for key, spec in DEFAULT_MODELS.items()}
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genhub.app.registry import ModelSpec, resolve_registry
-from genhub.paths import PROJECT_ROOT
+from genhub.paths import PROJECT_ROOT, locate
 
 #: Where the project's shared data sits next to a checkout (see ../shared/data/DATA.md).
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
@@ -33,15 +33,13 @@ class Starter:
         family: the ``genhub.train`` module that trains it.
         shared: flags when :data:`SHARED_DATA` exists; ``{data}`` stands for that folder.
         shipped: flags on the data that ships inside scikit-image (see :mod:`genhub.shipped`).
-        minutes: measured wall time of the shared / shipped recipe on 2 CPU cores (the progress estimate).
-        about: what the shipped variant is, in a sentence, for the tab that shows it.
+        minutes: wall time of the shared / shipped recipe on 2 CPU cores, as measured (the progress estimate).
     """
 
     family: str
     shared: tuple[str, ...]
     shipped: tuple[str, ...]
     minutes: tuple[float, float]
-    about: str = ""
 
     def flags(self, shared_data: Path | None) -> list[str]:
         """The training flags (without ``--output_dir``) for this machine's data."""
@@ -53,49 +51,47 @@ class Starter:
         return self.minutes[0 if shared_data is not None else 1]
 
 
-_QUIET = ("--checkpointing_steps", "500", "--checkpoints_total_limit", "1", "--save_images_steps", "500")
+_QUIET = ("--checkpointing_steps", "250", "--checkpoints_total_limit", "1", "--save_images_steps", "250")
 
-#: registry key -> its starter. Widths are CPU-sized; the full recipes are in README.md.
+#: registry key -> its starter: CPU-sized widths and resolutions, a few minutes each (measured: README.md's
+#: "Starters" table); the full recipes are the registry's ``recipe``s.
 STARTERS: dict[str, Starter] = {
     "dcgan-faces": Starter(
         "dcgan",
         ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--ngf", "32", "--ndf", "32", "--random_flip",
-         "--train_batch_size", "64", "--max_train_steps", "1200", *_QUIET),
+         "--train_batch_size", "64", "--max_train_steps", "450", *_QUIET),
         ("--dataset", "lfw-subset", "--resolution", "32", "--ngf", "32", "--ndf", "32", "--random_flip",
          "--train_batch_size", "16", "--max_train_steps", "1500", *_QUIET),
-        (3.0, 1.0)),
+        (4.0, 1.0)),
     "vae-faces": Starter(
         "vae",
         ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--latent_dim", "128", "--hidden_channels", "32",
-         "--random_flip", "--train_batch_size", "64", "--max_train_steps", "1000",
+         "--random_flip", "--train_batch_size", "64", "--max_train_steps", "400",
          "--outlier_dataset", "{data}/nonface_flowers_128", *_QUIET),
         ("--dataset", "lfw-subset", "--resolution", "32", "--latent_dim", "32", "--hidden_channels", "16",
          "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1500", "--min_attribute_count", "2",
          *_QUIET),
-        (2.0, 0.5)),
+        (2.5, 0.5)),
     "pix2pix-sketch2face": Starter(
         "pix2pix",
         ("--dataset", "{data}/sketch2face_celeba_128", "--input_column", "input", "--target_column", "target",
-         "--input_name", "sketch", "--target_name", "face", "--resolution", "128", "--ngf", "32", "--ndf", "32",
-         "--train_batch_size", "8", "--random_flip", "--max_train_steps", "1000", *_QUIET),
+         "--input_name", "sketch", "--target_name", "face", "--resolution", "64", "--ngf", "32", "--ndf", "32",
+         "--train_batch_size", "8", "--random_flip", "--max_train_steps", "800", *_QUIET),
         ("--dataset", "lfw-subset-sketch", "--input_column", "input", "--target_column", "target",
          "--input_name", "sketch", "--target_name", "face", "--resolution", "64", "--ngf", "32", "--ndf", "32",
-         "--train_batch_size", "8", "--random_flip", "--max_train_steps", "1000", *_QUIET),
-        (3.0, 1.5),
-        "sketch -> face, trained on XDoG drawings of scikit-image's 100 LFW faces (25 px, grayscale)"),
+         "--train_batch_size", "8", "--random_flip", "--max_train_steps", "600", *_QUIET),
+        (2.5, 2.0)),
     "cyclegan-eyeglasses": Starter(
         "cyclegan",
         ("--dataset", "{data}/unpaired_celeba_eyeglasses", "--domain_column", "domain", "--domain_a", "A",
          "--domain_b", "B", "--domain_a_name", "no_eyeglasses", "--domain_b_name", "eyeglasses", "--resolution", "64",
-         "--ngf", "32", "--ndf", "32", "--n_blocks", "6", "--train_batch_size", "4", "--random_flip",
-         "--max_train_steps", "800", *_QUIET),
+         "--ngf", "16", "--ndf", "16", "--n_blocks", "4", "--train_batch_size", "4", "--random_flip",
+         "--max_train_steps", "400", *_QUIET),
         ("--dataset", "lfw-subset-faces-vs-patches", "--domain_column", "domain", "--domain_a", "A", "--domain_b",
-         "B", "--domain_a_name", "face", "--domain_b_name", "texture_patch", "--resolution", "32", "--ngf", "32",
-         "--ndf", "32", "--n_blocks", "6", "--train_batch_size", "4", "--random_flip", "--max_train_steps", "800",
+         "B", "--domain_a_name", "face", "--domain_b_name", "texture_patch", "--resolution", "32", "--ngf", "16",
+         "--ndf", "16", "--n_blocks", "4", "--train_batch_size", "4", "--random_flip", "--max_train_steps", "600",
          *_QUIET),
-        (3.0, 1.0),
-        "face <-> texture patch, the only unpaired pair scikit-image ships: its 100 LFW faces and 100 non-face "
-        "patches (a toy translation, not eyeglasses)"),
+        (2.0, 1.0)),
 }
 
 
@@ -112,16 +108,17 @@ def command(key: str, spec: ModelSpec, data: Path | None = None) -> str:
 
 
 def missing(registry: dict[str, ModelSpec]) -> list[str]:
-    """Registry keys whose location is a local folder (see ``ModelSpec.local``) that holds no export yet."""
+    """Registry keys whose location is a local folder (``ModelSpec.local``) that holds no export yet; repo ids
+    are never trained here."""
     return [key for key, spec in registry.items()
-            if spec.local and not (PROJECT_ROOT / spec.location / "model.safetensors").is_file()]
+            if spec.local and not (locate(spec.location) / "model.safetensors").is_file()]
 
 
 def train_starter(key: str, spec: ModelSpec, data: Path | None) -> Path | None:
     """Train ``key``'s starter into ``spec.location`` (resuming a starter that was stopped half-way)."""
     starter = STARTERS[key]
     module = importlib.import_module(f"genhub.train.{starter.family}")
-    output = str(PROJECT_ROOT / spec.location)
+    output = str(locate(spec.location))
     argv = [*starter.flags(data), "--output_dir", output, "--resume_from_checkpoint", "latest"]
     from genhub.train.trainer import train
 

@@ -8,7 +8,8 @@ from types import ModuleType
 from typing import Sequence
 
 from genhub.app.loading import LoadedModel
-from genhub.app.tabs import latent, quiz, translate
+from genhub.app.registry import DEFAULT_MODELS
+from genhub.app.tabs import latent, models, quiz, translate
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ TABS: tuple[Tab, ...] = (
         ("select_model", "translate", "translate_sketch")),
     Tab("latent", "Latent explorer", latent, ("vae-faces", "dcgan-faces"),
         _latent_api("vae-faces", vae=True) + _latent_api("dcgan-faces", vae=False)),
+    Tab("models", "Models", models, tuple(DEFAULT_MODELS), ()),
 )
 
 

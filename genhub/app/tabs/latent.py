@@ -29,6 +29,7 @@ DISPLAY_SIZE = 256
 #: Sliders per model (the K most informative directions) and their range, in standard deviations of the prior.
 NUM_SLIDERS = 8
 SLIDER_RANGE = 3.0
+SLIDER_DECIMALS = 2  # the sliders' step is 0.01
 #: Attribute sliders: multiples of the attribute's direction (1 = the average with-minus-without difference).
 ATTRIBUTE_RANGE = 2.0
 ATTRIBUTES = ("Smiling", "Eyeglasses", "Male", "Young", "Blond_Hair", "Black_Hair", "Bald", "Mustache",
@@ -106,7 +107,9 @@ class Explorer:
         return to_pil(pixel_values).resize((self.display_size, self.display_size), Image.Resampling.LANCZOS)
 
     def _sliders_for(self, code: torch.Tensor) -> list[float]:
-        return coordinates(code, self.directions).clamp(-SLIDER_RANGE, SLIDER_RANGE).tolist()
+        """Slider positions of a code, rounded to the slider's step: a person reads -0.82, not -0.81581769."""
+        values = coordinates(code, self.directions).clamp(-SLIDER_RANGE, SLIDER_RANGE).tolist()
+        return [round(value, SLIDER_DECIMALS) for value in values]
 
     def _show(self, state: ExplorerState, code: torch.Tensor) -> tuple[Image.Image, list[float], list[float]]:
         state.base = state.code = code.float()
@@ -124,6 +127,7 @@ class Explorer:
 
     def edit(self, state: ExplorerState, values: list[float], amounts: list[float]):
         """Decode the code the sliders stand for (see :func:`genhub.geometry.compose`). Returns (image, state).
+        A slider still at the rounded position :meth:`_sliders_for` showed keeps the code's exact coordinate.
 
         Raises:
             ValueError: wrong number of slider or attribute values.
@@ -133,7 +137,10 @@ class Explorer:
                              f"attribute values, got {len(values)} and {len(amounts)}")
         base = state.base if state.base is not None else torch.zeros(self.latent_dim)
         state.base = base
-        state.code = compose(base, self.directions, torch.tensor(values, dtype=torch.float32),
+        exact = coordinates(base, self.directions)
+        shown = torch.tensor(self._sliders_for(base), dtype=torch.float32)
+        values = torch.where(torch.tensor(values, dtype=torch.float32) == shown, exact, torch.tensor(values))
+        state.code = compose(base, self.directions, values.float(),
                              self.attribute_vectors, torch.tensor(amounts, dtype=torch.float32))
         return self.display(self.decode(state.code[None])[0]), state
 
@@ -250,7 +257,7 @@ def _face_panel(explorer: Explorer) -> SimpleNamespace:
                 ui.seed = gr.Number(label="seed (empty: random)", value=None, precision=0)
             ui.info = gr.Markdown()
         with gr.Column():
-            ui.sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=0.01, label=label)
+            ui.sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=10 ** -SLIDER_DECIMALS, label=label)
                           for label in explorer.slider_labels]
         if explorer.attribute_names:
             with gr.Column():

@@ -22,6 +22,7 @@ from genhub.data import DataError, ImageDataset
 from genhub.evaluation.intervals import wilson_interval
 from genhub.images import center_crop_resize, to_pil, to_pixel_values
 from genhub.models import DCGAN
+from genhub.shipped import ABOUT
 
 SIDES = ("left", "right")
 DISPLAY_SIZE = 256
@@ -182,7 +183,8 @@ def build(demo, models: dict[str, LoadedModel], dataset: str | None = None, stat
         return
     gr.Markdown("## Which face is fake?\nOne face is a real photo from the held-out set, the other was "
                 f"just made by the GAN (`{loaded.key}`, {loaded.model.resolution}×{loaded.model.resolution}). "
-                "Click the fake.")
+                "Click the fake." + (f"\n\n{ABOUT[loaded.info['dataset']]}" if loaded.info.get("dataset") in ABOUT
+                                     else ""))
     _wire(demo, game, stats, _layout())
 
 

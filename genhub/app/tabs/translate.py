@@ -23,6 +23,7 @@ from genhub.app.loading import LoadedModel, held_out
 from genhub.app.serving import handler, readable_upload
 from genhub.data import DataError
 from genhub.images import ImageError, center_crop_resize, sanitize_image, to_pil, to_pixel_values
+from genhub.shipped import ABOUT
 
 FAMILIES = ("pix2pix", "cyclegan")
 #: Longer side, in pixels, of the images shown.
@@ -201,6 +202,8 @@ def describe(entry: Direction) -> str:
              f"*{source_target[1]}* at {entry.resolution}×{entry.resolution} px."]
     if info.get("global_step"):
         facts.append(f"Trained for {info['global_step']:,} steps on `{info.get('dataset')}`.")
+    if info.get("dataset") in ABOUT:
+        facts.append(ABOUT[info["dataset"]])
     if entry.direction is not None:
         facts.append("The cycle reconstruction translates the result back: how much of your picture survives.")
     return " ".join(facts)

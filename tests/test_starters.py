@@ -1,0 +1,104 @@
+"""First run on any machine: a starter for every registry entry, local locations never sent to the Hub, and a
+fast, single answer when the Hub cannot be reached."""
+
+import socket
+import time
+
+import pytest
+
+from conftest import one_torch_thread
+from genhub.app import loading, starters
+from genhub.app.loading import load_model
+from genhub.app.registry import DEFAULT_MODELS, ModelSpec, is_local, resolve_registry
+from genhub.app.starters import STARTERS, missing
+from genhub.hub.info import read_training_info
+from genhub.models import MODEL_CLASSES
+
+
+def test_every_registry_entry_has_a_starter():
+    assert set(STARTERS) == set(DEFAULT_MODELS)
+    for key, starter in STARTERS.items():
+        assert starter.family == DEFAULT_MODELS[key].family.replace("-", "_")
+        assert all(minutes > 0 for minutes in starter.minutes)
+
+
+def test_registry_defaults_are_explicitly_local_and_overrides_follow_the_rule(tmp_path, monkeypatch):
+    assert all(spec.local is True for spec in DEFAULT_MODELS.values())
+    (tmp_path / "export").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert is_local("./anything") and is_local("../x/y") and is_local("/abs/path") and is_local("~/models/m")
+    assert is_local("export")  # exists on disk
+    assert not is_local("org/name") and not is_local("org/name@0123abc")
+    assert not is_local("checkpoints/vae-faces-64-not-here")  # reads as org/name: a repo id unless it exists
+    registry = resolve_registry(["dcgan-faces=org/name@abc", "vae-faces=./mine"])
+    assert (registry["dcgan-faces"].local, registry["vae-faces"].local) == (False, True)
+    assert registry["pix2pix-sketch2face"].local is True  # the default's own, explicit
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Every TCP connection attempt fails the test."""
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a network connection was attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_a_missing_local_folder_fails_at_once_without_any_network_call(no_network, monkeypatch):
+    monkeypatch.setattr(loading, "is_offline_mode", lambda: False)  # even online, a folder is never a repo id
+    start = time.perf_counter()
+    loaded = load_model("vae-faces", DEFAULT_MODELS["vae-faces"])
+    assert time.perf_counter() - start < 0.5
+    assert loaded.model is None and loaded.error == "no folder `checkpoints/vae-faces-64`"
+    message = loaded.missing_message
+    assert "python -m genhub.app.starters --keys vae-faces" in message and "make demo" in message
+
+
+def test_an_unreachable_hub_is_asked_once_and_named(monkeypatch):
+    calls = []
+
+    def unreachable(address, timeout=None):
+        calls.append(address)
+        raise OSError("network is unreachable")
+
+    loading.hub_reachable.cache_clear()
+    monkeypatch.setattr(loading, "is_offline_mode", lambda: False)
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    monkeypatch.delenv("https_proxy", raising=False)
+    try:
+        first = load_model("dcgan-faces", ModelSpec("dcgan", "genhub-test/not-cached", local=False))
+        second = load_model("vae-faces", ModelSpec("vae", "genhub-test/other", local=False))
+    finally:
+        loading.hub_reachable.cache_clear()
+    assert len(calls) == 1  # one probe for the whole process
+    assert "cannot be reached from here" in first.error and "hf download genhub-test/not-cached" in first.error
+    assert second.model is None and "cannot be reached" in second.error
+
+
+def test_missing_lists_only_local_entries_without_an_export(tiny_export, tmp_path):
+    registry = {"dcgan-faces": ModelSpec("dcgan", str(tiny_export)),
+                "vae-faces": ModelSpec("vae", str(tmp_path / "none"), local=True),
+                "pix2pix-sketch2face": ModelSpec("pix2pix", "org/name", local=False)}
+    assert missing(registry) == ["vae-faces"]
+
+
+@pytest.mark.parametrize("key", sorted(STARTERS))
+def test_a_shipped_starter_run_for_a_few_steps_exports_a_loadable_folder(key, tmp_path, monkeypatch):
+    """The recipe a machine without ../shared/data trains, cut to 3 steps, through the real starter runner."""
+    monkeypatch.setattr(starters, "SHARED_DATA", tmp_path / "no-shared-data")
+    starter = STARTERS[key]
+    short = starters.Starter(starter.family, starter.shared, (*starter.shipped, "--max_train_steps", "3"),
+                             starter.minutes)
+    monkeypatch.setitem(STARTERS, key, short)
+    spec = ModelSpec(DEFAULT_MODELS[key].family, str(tmp_path / key), local=True)
+    monkeypatch.setattr(starters, "resolve_registry", lambda: {key: spec})
+    with one_torch_thread():
+        assert starters.main(["--keys", key]) == 0
+    info = read_training_info(tmp_path / key)
+    assert info["global_step"] == 3 and info["command"].startswith(f"accelerate launch training/train_{starter.family}")
+    model = MODEL_CLASSES[spec.family].from_pretrained(tmp_path / key)
+    assert model.resolution == info["resolution"]
+    assert load_model(key, spec).error is None
+    assert starters.missing({key: spec}) == []
