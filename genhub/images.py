@@ -1,8 +1,10 @@
 """Image sanitising and conversions between PIL images and ``pixel_values`` tensors.
 
 Everything that enters genhub from a user, a dataset or the Hub passes through
-:func:`sanitize_image`, so odd inputs (EXIF rotation, RGBA, CMYK, 16-bit, palette,
-corrupt or huge files) are handled once, here.
+:func:`sanitize_image`, so odd inputs (EXIF rotation, RGBA, CMYK, 16-bit, 32-bit integer and float,
+palette, corrupt or huge files) are handled once, here. Its :class:`ImageError` messages are written
+for the person who supplied the file: what is wrong with it and what to do, never a path or a
+library's exception text.
 """
 
 from __future__ import annotations
@@ -15,13 +17,63 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-#: Largest image we decode, in pixels (about 7000 x 7000). Bigger files are refused before
-#: decoding so a hostile upload cannot exhaust memory.
+#: Largest image we decode, in pixels (about 7000 x 7000). Bigger files are refused from their header,
+#: before decoding, so a hostile upload cannot exhaust memory: a decode holds at most about
+#: 16 bytes per pixel of this (800 MB), usually 3-8.
 MAX_PIXELS = 50_000_000
+#: PIL's own guard for any decoder that does not go through :func:`sanitize_image` (e.g. a library's): it
+#: warns above this many pixels and refuses twice as many with ``Image.DecompressionBombError``.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+#: The formats :func:`sanitize_image` decodes (PIL names; MPO is the multi-picture JPEG of some cameras).
+#: PIL's other decoders (PSD, EPS, ICO, ...) are never offered an upload.
+FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "BMP", "TIFF", "GIF")
+READABLE = "PNG, JPEG, WebP, BMP, TIFF, GIF"
+#: File signatures of those formats, to tell a damaged file of a known format from something else.
+_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF",
+               b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"BM": "BMP"}
+_HEAD_BYTES = 4096
 
 
 class ImageError(ValueError):
-    """An image could not be read or is unusable; the message says why."""
+    """An image could not be read or is unusable; the message says why, and what to do, in plain words."""
+
+
+def _head(source) -> bytes:
+    """The first bytes of an encoded image (bytes or a path), to name what it is when PIL cannot.
+
+    Raises:
+        ImageError: the file does not exist.
+    """
+    if isinstance(source, (bytes, bytearray)):
+        return bytes(source[:_HEAD_BYTES])
+    if not Path(source).is_file():
+        raise ImageError("the file is missing (an upload expires after a while). Upload it again.")
+    with open(source, "rb") as file:
+        return file.read(_HEAD_BYTES)
+
+
+def _too_large(size: tuple[int, int] | None = None) -> str:
+    shape = f"it is {size[0]}×{size[1]} pixels, " if size else "it is "
+    return (f"{shape}larger than the {MAX_PIXELS:,}-pixel limit. Shrink it (e.g. to 2000 pixels on the longer "
+            "side) and upload it again.")
+
+
+def _undecodable(kind: str) -> str:
+    return (f"it looks like a {kind} file but cannot be decoded: it is damaged, cut short or an unusual variant. "
+            "Save or export it again as an ordinary PNG or JPEG and upload that.")
+
+
+def _unidentified(head: bytes) -> str:
+    """Why PIL could not identify a file whose first bytes are ``head``, in the user's words."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return _undecodable("WebP")
+    for signature, kind in _SIGNATURES.items():
+        if head.startswith(signature):
+            return _undecodable(kind)
+    if b"<svg" in head.lower():
+        return (f"it is an SVG (vector) drawing; genhub reads bitmap images ({READABLE}). Export it as PNG "
+                "and upload that.")
+    return f"it is not an image file genhub can read ({READABLE}). Upload a photo or drawing."
 
 
 def _open(source) -> Image.Image:
@@ -29,34 +81,52 @@ def _open(source) -> Image.Image:
         return source
     if isinstance(source, np.ndarray):
         return Image.fromarray(source)
-    if isinstance(source, (bytes, bytearray)):
-        source = io.BytesIO(source)
-    elif isinstance(source, (str, Path)) and not Path(source).is_file():
-        raise ImageError(f"no such image file: {source}")
+    head = _head(source)
+    if not head:
+        raise ImageError("the file is empty (0 bytes). Upload a photo or drawing.")
     try:
-        image = Image.open(source)
-        if image.width * image.height > MAX_PIXELS:
-            raise ImageError(
-                f"image is {image.width}x{image.height}, larger than the {MAX_PIXELS:,}-pixel limit"
-            )
+        image = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source, formats=FORMATS)
+    except Image.DecompressionBombError as error:  # its header claims more than twice MAX_IMAGE_PIXELS
+        raise ImageError(_too_large()) from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ImageError(_unidentified(head)) from error
+    if image.width * image.height > MAX_PIXELS:
+        image.close()
+        raise ImageError(_too_large(image.size))
+    try:
         image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as error:
-        raise ImageError(f"cannot read the image: {error}") from error
+    except (OSError, SyntaxError, ValueError, EOFError) as error:  # truncated data, a bad chunk, a broken stream
+        image.close()
+        raise ImageError(_undecodable(image.format or "image")) from error
     return image
 
 
 def _to_8bit(image: Image.Image) -> Image.Image:
-    """High bit-depth grayscale ("I", "I;16", "F") scaled to 8 bits by its own range."""
-    array = np.asarray(image, dtype=np.float64)
-    top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
-    return Image.fromarray(np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    """High bit-depth grayscale ("I;16*", "I" (32-bit integer), "F" (32-bit float)) -> 8-bit "L", linearly.
+
+    Black and white are, for integers: 0 (or the minimum, when negative) and the top of the smallest range
+    holding the values: 255 for an "I" image within 0..255, 65535 within 0..65535 (always for "I;16*": its
+    mode's range), else the image's maximum. For floats: 0 and 1 when the values lie in [0, 1], else the
+    image's own minimum and maximum. NaN becomes black, +-inf the range's ends.
+    """
+    array = np.asarray(image, dtype=np.float32)
+    finite = np.isfinite(array)
+    values = array if finite.all() else array[finite]
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if image.mode == "F" and low >= 0.0 and high <= 1.0:
+        low, high = 0.0, 1.0
+    elif image.mode != "F" and low >= 0.0:  # integers with negative values keep their own range
+        low, high = 0.0, (255.0 if image.mode == "I" and high <= 255 else 65535.0 if high <= 65535 else high)
+    array = np.nan_to_num(array, nan=low, posinf=high, neginf=low)
+    scale = 255.0 / (high - low) if high > low else 0.0
+    return Image.fromarray(np.clip((array - low) * scale + 0.5, 0, 255).astype(np.uint8), "L")
 
 
 def sanitize_image(source, channels: int = 3) -> Image.Image:
     """Read any image and return a clean 8-bit ``RGB`` (``channels=3``) or ``L`` (``channels=1``) PIL image.
 
-    Applies the EXIF orientation, flattens transparency onto white, converts palette, CMYK,
-    LA and 16-bit/float modes, and drops all metadata.
+    Applies the EXIF orientation, flattens transparency onto white, converts palette, CMYK, LA, 16-bit and
+    32-bit integer/float modes, and drops all metadata.
 
     Args:
         source: a ``PIL.Image``, a ``numpy`` uint8 array (H, W) or (H, W, C), raw encoded bytes,
@@ -64,29 +134,36 @@ def sanitize_image(source, channels: int = 3) -> Image.Image:
         channels: 3 for RGB, 1 for grayscale.
 
     Returns:
-        A new ``PIL.Image`` with mode ``"RGB"`` or ``"L"`` and an empty ``info`` dict.
+        A new ``PIL.Image`` with mode ``"RGB"`` or ``"L"`` and an empty ``info`` dict. Of an animated GIF or a
+        multi-page TIFF, the first frame. High bit depths are scaled to 8 bits: 16 bits per channel by their
+        range (0..65535), 32-bit integer and float grayscale as :func:`_to_8bit` says.
 
     Raises:
-        ImageError: the file is missing, corrupt, not an image, empty (0 pixels), or larger than
-            :data:`MAX_PIXELS`.
+        ImageError: the file is missing, empty, not in one of :data:`FORMATS` (e.g. SVG, HTML, text),
+            damaged or cut short, has no pixels, is larger than :data:`MAX_PIXELS` (refused from its header,
+            before decoding), or has a pixel format that cannot be converted (e.g. CIELAB).
     """
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     image = _open(source)
     if image.width == 0 or image.height == 0:
-        raise ImageError("image has no pixels")
+        raise ImageError("it has no pixels (0 wide or 0 high). Upload a photo or drawing.")
     try:
         image = ImageOps.exif_transpose(image)
     except Exception:  # a broken EXIF block must not make a good image unusable
         pass
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        image = _to_8bit(image)
-    if image.mode == "P":
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA"):
-        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, image.convert("RGBA"))
-    image = image.convert("RGB" if channels == 3 else "L")
+    try:
+        if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+            image = _to_8bit(image)
+        if image.mode == "P":
+            image = image.convert("RGBA")
+        if image.mode in ("RGBA", "LA", "PA"):
+            background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(background, image.convert("RGBA"))
+        image = image.convert("RGB" if channels == 3 else "L")
+    except ValueError as error:  # PIL converts most modes, not all (e.g. CIELAB)
+        raise ImageError(f"its colour format ({image.mode}) cannot be converted. Save it as an ordinary PNG or "
+                         "JPEG and upload that.") from error
     clean = Image.new(image.mode, image.size)
     clean.paste(image)
     return clean

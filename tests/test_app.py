@@ -19,7 +19,7 @@ import app
 from conftest import ROOT
 from genhub.app import loading, serving
 from genhub.app.registry import DEFAULT_MODELS, parse_overrides, resolve_registry
-from genhub.app.serving import GPU_MARKER, handler, served_png
+from genhub.app.serving import GPU_MARKER, MAX_UPLOAD_BYTES, handler, served_png
 from genhub.app.stats import QuizStats
 from genhub.app.tabs import TABS, model_keys, tab
 from genhub.data import DataError
@@ -93,7 +93,8 @@ def test_running_app_py_builds_the_demo_once_from_the_command_line(tiny_export, 
     monkeypatch.setattr(sys, "argv", ["app.py", "--model", f"dcgan-faces={tiny_export}", "--port", "7999"])
     module = runpy.run_path(str(ROOT / "app.py"), run_name="__main__")
     assert loads == [(model_keys(TABS), [f"dcgan-faces={tiny_export}"])]  # every key once, one load
-    assert launches == [(module["demo"], {"server_name": "127.0.0.1", "server_port": 7999})]
+    assert launches == [(module["demo"], {"server_name": "127.0.0.1", "server_port": 7999,
+                                          "max_file_size": MAX_UPLOAD_BYTES})]
     assert {"new_round", "guess_left"} <= public_api_names(module["demo"])  # the GAN from --model is served
     with pytest.raises(SystemExit):
         app.parse_settings(["--mod", "x"])  # no abbreviations: an unknown flag is refused
@@ -186,7 +187,7 @@ def test_handler_serves_returned_images_as_atomic_png_paths():
         return image, "text", None
 
     path, text, nothing = event()
-    assert (text, nothing) == ("text", None) and path == served_png(image.copy())  # content-addressed: same path
+    assert (text, nothing) == ("text", None) and path != served_png(image.copy())  # a new file each time
     served = Image.open(path)
     assert (served.format, served.size, served.mode, served.getpixel((0, 0))) == ("PNG", (20, 10), "RGB", (1, 2, 3))
     assert set(png_chunks(path)) == {b"IHDR", b"IDAT", b"IEND"}
@@ -340,10 +341,10 @@ def test_models_run_only_inside_gpu_calls_when_every_tab_is_played(full_demo, gp
         outside.clear()
         client.predict(api_name="/new_round")
         client.predict(api_name="/guess_right")
-        for prefix in ("vae_faces", "dcgan_faces"):
+        for prefix, second_photo in (("vae_faces", [None]), ("dcgan_faces", [])):  # the DCGAN's takes no photo
             values = client.predict(5, api_name=f"/{prefix}_random_face")[1:-1]
             client.predict(*values, api_name=f"/{prefix}_edit")
-            client.predict(None, 3, "linear", 1, api_name=f"/{prefix}_interpolate")
+            client.predict(*second_photo, 3, "linear", 1, api_name=f"/{prefix}_interpolate")
         client.predict(handle_file(str(photo)), api_name="/vae_faces_encode")
         client.predict(handle_file(str(photo)), 3, "spherical", None, api_name="/vae_faces_interpolate")
         client.predict(2, api_name="/vae_faces_held_out_face")

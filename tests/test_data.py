@@ -82,7 +82,7 @@ def test_unreadable_image_names_source_and_row(tmp_path):
     dataset = load_split(DataSpec(str(tmp_path), 8))
     dataset[0]
     bad_row = next(i for i in range(len(dataset)) if dataset.table[i]["image"]["bytes"] == b"garbage")
-    with pytest.raises(DataError, match=rf"row {bad_row}, column 'image': cannot read the image"):
+    with pytest.raises(DataError, match=rf"row {bad_row}, column 'image': it is not an image file genhub can read"):
         dataset[bad_row]
 
 

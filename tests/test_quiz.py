@@ -1,11 +1,15 @@
 """Quiz logic, played directly (no Gradio)."""
 
+import random
+
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from genhub.app.loading import LoadedModel, load_model
 from genhub.app.registry import ModelSpec
+from genhub.app.tabs import quiz
 from genhub.app.tabs.quiz import QuizGame, QuizState, load_game, summary
 from genhub.data import DataError, DataSpec, load_split
 from genhub.evaluation.intervals import wilson_interval
@@ -37,14 +41,44 @@ def test_round_serves_two_identically_shaped_images_and_keeps_the_answer_server_
 
 
 def test_the_fake_side_holds_the_generator_sample(game, monkeypatch):
-    # Force a known fake: an all-white "sample"; the real faces are never uniformly white.
+    # Force a known fake: an all-white "sample" (255, dithered down to 254 or kept); real faces are never white.
     monkeypatch.setattr(game.model, "sample", lambda n, generator=None: torch.ones(n, 3, 32, 32))
     for _ in range(6):
         left, right, state = game.new_round(QuizState())
         fake = (left, right)[state.round.fake_side]
         real = (left, right)[1 - state.round.fake_side]
-        assert fake.getextrema() == ((255, 255),) * 3
-        assert real.getextrema() != ((255, 255),) * 3
+        assert fake.getextrema() == ((254, 255),) * 3
+        assert min(low for low, _ in real.getextrema()) < 200
+
+
+def test_both_images_are_dithered_afresh_within_one_level(game, monkeypatch):
+    """The same round (same face, same sample, same side) played twice with the dither and once without: every
+    pixel of both sides within 1 of the undithered one, about 2/3 of them moved on either side (uniform -1, 0,
+    +1), and no two servings the same."""
+    def play(seed):
+        monkeypatch.setattr(game, "rng", random.Random(seed))
+        left, right, state = game.new_round(QuizState())
+        return [np.asarray(image, dtype=np.int16) for image in (left, right)], state.round.fake_side
+
+    for seed in range(3):
+        first, fake_side = play(seed)
+        second, _ = play(seed)
+        with monkeypatch.context() as undithered:
+            undithered.setattr(quiz, "dither", lambda image: image)
+            clean, clean_fake_side = play(seed)
+        assert clean_fake_side == fake_side
+        for served, again, exact in zip(first, second, clean):
+            assert np.abs(served - exact).max() == 1 and not np.array_equal(served, again)
+            inside = (exact > 0) & (exact < 255)  # where clipping cannot hide a step
+            assert 0.6 < (served != exact)[inside].mean() < 0.73
+
+
+def test_dither_is_uniform_and_clipped():
+    gray = Image.new("RGB", (100, 100), (0, 128, 255))
+    steps = np.asarray(quiz.dither(gray), dtype=np.int16) - np.asarray(gray, dtype=np.int16)
+    counts = [np.mean(steps[:, :, 1] == step) for step in (-1, 0, 1)]
+    assert all(0.3 < count < 0.37 for count in counts), counts  # 10,000 draws: 1/3 +- 5 standard deviations
+    assert set(np.unique(steps[:, :, 0])) == {0, 1} and set(np.unique(steps[:, :, 2])) == {-1, 0}
 
 
 def test_scoring_streak_and_discriminator_tally(game):

@@ -44,6 +44,15 @@ def test_gradient_accumulation_counts_optimisation_steps(faces_dir, tmp_path):
     assert info["global_step"] == 3 and info["images_seen"] == 3 * 4 * 8
 
 
+def test_a_time_budget_ends_the_run_early_and_still_exports(faces_dir, tmp_path):
+    out = tmp_path / "budget"
+    _run(*tiny_dcgan_args(faces_dir, out, "--max_train_steps", "1000", "--max_train_minutes", "0.00001"))
+    info = json.loads((out / "training_info.json").read_text())
+    assert info["global_step"] == 1 and info["stopped_by_time_budget"] is True
+    assert (out / "model.safetensors").is_file() and (out / "checkpoint-1").is_dir()
+    assert info["args"]["max_train_minutes"] == 1e-05
+
+
 def test_resume_from_an_explicit_checkpoint_and_a_missing_one(faces_dir, tmp_path):
     out = tmp_path / "run"
     _run(*tiny_dcgan_args(faces_dir, out, "--max_train_steps", "4", "--checkpointing_steps", "2"))

@@ -160,8 +160,8 @@ def test_rgba_is_flattened_onto_white(client, inputs):
     ("1x1.png", "1×1 pixels; it needs at least 16"),
     ("extreme.png", "aspect ratio beyond 10:1"),
     ("huge.png", "larger than the 50,000,000-pixel limit"),
-    ("corrupt.png", "cannot read"),
-    ("text.jpg", "cannot read"),
+    ("corrupt.png", "it looks like a PNG file but cannot be decoded: it is damaged, cut short or an unusual variant"),
+    ("text.jpg", r"it is not an image file genhub can read \(PNG, JPEG, WebP, BMP, TIFF, GIF\)"),
 ])
 def test_bad_uploads_get_a_clear_error(client, inputs, name, message):
     with pytest.raises(AppError, match=message):
@@ -211,3 +211,36 @@ def test_the_app_has_the_tab(tiny_pix2pix_export, tiny_cyclegan_export):
     dropdown = next(block for block in demo.blocks.values() if isinstance(block, gr.Dropdown))
     assert [value for _, value in dropdown.choices] == ["pix2pix-sketch2face", "cyclegan-eyeglasses:AB",
                                                         "cyclegan-eyeglasses:BA"]
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b"", "the file is empty (0 bytes)"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(100), "it looks like a PNG file but cannot be decoded"),
+    (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "it is an SVG (vector) drawing"),
+])
+def test_the_sketch_endpoint_refuses_bad_files_with_our_message(client, tmp_path, payload, message):
+    path = tmp_path / "drawing.png"
+    path.write_bytes(payload)
+    with pytest.raises(AppError) as raised:  # not Gradio's "The upstream Gradio app has raised an exception"
+        client.predict("pix2pix-sketch2face", _drawing(path), "crop", api_name="/translate_sketch")
+    assert str(raised.value).startswith(f"Cannot use this image: {message}")
+
+
+def test_uploads_reach_the_sanitiser_undecoded(models):
+    from gradio.components.image_editor import EditorData, EditorDataBlobs
+    from gradio.data_classes import ImageData
+
+    with gr.Blocks() as demo:
+        translate.build(demo, models)
+    blocks = demo.blocks.values()
+    pad = next(block for block in blocks if isinstance(block, gr.Sketchpad))
+    picture = next(block for block in blocks if isinstance(block, gr.Image) and block.label.startswith("Upload"))
+    pad.blob_storage["drawing-1"] = EditorDataBlobs(background=None, layers=[b"layer"], composite=b"composite")
+    assert pad.preprocess(EditorData(id="drawing-1")) == {"background": None, "layers": [b"layer"],
+                                                          "composite": b"composite"}  # the browser's bytes, as sent
+    assert pad.blob_storage == {}  # not kept
+    assert pad.preprocess(EditorData(id="never-sent"))["composite"] is None and pad.preprocess(None) is None
+    assert picture.preprocess(ImageData(path="/uploads/a.png")) == "/uploads/a.png"
+    assert picture.preprocess(ImageData(url="data:image/png;base64,aGVsbG8=")) == b"hello"
+    with pytest.raises(gr.Error, match="^Cannot use this image: its data: URL is not valid base64"):
+        picture.preprocess(ImageData(url="data:image/png;base64,aGVsbG8"))

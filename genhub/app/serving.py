@@ -1,5 +1,5 @@
 """How the app serves requests: the CPU thread setup, and :func:`handler`, the one decorator of every Gradio
-event (ZeroGPU, clear errors, PNGs written atomically).
+event (ZeroGPU, clear errors, output PNGs that expire), and the limits every app launches with.
 
 Every event handler of every tab is ``@handler(gpu_seconds=N)`` (it runs a model: it gets a ZeroGPU
 GPU for up to N seconds) or ``@handler(gpu_seconds=None)`` (it only reads session state or data).
@@ -7,11 +7,14 @@ GPU for up to N seconds) or ``@handler(gpu_seconds=None)`` (it only reads sessio
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import functools
-import hashlib
-import io
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -25,6 +28,19 @@ from genhub.images import ImageError, sanitize_image
 USER_ERRORS = (ImageError, DataError, ValueError)
 #: The marker :func:`handler` sets on what it returns: the ZeroGPU duration in seconds, or None (runs no model).
 GPU_MARKER = "__genhub_gpu__"
+#: Where :func:`served_png` writes the app's output images (one folder per image).
+SERVED_DIR = Path(tempfile.gettempdir()) / "genhub-served"
+#: Seconds an output file is kept: ours in :data:`SERVED_DIR`, and Gradio's cached copies (:data:`DELETE_CACHE`).
+#: Disk then holds at most about this long's outputs (~0.4 MB per quiz round, both copies).
+SERVED_MAX_AGE_SECONDS = 3600
+#: ``gr.Blocks(delete_cache=(frequency, age))`` of every app: every 10 minutes Gradio deletes the files it
+#: cached for this app (outputs and uploads) older than :data:`SERVED_MAX_AGE_SECONDS`.
+DELETE_CACHE = (600, SERVED_MAX_AGE_SECONDS)
+#: Largest upload accepted, in bytes (20 MiB; ``launch(max_file_size=...)`` of the app and every Space):
+#: Gradio refuses a bigger file while it streams in, with HTTP 413 "File size exceeded maximum allowed size of
+#: 20971520 bytes.", before anything decodes it. Images bigger than this are far beyond what any tab uses.
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+_next_expiry = 0.0
 
 
 def configure_threads() -> None:
@@ -36,26 +52,41 @@ def configure_threads() -> None:
         torch.set_num_threads(1)
 
 
-def served_png(image: Image.Image) -> str:
-    """Write ``image`` once as a metadata-free PNG at ``<tmp>/genhub-served/<sha256>/image.png`` and return the path.
+def served_png(image: Image.Image, *, fixed_length: bool = False) -> str:
+    """Write ``image`` as a metadata-free PNG at ``<SERVED_DIR>/<random>/image.png`` and return the path.
 
     For the app's outputs: given a PIL image, Gradio rewrites its cache file in place for every identical
     output, so a second client downloading the same picture can receive a truncated file (bench_app.py saw
-    86 failed requests under 8-32 concurrent clients). A path is copied by Gradio atomically instead, and
-    this file is itself written to a temporary name and renamed, never rewritten.
+    86 failed requests under 8-32 concurrent clients). A path is copied by Gradio atomically instead. Every
+    call writes a new folder with a random name, so no file is ever rewritten and no name depends on the
+    picture. Folders older than :data:`SERVED_MAX_AGE_SECONDS` are deleted here (looked for at most 60 times
+    per that age), so the folder holds at most about that age's worth of outputs.
+
+    ``fixed_length``: store the pixels uncompressed (196,993 bytes for a 256x256 RGB image), so the file's
+    length depends only on the size and mode, never on the content: for the quiz, where a compressed length
+    would tell a smooth fake from a detailed photo.
     """
-    buffer = io.BytesIO()
-    sanitize_image(image, 1 if image.mode == "L" else 3).save(buffer, format="PNG")
-    data = buffer.getvalue()
-    folder = Path(tempfile.gettempdir()) / "genhub-served" / hashlib.sha256(data).hexdigest()
-    path = folder / "image.png"
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, partial = tempfile.mkstemp(dir=folder, suffix=".partial")
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(partial, path)
+    _expire_served()
+    SERVED_DIR.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(dir=SERVED_DIR)) / "image.png"
+    sanitize_image(image, 1 if image.mode == "L" else 3).save(path, format="PNG",
+                                                               compress_level=0 if fixed_length else 6)
     return str(path)
+
+
+def _expire_served() -> None:
+    """Delete the :data:`SERVED_DIR` folders older than :data:`SERVED_MAX_AGE_SECONDS` (Gradio has long since
+    copied them), at most once per 1/60 of that age."""
+    global _next_expiry
+    now = time.monotonic()
+    if now < _next_expiry or not SERVED_DIR.is_dir():
+        return
+    _next_expiry = now + SERVED_MAX_AGE_SECONDS / 60
+    cutoff = time.time() - SERVED_MAX_AGE_SECONDS
+    for entry in os.scandir(SERVED_DIR):
+        with contextlib.suppress(FileNotFoundError):  # another thread or process got there first
+            if entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _served(value):
@@ -103,19 +134,45 @@ def handler(*, gpu_seconds: int | None):
 
 
 def readable_upload(component):
-    """Make ``component``'s own decoding (``gr.Image`` opens an upload before any handler runs) fail with a clear
-    ``gr.Error`` on a corrupt file or a decompression bomb; returns the component. Wrapped on the instance: a
-    ``gr.Image`` subclass would make Gradio write a ``.pyi`` stub beside the module defining it."""
+    """Make ``component`` hand its upload to the event as it was uploaded, for :func:`genhub.images.sanitize_image`
+    to decode: the one decoder, which refuses non-images, damaged files and decompression bombs (from the
+    header, before decoding) with a clear ``ImageError``. Gradio's own preprocessing would decode first (a
+    ``gr.Sketchpad`` always, a ``gr.Image`` a ``data:`` URL), with no size limit and its own error text.
+
+    The event gets, from a ``gr.Image``: the upload's path, or the bytes of a ``data:`` URL; from a ``gr.Sketchpad``
+    (any ``gr.ImageEditor``): ``{"background": x, "layers": [x, ...], "composite": x}``, each ``x`` a path, the
+    bytes the browser sent, or None. No upload: None. Returns the component. Replaced on the instance: a
+    ``gr.Image`` subclass would make Gradio write a ``.pyi`` stub beside the module defining it.
+
+    Raises:
+        ValueError: ``component`` is not a ``gr.Image`` or ``gr.ImageEditor`` with ``type="filepath"``.
+    """
     import gradio as gr
+    from gradio.data_classes import FileData
 
-    decode = component.preprocess
+    if not isinstance(component, (gr.Image, gr.ImageEditor)) or component.type != "filepath":
+        raise ValueError("readable_upload takes a gr.Image or gr.Sketchpad with type='filepath'")
 
-    @functools.wraps(decode)
-    def preprocess(payload):
-        try:
-            return decode(payload)
-        except Exception as error:
-            raise gr.Error(f"Cannot use this image: cannot read it ({error})") from None
+    def encoded(item):  # a FileData, the bytes the browser sent for a drawing, or None
+        return item.path if isinstance(item, FileData) else item
 
-    component.preprocess = preprocess
+    def image(payload):
+        if payload is not None and (payload.url or "").startswith("data:"):
+            try:
+                return base64.b64decode(payload.url.rsplit(",", 1)[-1])
+            except binascii.Error:
+                raise gr.Error(_message(ImageError("its data: URL is not valid base64. Send the image as a file."))
+                               ) from None
+        return None if payload is None else payload.path
+
+    def drawing(payload):
+        if payload is None:
+            return None
+        layers = component.blob_storage.pop(payload.id, None) if payload.id is not None else payload
+        if layers is None:  # the browser's blobs for this id never arrived
+            return {"background": None, "layers": [], "composite": None}
+        return {"background": encoded(layers.background), "composite": encoded(layers.composite),
+                "layers": [encoded(layer) for layer in layers.layers if layer is not None]}
+
+    component.preprocess = drawing if isinstance(component, gr.ImageEditor) else image
     return component

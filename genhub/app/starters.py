@@ -33,7 +33,8 @@ class Starter:
         family: the ``genhub.train`` module that trains it.
         shared: flags when :data:`SHARED_DATA` exists; ``{data}`` stands for that folder.
         shipped: flags on the data that ships inside scikit-image (see :mod:`genhub.shipped`).
-        minutes: wall time of the shared / shipped recipe on 2 CPU cores, as measured (the progress estimate).
+        minutes: wall time of the shared / shipped recipe on 2 CPU cores, as measured (the progress estimate;
+            each recipe's time budget bounds it on slower machines).
     """
 
     family: str
@@ -53,45 +54,51 @@ class Starter:
 
 _QUIET = ("--checkpointing_steps", "250", "--checkpoints_total_limit", "1", "--save_images_steps", "250")
 
+
+def _budget(minutes: float) -> tuple[str, ...]:
+    """Stop at the step cap or after ``minutes`` of training, whichever comes first: the caps fit the AMD EPYC
+    this was measured on, the budget keeps slower CPUs (no native bf16, fewer FLOP/s) within the same time."""
+    return ("--max_train_minutes", str(minutes))
+
 #: registry key -> its starter: CPU-sized widths and resolutions, a few minutes each (measured: README.md's
 #: "Starters" table); the full recipes are the registry's ``recipe``s.
 STARTERS: dict[str, Starter] = {
     "dcgan-faces": Starter(
         "dcgan",
         ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--ngf", "32", "--ndf", "32", "--random_flip",
-         "--train_batch_size", "64", "--max_train_steps", "450", *_QUIET),
+         "--train_batch_size", "64", "--max_train_steps", "450", *_budget(3.5), *_QUIET),
         ("--dataset", "lfw-subset", "--resolution", "32", "--ngf", "32", "--ndf", "32", "--random_flip",
-         "--train_batch_size", "16", "--max_train_steps", "1500", *_QUIET),
-        (4.0, 1.0)),
+         "--train_batch_size", "16", "--max_train_steps", "1500", *_budget(1.0), *_QUIET),
+        (4.0, 1.3)),
     "vae-faces": Starter(
         "vae",
         ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--latent_dim", "128", "--hidden_channels", "32",
          "--random_flip", "--train_batch_size", "64", "--max_train_steps", "400",
-         "--outlier_dataset", "{data}/nonface_flowers_128", *_QUIET),
+         "--outlier_dataset", "{data}/nonface_flowers_128", *_budget(2.0), *_QUIET),
         ("--dataset", "lfw-subset", "--resolution", "32", "--latent_dim", "32", "--hidden_channels", "16",
          "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1500", "--min_attribute_count", "2",
-         *_QUIET),
-        (2.5, 0.5)),
+         *_budget(0.6), *_QUIET),
+        (2.4, 0.9)),
     "pix2pix-sketch2face": Starter(
         "pix2pix",
         ("--dataset", "{data}/sketch2face_celeba_128", "--input_column", "input", "--target_column", "target",
          "--input_name", "sketch", "--target_name", "face", "--resolution", "64", "--ngf", "32", "--ndf", "32",
-         "--train_batch_size", "8", "--random_flip", "--max_train_steps", "800", *_QUIET),
+         "--train_batch_size", "8", "--random_flip", "--max_train_steps", "800", *_budget(2.2), *_QUIET),
         ("--dataset", "lfw-subset-sketch", "--input_column", "input", "--target_column", "target",
          "--input_name", "sketch", "--target_name", "face", "--resolution", "64", "--ngf", "32", "--ndf", "32",
-         "--train_batch_size", "8", "--random_flip", "--max_train_steps", "600", *_QUIET),
-        (2.5, 2.0)),
+         "--train_batch_size", "8", "--random_flip", "--max_train_steps", "600", *_budget(1.5), *_QUIET),
+        (2.5, 1.8)),
     "cyclegan-eyeglasses": Starter(
         "cyclegan",
         ("--dataset", "{data}/unpaired_celeba_eyeglasses", "--domain_column", "domain", "--domain_a", "A",
          "--domain_b", "B", "--domain_a_name", "no_eyeglasses", "--domain_b_name", "eyeglasses", "--resolution", "64",
          "--ngf", "16", "--ndf", "16", "--n_blocks", "4", "--train_batch_size", "4", "--random_flip",
-         "--max_train_steps", "400", *_QUIET),
+         "--max_train_steps", "400", *_budget(2.0), *_QUIET),
         ("--dataset", "lfw-subset-faces-vs-patches", "--domain_column", "domain", "--domain_a", "A", "--domain_b",
          "B", "--domain_a_name", "face", "--domain_b_name", "texture_patch", "--resolution", "32", "--ngf", "16",
          "--ndf", "16", "--n_blocks", "4", "--train_batch_size", "4", "--random_flip", "--max_train_steps", "600",
-         *_QUIET),
-        (2.0, 1.0)),
+         *_budget(1.0), *_QUIET),
+        (2.3, 1.3)),
 }
 
 

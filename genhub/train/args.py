@@ -25,6 +25,9 @@ def add_training_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     run.add_argument("--adam_beta2", type=float, default=0.999)
     run.add_argument("--num_epochs", type=int, default=10)
     run.add_argument("--max_train_steps", type=int, default=None, help="overrides --num_epochs")
+    run.add_argument("--max_train_minutes", type=float, default=None,
+                     help="also stop (and export) once training has run this long: a budget for any machine; "
+                          "the step count then depends on the machine's speed")
     run.add_argument("--mixed_precision", choices=CHOICES, default="auto",
                      help="auto (default): bf16 where the device runs it natively (CUDA with bf16; a CPU with "
                           "AVX512_BF16 or AMX), else fp32 on CPU and fp16 on older CUDA")

@@ -287,9 +287,13 @@ class Trainer:
                         accelerator.print(f"stopped at step {self.progress.global_step}; resume with "
                                           f"--resume_from_checkpoint latest")
                         return None
-                    if self.progress.global_step >= max_steps:
+                    if self.progress.global_step >= max_steps or self._out_of_time():
                         return recent
         return recent
+
+    def _out_of_time(self) -> bool:
+        budget = self.args.max_train_minutes
+        return budget is not None and self.progress.wall_time >= 60 * budget
 
     def _run_step(self, batch: dict) -> dict[str, torch.Tensor]:
         """One micro-batch: the random flips (``Recipe.flip_groups``), then the family's step."""
@@ -426,6 +430,7 @@ class Trainer:
             "resolution": args.data.resolution,
             "config": model.config,
             "global_step": progress.global_step,
+            "stopped_by_time_budget": self._out_of_time(),
             "images_seen": progress.global_step * batch_images,
             "wall_time_seconds": round(progress.wall_time, 1),
             "images_per_second": round(progress.global_step * batch_images / max(progress.wall_time, 1e-9), 1),

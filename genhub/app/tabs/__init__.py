@@ -9,6 +9,7 @@ from typing import Sequence
 
 from genhub.app.loading import LoadedModel
 from genhub.app.registry import DEFAULT_MODELS
+from genhub.app.serving import DELETE_CACHE
 from genhub.app.tabs import latent, models, quiz, translate
 
 
@@ -77,10 +78,11 @@ def model_keys(tabs: Sequence[Tab]) -> list[str]:
 
 def assemble(tabs: Sequence[Tab], models: dict[str, LoadedModel], title: str, header: str = ""):
     """A ``gr.Blocks`` titled ``title``: ``header`` (markdown) then the tabs, each in its own ``gr.Tab``
-    (a single tab fills the page). ``models`` must hold every key of :func:`model_keys`."""
+    (a single tab fills the page). ``models`` must hold every key of :func:`model_keys`. Its cached files
+    expire (``delete_cache``: :data:`genhub.app.serving.DELETE_CACHE`)."""
     import gradio as gr
 
-    with gr.Blocks(title=title) as demo:
+    with gr.Blocks(title=title, delete_cache=DELETE_CACHE) as demo:
         if header:
             gr.Markdown(header)
         if len(tabs) == 1:

@@ -191,7 +191,8 @@ class Explorer:
             ImageError: ``second`` cannot be read.
         """
         if state.code is None:
-            raise ValueError("make, upload or pick a face first: the strip starts at the face on screen")
+            raise ValueError(("Make, upload or pick a face first" if self.can_encode else "Make a random face first")
+                             + ": the strip starts at the face on screen.")
         if not 2 <= int(num_frames) <= MAX_FRAMES:
             raise ValueError(f"frames must be between 2 and {MAX_FRAMES}, got {num_frames}")
         if second is not None:
@@ -221,7 +222,8 @@ def load_explorer(loaded: LoadedModel, num_sliders: int = NUM_SLIDERS, held_out_
 def build(demo, models: dict[str, LoadedModel], num_sliders: int = NUM_SLIDERS, held_out_examples: bool = True) -> None:
     """Lay out the tab inside the current ``gr.Tab``: one sub-tab per model of ``models``. Api names, with ``P``
     the model key with ``-`` replaced by ``_``: ``P_random_face``, ``P_edit``, ``P_interpolate`` and, for a
-    VAE, ``P_encode`` and ``P_held_out_face``.
+    VAE, ``P_encode`` and ``P_held_out_face``. Each takes only what it uses: a VAE's ``P_interpolate`` takes
+    (second photo or None, frames, path, seed), a DCGAN's (frames, path, seed), as it has no encoder.
 
     ``held_out_examples=False`` hides the held-out photos (e.g. on a public Space: CelebA's terms).
     """
@@ -293,8 +295,8 @@ def _interpolation_panel(explorer: Explorer, ui: SimpleNamespace) -> None:
                 + ("a second photo, or a random face when none is given." if explorer.can_encode
                    else "a random face."))
     with gr.Row():
-        ui.second = gr.File(label="second photo (optional)", file_types=["image"], type="filepath",
-                            visible=explorer.can_encode)
+        if explorer.can_encode:
+            ui.second = gr.File(label="second photo (optional)", file_types=["image"], type="filepath")
         with gr.Column():
             ui.frames = gr.Slider(2, MAX_FRAMES, value=8, step=1, label="frames")
             ui.mode = gr.Radio(list(INTERPOLATION_MODES), value=INTERPOLATION_MODES[0], label="path")
@@ -324,7 +326,7 @@ def _wire(demo, explorer: Explorer, prefix: str, ui: SimpleNamespace) -> None:
     @handler(gpu_seconds=GPU_SECONDS)
     def encode(current, source):
         if source is None:
-            raise ValueError("no image uploaded")
+            raise ValueError("Upload a photo first.")
         photo, reconstruction, values, amounts, verdict, current = explorer.encode(current, source)
         return photo, reconstruction, reconstruction, *values, *amounts, verdict, current
 
@@ -334,8 +336,12 @@ def _wire(demo, explorer: Explorer, prefix: str, ui: SimpleNamespace) -> None:
         return photo, reconstruction, reconstruction, *values, *amounts, verdict, current
 
     @handler(gpu_seconds=GPU_SECONDS)
-    def interpolate_faces(current, second_file, num_frames, path, seed_value):
+    def interpolate_to_photo(current, second_file, num_frames, path, seed_value):
         return explorer.interpolate(current, second_file, int(num_frames), path, _seed(seed_value))
+
+    @handler(gpu_seconds=GPU_SECONDS)
+    def interpolate_to_random(current, num_frames, path, seed_value):
+        return explorer.interpolate(current, None, int(num_frames), path, _seed(seed_value))
 
     controls = [*ui.sliders, *ui.attributes]
     face_outputs = [ui.face, *controls, ui.info, ui.state]
@@ -350,5 +356,7 @@ def _wire(demo, explorer: Explorer, prefix: str, ui: SimpleNamespace) -> None:
         if explorer.held_out is not None:
             ui.example_button.click(held_out_face, [ui.state, ui.index], encode_outputs,
                                     api_name=f"{prefix}_held_out_face")
-    ui.interpolate_button.click(interpolate_faces, [ui.state, ui.second, ui.frames, ui.mode, ui.second_seed],
-                                ui.strip, api_name=f"{prefix}_interpolate")
+    settings = [ui.frames, ui.mode, ui.second_seed]  # an endpoint takes only what it uses: no photo without an encoder
+    interpolate_faces, inputs = ((interpolate_to_photo, [ui.state, ui.second, *settings]) if explorer.can_encode
+                                 else (interpolate_to_random, [ui.state, *settings]))
+    ui.interpolate_button.click(interpolate_faces, inputs, ui.strip, api_name=f"{prefix}_interpolate")

@@ -1,8 +1,10 @@
 """"Which face is fake?": one real held-out face beside one fresh GAN sample; the player clicks the fake.
 
 The answer, and the discriminator's opinion, stay in server-side session state until the
-guess: both images go through the same path (model resolution -> uint8 -> same upscale -> PNG
-with no metadata), so nothing but the pixels tells them apart.
+guess: both images go through the same path (model resolution -> uint8 -> same upscale -> fresh
++-1 dither -> uncompressed PNG with no metadata, in a folder with a random name), so nothing but
+the pixels tells them apart: every file's length is the same, and no file is ever served twice,
+so a client that remembers what it was sent cannot recognise a real face coming back.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import time
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+import numpy as np
 import torch
 from PIL import Image
 
 from genhub.app.loading import LoadedModel, held_out
-from genhub.app.serving import handler
+from genhub.app.serving import handler, served_png
 from genhub.app.stats import QuizStats
 from genhub.data import DataError, ImageDataset
 from genhub.evaluation.intervals import wilson_interval
@@ -71,10 +74,14 @@ class QuizGame:
         self.rng = random.SystemRandom()
 
     def _display(self, pixel_values: torch.Tensor) -> Image.Image:
-        return to_pil(pixel_values).resize((self.display_size, self.display_size), Image.Resampling.LANCZOS)
+        return dither(to_pil(pixel_values).resize((self.display_size, self.display_size), Image.Resampling.LANCZOS))
 
     def new_round(self, state: QuizState) -> tuple[Image.Image, Image.Image, QuizState]:
-        """Start a round: returns (left image, right image, state). Any unanswered round is dropped."""
+        """Start a round: returns (left image, right image, state). Any unanswered round is dropped.
+
+        Both images are upscaled identically and then :func:`dither`-ed afresh, so a real face shown again
+        never comes back as the same pixels (each within 1 of the undithered picture: the game is unchanged).
+        """
         row = self.rng.randrange(len(self.real_images))
         real_image = center_crop_resize(self.real_images.image(row), self.model.resolution)
         real = to_pixel_values(real_image)
@@ -120,6 +127,14 @@ class QuizGame:
             f"({'right' if discriminator_right else 'wrong'}).",
             state,
         )
+
+
+def dither(image: Image.Image) -> Image.Image:
+    """``image`` (8-bit) with independent, uniformly random -1, 0 or +1 added to every channel of every pixel
+    (clipped to 0-255), from fresh OS entropy: invisible, but no two results are ever the same bytes."""
+    pixels = np.asarray(image, dtype=np.int16)
+    noise = np.random.default_rng().integers(-1, 2, pixels.shape, dtype=np.int16)
+    return Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8))
 
 
 def summary(state: QuizState) -> str:
@@ -211,7 +226,8 @@ def _wire(demo, game: QuizGame, stats: QuizStats | None, ui: SimpleNamespace) ->
     @handler(gpu_seconds=GPU_SECONDS)
     def start(current: QuizState):
         left_image, right_image, current = game.new_round(current)
-        return left_image, right_image, "", current, gr.update(interactive=True), gr.update(interactive=True)
+        return (served_png(left_image, fixed_length=True), served_png(right_image, fixed_length=True), "", current,
+                gr.update(interactive=True), gr.update(interactive=True))
 
     def answer(side: int):
         @handler(gpu_seconds=None)  # reads the session's round: no model runs

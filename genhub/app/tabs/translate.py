@@ -101,18 +101,20 @@ def prepare(image, resolution: int, channels: int = 3, fit: str = "crop") -> tup
         of the picture inside it, in model pixels; a sentence saying what was done).
 
     Raises:
-        ImageError: unreadable, too large (see ``MAX_PIXELS``), shorter side below :data:`MIN_SIDE`,
-            aspect ratio beyond :data:`MAX_ASPECT`, or unknown ``fit``.
+        ImageError: unreadable, too large (see ``MAX_PIXELS``), shorter side below :data:`MIN_SIDE`, or
+            aspect ratio beyond :data:`MAX_ASPECT`; the message says what to do.
+        ValueError: unknown ``fit``.
     """
     if fit not in FITS:
-        raise ImageError(f"fit must be one of {list(FITS)}, got {fit!r}")
+        raise ValueError(f"Pick a fit: {' or '.join(map(repr, FITS))} (got {fit!r}).")
     picture = sanitize_image(image, channels)
     width, height = picture.size
     if min(width, height) < MIN_SIDE:
-        raise ImageError(f"the image is {width}×{height} pixels; it needs at least {MIN_SIDE} pixels on each side")
+        raise ImageError(f"it is {width}×{height} pixels; it needs at least {MIN_SIDE} pixels on each side. "
+                         "Upload a bigger picture.")
     if max(width, height) / min(width, height) > MAX_ASPECT:
-        raise ImageError(f"the image is {width}×{height} pixels, an aspect ratio beyond {MAX_ASPECT:g}:1; "
-                         "crop it closer to a square first")
+        raise ImageError(f"it is {width}×{height} pixels, an aspect ratio beyond {MAX_ASPECT:g}:1. Crop it "
+                         "closer to a square and upload it again.")
     side = min(width, height) if fit == "crop" else max(width, height)
     steps, box = [], (0, 0, resolution, resolution)
     if width != height and fit == "crop":
@@ -171,7 +173,7 @@ def translate(entry: Direction, image, fit: str = "crop", sketch: bool = False
     if sketch:
         model_input = binarise(model_input)
         if model_input.getextrema() in ((255, 255), ((255, 255),) * len(model_input.getbands())):
-            raise ImageError("the sketch pad is empty: draw a face (black lines on white) first")
+            raise ImageError("the sketch pad is empty. Draw a face (black lines on white) first.")
         done += " The drawing was binarised to black lines on white, like the training sketches."
     output, reconstruction, seconds = run(entry, model_input)
     source, target = entry.domains
@@ -279,9 +281,10 @@ def _layout(menu: Menu, first: Direction) -> SimpleNamespace:
                 ui.go = gr.Button("Translate", variant="primary")
             with gr.Tab("Draw"):
                 gr.Markdown("Draw a face in black lines (for a sketch → face model).")
-                ui.drawing = gr.Sketchpad(type="pil", canvas_size=(512, 512), label="Sketch pad",
-                                          placeholder="Pick the brush on the left, then draw",
-                                          brush=gr.Brush(default_size=4, colors=["#000000"], color_mode="fixed"))
+                ui.drawing = readable_upload(gr.Sketchpad(
+                    type="filepath", canvas_size=(512, 512), label="Sketch pad",
+                    placeholder="Pick the brush on the left, then draw",
+                    brush=gr.Brush(default_size=4, colors=["#000000"], color_mode="fixed")))
                 ui.go_sketch = gr.Button("Translate the drawing", variant="primary")
             ui.gallery = gr.Gallery(list(menu.examples(first.value)[0]), label="Held-out examples (click one)",
                                     columns=NUM_EXAMPLES // 2, height=200, allow_preview=False, format="png")
@@ -309,8 +312,8 @@ def _wire(menu: Menu, ui: SimpleNamespace) -> None:
         return menu.translate(value, image, fit)
 
     @handler(gpu_seconds=GPU_SECONDS)
-    def translate_sketch(value: str, drawing, fit: str):
-        return menu.translate(value, drawing.get("composite") if isinstance(drawing, dict) else drawing, fit, True)
+    def translate_sketch(value: str, drawing, fit: str):  # drawing: as serving.readable_upload hands it over
+        return menu.translate(value, None if drawing is None else drawing["composite"], fit, True)
 
     @handler(gpu_seconds=None)  # puts an example in the picture box; the .then() below translates it
     def pick_example(value: str, evt: gr.SelectData):

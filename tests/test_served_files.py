@@ -1,0 +1,182 @@
+"""What the app serves and what it never serves, on the real entry points: quiz files that tell nothing across
+rounds, output files that expire, no route to the training data, the statistics, checkpoints, the source or
+system files, and uploads over the stated size refused while they stream in."""
+
+import hashlib
+import json
+import os
+import runpy
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import quote
+
+import gradio as gr
+import httpx
+import pytest
+from gradio_client import Client
+from test_app import free_port
+from test_kill import start_app
+
+import app
+from conftest import ROOT, SHARED_DATA
+from genhub.app import serving
+from genhub.app.serving import DELETE_CACHE, MAX_UPLOAD_BYTES
+from genhub.hub.space_bundle import SPACES
+
+#: Quiz rounds played from fresh sessions: more than the 16 held-out faces (``faces_dir``'s test split), so
+#: at least one real face is served twice.
+ROUNDS = 24
+
+
+@pytest.fixture(scope="module")
+def served_app(tiny_export, tmp_path_factory):
+    """``python app.py`` with the tiny export as the quiz's GAN; its statistics and Gradio's cache in its own
+    working folder."""
+    workdir = tmp_path_factory.mktemp("app")
+    server, url = start_app(tiny_export, workdir)
+    yield SimpleNamespace(url=url, workdir=workdir, pid=server.pid)
+    server.terminate()
+    server.wait(timeout=60)
+
+
+def test_quiz_files_tell_nothing_across_rounds(served_app):
+    seen, folders, lengths = set(), set(), set()
+    for _ in range(ROUNDS):
+        client = Client(served_app.url, verbose=False, download_files=False)  # a fresh session
+        pair = client.predict(api_name="/new_round")[:2]
+        files = [httpx.get(image["url"], timeout=60).content for image in pair]
+        for image, data in zip(pair, files):
+            folder, name = image["path"].rsplit("/", 2)[-2:]
+            assert name == "image.png" and folder not in folders  # the same name, in a folder never used twice
+            folders.add(folder)
+            digest = hashlib.sha256(data).digest()
+            assert digest not in seen  # no file is ever served twice, a real face shown again included
+            seen.add(digest)
+        assert len(files[0]) == len(files[1])  # the fake's file is never the larger (or smaller) one
+        lengths.update(len(data) for data in files)
+        client.predict(api_name="/guess_left")
+    assert lengths == {196_993}  # 256x256 RGB, uncompressed: one length for every file of every round
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def test_served_files_expire_so_the_disk_stays_bounded(tiny_export, tmp_path, monkeypatch):
+    """Ours (:data:`serving.SERVED_DIR`) and Gradio's copies (``delete_cache``), with the ages shortened to
+    seconds: after many rounds each folder holds only what the last few seconds served."""
+    age, frequency = 2, 1
+    served, cache = tmp_path / "served", tmp_path / "gradio"
+    monkeypatch.setattr(serving, "SERVED_DIR", served)
+    monkeypatch.setattr(serving, "SERVED_MAX_AGE_SECONDS", age)
+    monkeypatch.setattr(serving, "_next_expiry", 0.0)
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
+    demo = app.build_demo([f"dcgan-faces={tiny_export}"])
+    assert demo.delete_cache == DELETE_CACHE
+    demo.delete_cache = (frequency, age)
+    port = free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False)
+        window = age + frequency + 3  # the longest a file may live, with slack for a busy machine
+        finished, samples = [], []
+        start = time.monotonic()
+        while time.monotonic() - start < 5 * window:
+            client.predict(api_name="/new_round")
+            finished.append(time.monotonic())
+            samples.append((finished[-1], folder_bytes(served), folder_bytes(cache)))
+    finally:
+        demo.close()
+    per_round = 2 * 196_993  # two uncompressed 256x256 PNGs
+    for moment, ours, gradios in samples:
+        recent = sum(done > moment - window for done in finished)  # rounds whose files may still be there
+        assert ours <= per_round * recent and gradios <= per_round * recent, (moment - start, ours, gradios)
+    kept = max(max(ours, gradios) for _, ours, gradios in samples)
+    assert per_round * len(finished) > 3 * kept  # far more was served than was ever kept
+
+
+# ------------------------------------------------------------------------------------ files never to be served
+FORBIDDEN = ("shared training data", "the quiz's held-out faces", "statistics database", "checkpoint training state",
+             "app.py", "genhub/app/serving.py", "/etc/passwd")
+
+
+@pytest.fixture(scope="module")
+def forbidden(served_app, tiny_export) -> dict[str, Path | None]:
+    """Each of :data:`FORBIDDEN` -> a file of that kind the served app could reach (None: none here)."""
+    shared = sorted(SHARED_DATA.glob("*/*.parquet"))
+    held_out = Path(json.loads((tiny_export / "training_info.json").read_text())["dataset"])
+    return {"shared training data": shared[0] if shared else None,
+            "the quiz's held-out faces": next(held_out.glob("test-*.parquet")),
+            "statistics database": served_app.workdir / "stats" / "quiz.sqlite",
+            "checkpoint training state": next(tiny_export.glob("checkpoint-*/random_states_0.pkl")),
+            "app.py": ROOT / "app.py",
+            "genhub/app/serving.py": ROOT / "genhub" / "app" / "serving.py",
+            "/etc/passwd": Path("/etc/passwd")}
+
+
+def routes(target: Path, workdir: Path) -> list[str]:
+    """Every way we know to name ``target`` to Gradio: its file routes with the absolute path, the path
+    URL-encoded, relative to the server's working folder, and climbing out of Gradio's cache folder (encoded
+    dots, which clients do not normalise away), and the static routes climbing out of Gradio's own files."""
+    absolute, up = str(target), "%2E%2E/" * 12
+    relative = os.path.relpath(target, workdir)
+    cache = workdir / "gradio"
+    paths = [absolute, quote(absolute, safe=""), relative, f"{cache}/{up}{absolute.lstrip('/')}"]
+    return [*(f"{route}{path}" for route in ("gradio_api/file=", "file=", "gradio_api/file/") for path in paths),
+            *(f"{route}/{up}{absolute.lstrip('/')}" for route in ("static", "assets", "gradio_api/static"))]
+
+
+@pytest.mark.parametrize("name", FORBIDDEN)
+def test_files_the_app_must_never_serve(name, served_app, forbidden):
+    target = forbidden[name]
+    if target is None:
+        pytest.skip("no ../shared/data here")
+    content = target.read_bytes()
+    assert content  # the file is there, readable by the server
+    with httpx.Client(base_url=served_app.url, timeout=60) as http:
+        for route in routes(target, served_app.workdir):
+            response = http.get(route)
+            assert response.status_code in (403, 404), (route, response.status_code)
+            assert content[:64] not in response.content, route
+
+
+# ------------------------------------------------------------------------------------------------ upload limit
+def peak_memory(pid: int) -> int:
+    """The process's peak resident memory in bytes (VmHWM)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) * 1024
+
+
+def test_uploads_over_the_stated_size_are_refused_while_they_stream_in(served_app, tmp_path):
+    small, big = tmp_path / "small.png", tmp_path / "big.png"
+    small.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(1000))
+    with big.open("wb") as file:
+        file.write(b"\x89PNG\r\n\x1a\n")
+        file.truncate(MAX_UPLOAD_BYTES + 1)
+    config = httpx.get(served_app.url + "config", timeout=60).json()
+    assert config["max_file_size"] == MAX_UPLOAD_BYTES  # the browser refuses a bigger file before sending it
+    with httpx.Client(base_url=served_app.url, timeout=120) as http:
+        with small.open("rb") as file:
+            assert http.post("gradio_api/upload", files={"files": file}).status_code == 200
+        Path(f"/proc/{served_app.pid}/clear_refs").write_text("5")  # peak memory := current memory
+        before = peak_memory(served_app.pid)
+        with big.open("rb") as file:
+            response = http.post("gradio_api/upload", files={"files": file})
+    assert response.status_code == 413
+    assert response.text == f"File size exceeded maximum allowed size of {MAX_UPLOAD_BYTES} bytes."
+    assert peak_memory(served_app.pid) - before < MAX_UPLOAD_BYTES // 4  # never held in memory
+    kept = [path for path in (served_app.workdir / "gradio").rglob("*") if path.is_file()]
+    assert all(path.stat().st_size <= 1008 for path in kept)  # nothing of it left on disk either
+
+
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_every_entry_point_launches_with_the_upload_limit_and_expiring_files(name, tiny_export, monkeypatch):
+    launches = []
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: launches.append(kwargs))
+    monkeypatch.setattr(sys, "argv", ["app.py"])
+    monkeypatch.setenv("GENHUB_MODELS", f"dcgan-faces={tiny_export}")
+    module = runpy.run_path(str(SPACES[name] / "app.py"), run_name="__main__")
+    assert [kwargs["max_file_size"] for kwargs in launches] == [MAX_UPLOAD_BYTES]
+    assert module["demo"].delete_cache == DELETE_CACHE
