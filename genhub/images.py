@@ -24,9 +24,9 @@ MAX_PIXELS = 50_000_000
 #: PIL's own guard for any decoder that does not go through :func:`sanitize_image` (e.g. a library's): it
 #: warns above this many pixels and refuses twice as many with ``Image.DecompressionBombError``.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-#: The formats :func:`sanitize_image` decodes (PIL names; MPO is the multi-picture JPEG of some cameras).
-#: PIL's other decoders (PSD, EPS, ICO, ...) are never offered an upload.
-FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "BMP", "TIFF", "GIF")
+#: The formats :func:`sanitize_image` decodes (PIL names; "JPEG" includes the multi-picture JPEGs of some
+#: cameras). PIL's other decoders (PSD, EPS, ICO, ...) are never offered an upload.
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
 READABLE = "PNG, JPEG, WebP, BMP, TIFF, GIF"
 #: File signatures of those formats, to tell a damaged file of a known format from something else.
 _SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF",

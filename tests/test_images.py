@@ -91,13 +91,20 @@ READABLE = "(PNG, JPEG, WebP, BMP, TIFF, GIF)"
     (PNG[:29] + b"\x00\x00\x00\x00" + PNG[33:], "it looks like a PNG file but cannot be decoded"),  # bad IHDR CRC
     (JPEG[:len(JPEG) // 2], "it looks like a JPEG file but cannot be decoded"),
     (_encoded(Image.new("RGB", (16, 16)), "ICO"), "it is not an image file genhub can read"),  # PIL reads it; we don't
-    (_encoded(Image.new("LAB", (4, 4)), "TIFF"), "its colour format (LAB) cannot be converted. Save it as an"),
 ])
 def test_unusable_files_say_what_is_wrong_and_what_to_do(payload, message):
     with pytest.raises(ImageError) as raised:
         sanitize_image(payload)
     assert str(raised.value).startswith(message)
     assert not re.search(r"[A-Z]\w*Error|PIL|cannot identify|/", str(raised.value))  # no class, library text or path
+
+
+def test_a_colour_format_pil_cannot_convert_is_refused_clearly():
+    lab = _encoded(Image.new("LAB", (4, 4), (50, 10, 10)), "TIFF")  # CIELAB: PIL makes RGB of it, not grayscale
+    assert sanitize_image(lab).mode == "RGB"
+    with pytest.raises(ImageError) as raised:
+        sanitize_image(lab, channels=1)
+    assert str(raised.value) == "its colour format (LAB) cannot be converted. Save it as an ordinary PNG or JPEG and upload that."
 
 
 def test_files_are_refused_from_the_header_before_decoding(monkeypatch):

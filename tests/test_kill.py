@@ -126,14 +126,14 @@ def test_training_killed_at_random_moments_resumes_bit_identical(faces_dir, tmp_
 
 
 # ------------------------------------------------------------------------------------- the quiz server, killed
-def start_app(export: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
-    """``python app.py`` serving ``export`` as the quiz's GAN, its statistics in ``workdir/stats``; returns the
-    process and its URL once it answers."""
+def start_app(workdir: Path, *models: str) -> tuple[subprocess.Popen, str]:
+    """``python app.py --model KEY=LOCATION ...`` run in ``workdir``, with its statistics in ``workdir/stats`` and
+    Gradio's cache in ``workdir/gradio``; returns the process and its URL once it answers."""
     port = free_port()
     env = {**ENV, "GENHUB_STATS_DIR": str(workdir / "stats"), "GRADIO_TEMP_DIR": str(workdir / "gradio")}
-    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--model", f"dcgan-faces={export}",
-                               "--port", str(port)], cwd=workdir, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    flags = [flag for model in models for flag in ("--model", model)]
+    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), *flags, "--port", str(port)], cwd=workdir,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 300
     while True:
@@ -146,7 +146,7 @@ def start_app(export: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
 
 
 def test_quiz_statistics_keep_every_acknowledged_round_through_a_server_sigkill(tiny_export, tmp_path):
-    server, url = start_app(tiny_export, tmp_path)
+    server, url = start_app(tmp_path, f"dcgan-faces={tiny_export}")
     acknowledged, lock, stop = [0], threading.Lock(), threading.Event()
 
     def player():
@@ -183,7 +183,7 @@ def test_quiz_statistics_keep_every_acknowledged_round_through_a_server_sigkill(
         (played,) = db.execute("SELECT COUNT(*) FROM rounds").fetchone()
     assert played >= told >= 40
 
-    server, url = start_app(tiny_export, tmp_path)  # opens the same database, written to after the kill
+    server, url = start_app(tmp_path, f"dcgan-faces={tiny_export}")  # the same database, reopened after the kill
     try:
         client = Client(url, verbose=False)
         assert f"{played} rounds played" in client.predict(api_name="/everyone")

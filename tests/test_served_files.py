@@ -15,7 +15,7 @@ from urllib.parse import quote
 import gradio as gr
 import httpx
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 from test_app import free_port
 from test_kill import start_app
 
@@ -31,11 +31,11 @@ ROUNDS = 24
 
 
 @pytest.fixture(scope="module")
-def served_app(tiny_export, tmp_path_factory):
-    """``python app.py`` with the tiny export as the quiz's GAN; its statistics and Gradio's cache in its own
-    working folder."""
+def served_app(tiny_export, tiny_vae_export, tmp_path_factory):
+    """``python app.py`` with the tiny DCGAN (the quiz) and VAE (an endpoint taking an image); its statistics
+    and Gradio's cache in its own working folder."""
     workdir = tmp_path_factory.mktemp("app")
-    server, url = start_app(tiny_export, workdir)
+    server, url = start_app(workdir, f"dcgan-faces={tiny_export}", f"vae-faces={tiny_vae_export}")
     yield SimpleNamespace(url=url, workdir=workdir, pid=server.pid)
     server.terminate()
     server.wait(timeout=60)
@@ -156,7 +156,9 @@ def test_uploads_over_the_stated_size_are_refused_while_they_stream_in(served_ap
         file.write(b"\x89PNG\r\n\x1a\n")
         file.truncate(MAX_UPLOAD_BYTES + 1)
     config = httpx.get(served_app.url + "config", timeout=60).json()
-    assert config["max_file_size"] == MAX_UPLOAD_BYTES  # the browser refuses a bigger file before sending it
+    assert config["max_file_size"] == MAX_UPLOAD_BYTES  # browsers and gradio_client refuse bigger files unsent
+    with pytest.raises(ValueError, match=f"exceeds the maximum file size of {MAX_UPLOAD_BYTES} bytes"):
+        Client(served_app.url, verbose=False).predict(handle_file(str(big)), api_name="/vae_faces_encode")
     with httpx.Client(base_url=served_app.url, timeout=120) as http:
         with small.open("rb") as file:
             assert http.post("gradio_api/upload", files={"files": file}).status_code == 200

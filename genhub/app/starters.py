@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,10 +44,11 @@ class Starter:
     minutes: tuple[float, float]
 
     def flags(self, shared_data: Path | None) -> list[str]:
-        """The training flags (without ``--output_dir``) for this machine's data."""
+        """The training flags (without ``--output_dir``) for this machine's data; the shared folder is named
+        relative to the working directory (``../shared/data`` from the checkout), as README's commands do."""
         if shared_data is None:
             return list(self.shipped)
-        return [flag.format(data=shared_data) for flag in self.shared]
+        return [flag.format(data=os.path.relpath(shared_data)) for flag in self.shared]
 
     def estimate(self, shared_data: Path | None) -> float:
         return self.minutes[0 if shared_data is not None else 1]

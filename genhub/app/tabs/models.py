@@ -32,7 +32,7 @@ def export_file(loaded: LoadedModel, name: str) -> Path | None:
 def where(loaded: LoadedModel) -> str:
     """Markdown: the export folder, or a link to the Hub repo (at its pinned revision)."""
     if loaded.spec.local:
-        return f"Export folder: `{locate(loaded.spec.location)}`"
+        return f"Export folder: `{locate(loaded.spec.location).resolve()}`"
     repo_id, _, revision = loaded.spec.location.partition("@")
     url = f"{constants.ENDPOINT}/{repo_id}" + (f"/tree/{revision}" if revision else "")
     return f"Hub repo: [{loaded.spec.location}]({url})"
