@@ -21,8 +21,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 #: before decoding, so a hostile upload cannot exhaust memory: a decode holds at most about
 #: 16 bytes per pixel of this (800 MB), usually 3-8.
 MAX_PIXELS = 50_000_000
-#: PIL's own guard for any decoder that does not go through :func:`sanitize_image` (e.g. a library's): it
-#: warns above this many pixels and refuses twice as many with ``Image.DecompressionBombError``.
+#: PIL's own guard, also for decoders that do not go through :func:`sanitize_image` (e.g. a library's): it
+#: warns above this many pixels and refuses more than twice as many (``Image.DecompressionBombError``).
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 #: The formats :func:`sanitize_image` decodes (PIL names; "JPEG" includes the multi-picture JPEGs of some
 #: cameras). PIL's other decoders (PSD, EPS, ICO, ...) are never offered an upload.

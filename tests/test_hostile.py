@@ -26,8 +26,8 @@ from conftest import one_torch_thread
 from genhub.app.serving import MAX_UPLOAD_BYTES
 
 IMAGE_INPUTS = (gr.Image, gr.File, gr.ImageEditor)  # gr.Sketchpad is a gr.ImageEditor
-#: Peak resident memory the whole hostile run may add, in bytes. Decoding the 30000x30000 bomb would take
-#: 900 MB as 8-bit gray and 2.7 GB as RGB (the issue saw +2.8 GB); everything legitimate here is small.
+#: Peak resident memory the whole hostile run may add, in bytes. Gradio's own decoding of the 13000x13000 bomb
+#: (the sketch pad's, before this was fixed) raised the peak by 1.3 GB; everything legitimate here is small.
 MEMORY_BOUND = 200 * 1024**2
 #: What a clear message never contains: a temp path, a traceback, an exception class, PIL's name or text, or
 #: Gradio's generic wrapper of an unexpected exception.
@@ -55,6 +55,14 @@ def _png(width: int, height: int, bit_depth: int, colour_type: int, rows) -> byt
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
 
 
+def _png_claiming(width: int, height: int) -> bytes:
+    """A 1x1 PNG whose header (IHDR, with a valid CRC) claims ``width`` x ``height`` pixels."""
+    data = bytearray(_encoded(Image.new("L", (1, 1)), "PNG"))
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
 def hostile_files() -> dict[str, tuple[bytes, bool]]:
     """name -> (bytes, readable): readable files are odd but valid images; the others must be refused."""
     rng = np.random.default_rng(0)
@@ -62,9 +70,6 @@ def hostile_files() -> dict[str, tuple[bytes, bool]]:
     png, jpeg = _encoded(photo, "PNG"), _encoded(photo, "JPEG")
     bad_crc = bytearray(png)
     bad_crc[29] ^= 0xFF  # the IHDR chunk's CRC
-    header_bomb = bytearray(_encoded(Image.new("L", (1, 1)), "PNG"))
-    header_bomb[16:24] = struct.pack(">II", 30000, 30000)  # IHDR width, height
-    header_bomb[29:33] = struct.pack(">I", zlib.crc32(bytes(header_bomb[12:29])))
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees
     frames = [Image.new("RGB", (40, 40), colour) for colour in ("red", "green", "blue")]
@@ -83,8 +88,10 @@ def hostile_files() -> dict[str, tuple[bytes, bool]]:
         "truncated.png": (png[: len(png) // 2], False),
         "truncated.jpg": (jpeg[: len(jpeg) // 2], False),
         "bad-crc.png": (bytes(bad_crc), False),
-        "bomb-header.png": (bytes(header_bomb), False),  # 67 bytes that claim 30000x30000
-        "bomb.png": (_png(30000, 30000, 8, 0, (bytes(30000) for _ in range(30000))), False),  # ~0.9 MB, all there
+        "bomb-header.png": (_png_claiming(30000, 30000), False),  # 67 bytes
+        "huge-header.png": (_png_claiming(9000, 9000), False),  # beyond our limit, below PIL's default one
+        # 2.9 MB of real pixel data: 13000x13000 RGBA, below PIL's default limit (Gradio decoded it: +1.3 GB)
+        "bomb.png": (_png(13000, 13000, 8, 6, (bytes(13000 * 4) for _ in range(13000))), False),
         "drawing.svg": (svg, False),
         "svg-named.png": (svg, False),
         "html-named.png": (html, False),
@@ -184,6 +191,7 @@ def test_every_image_endpoint_answers_every_hostile_file_clearly(served, tmp_pat
     peak = _memory("VmHWM")
 
     print("\n".join(f"{name}: {answer}" for name, answer in answers.items()))  # the table for the issue's note
+    print(f"peak RSS during the run: +{(peak - rss) / 2**20:.0f} MB")
     for name, (_, readable) in files.items():
         for endpoint, answer in answers[name].items():
             where = f"{name} -> /{endpoint}: {answer}"
@@ -195,9 +203,9 @@ def test_every_image_endpoint_answers_every_hostile_file_clearly(served, tmp_pat
     for name in ("rgba.png", "cmyk.jpg", "gray16.png", "rgb48.png", "int32.tif", "float32.tif", "palette.png",
                  "exif-rotated.jpg", "animated.gif", "multipage.tif"):
         assert answers[name]["translate"] == answers[name]["vae_faces_encode"] == "ok", name
-    for name in ("bomb.png", "bomb-header.png"):
-        assert set(answers[name].values()) == {"Cannot use this image: it is larger than the 50,000,000-pixel "
-                                               "limit. Shrink it (e.g. to 2000 pixels on the longer side) and "
-                                               "upload it again."}
+    too_large = ("larger than the 50,000,000-pixel limit. Shrink it (e.g. to 2000 pixels on the longer side) and "
+                 "upload it again.")
+    for name, size in (("bomb.png", ""), ("bomb-header.png", ""), ("huge-header.png", "9000×9000 pixels, ")):
+        assert set(answers[name].values()) == {f"Cannot use this image: it is {size}{too_large}"}, name
     assert peak - rss < MEMORY_BOUND, f"peak RSS rose by {(peak - rss) / 2**20:.0f} MB"
     assert [_answer(client, fn, good) for fn in endpoints] == ["ok"] * len(endpoints)  # alive, and still working

@@ -104,7 +104,8 @@ def test_a_colour_format_pil_cannot_convert_is_refused_clearly():
     assert sanitize_image(lab).mode == "RGB"
     with pytest.raises(ImageError) as raised:
         sanitize_image(lab, channels=1)
-    assert str(raised.value) == "its colour format (LAB) cannot be converted. Save it as an ordinary PNG or JPEG and upload that."
+    assert str(raised.value) == ("its colour format (LAB) cannot be converted. Save it as an ordinary PNG or JPEG "
+                                 "and upload that.")
 
 
 def test_files_are_refused_from_the_header_before_decoding(monkeypatch):

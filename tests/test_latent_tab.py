@@ -69,6 +69,10 @@ def test_dcgan_and_bare_vae_get_sefa_directions():
     assert torch.allclose(explorer.directions @ explorer.directions.T, torch.eye(8), atol=1e-5)
     with pytest.raises(ValueError, match="no encoder"):
         explorer.encode(ExplorerState(), Image.new("RGB", (8, 8)))
+    with pytest.raises(ValueError, match="no encoder"):  # the app's endpoint takes no photo; the method says why not
+        explorer.interpolate(explorer.random_face(ExplorerState(), 1)[-1], Image.new("RGB", (8, 8)))
+    with pytest.raises(ValueError, match="^Make a random face first"):
+        explorer.interpolate(ExplorerState())
     bare = Explorer(VAE(32, latent_dim=6, hidden_channels=4).eval())  # no latent files: SeFa on the decoder
     assert bare.slider_labels[-1] == "SeFa direction 6" and bare.reference is None
     with pytest.raises(TypeError, match="needs a VAE or a DCGAN"):

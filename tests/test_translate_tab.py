@@ -242,5 +242,22 @@ def test_uploads_reach_the_sanitiser_undecoded(models):
     assert pad.preprocess(EditorData(id="never-sent"))["composite"] is None and pad.preprocess(None) is None
     assert picture.preprocess(ImageData(path="/uploads/a.png")) == "/uploads/a.png"
     assert picture.preprocess(ImageData(url="data:image/png;base64,aGVsbG8=")) == b"hello"
-    with pytest.raises(gr.Error, match="^Cannot use this image: its data: URL is not valid base64"):
+    with pytest.raises(gr.Error) as raised:
         picture.preprocess(ImageData(url="data:image/png;base64,aGVsbG8"))
+    assert raised.value.message == "Cannot use this image: its data: URL is not valid base64. Send the image as a file."
+
+
+def test_unavailable_held_out_data_is_named_without_a_server_path(tiny_pix2pix_export, tmp_path):
+    import json
+    import shutil
+
+    moved = tmp_path / "moved"
+    shutil.copytree(tiny_pix2pix_export, moved)
+    info = json.loads((moved / "training_info.json").read_text())
+    info["data"]["source"] = info["dataset"] = "/srv/private/secret-sketches"
+    (moved / "training_info.json").write_text(json.dumps(info))
+    menu = translate.Menu({"pix2pix-sketch2face": load_model("pix2pix-sketch2face", ModelSpec("pix2pix", str(moved)))})
+    shown, problem = menu.examples("pix2pix-sketch2face")
+    assert shown == ()
+    assert problem == ("No held-out examples: the held-out images of `pix2pix-sketch2face`'s training data "
+                       "(`secret-sketches`) are not available on this server.")

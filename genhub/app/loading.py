@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import socket
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from genhub.data import DataError, ImageDataset, load_split
 from genhub.hub.info import TRAINING_INFO, data_spec, read_training_info
 from genhub.models import MODEL_CLASSES, GenhubModel
 from genhub.paths import locate, located
+
+LOG = logging.getLogger("genhub")
 
 
 @dataclass
@@ -173,3 +176,12 @@ def held_out(loaded: LoadedModel, key: str | None = None, source: str | None = N
     if source is not None:
         spec = spec.with_source(source)
     return load_split(located(spec), "test", key=key or next(iter(spec.columns)))
+
+
+def unavailable(loaded: LoadedModel, error: DataError) -> str:
+    """What a page may say when ``loaded``'s held-out data cannot be read: the dataset's name only (a server
+    path or the loader's own text would tell strangers about the machine). The full error goes to the log."""
+    LOG.warning("%s: held-out data unavailable: %s", loaded.key, error)
+    source = (loaded.info.get("data") or {}).get("source") or loaded.info.get("dataset") or ""
+    name = f" (`{Path(source).name}`)" if source else ""
+    return f"the held-out images of `{loaded.key}`'s training data{name} are not available on this server"

@@ -12,10 +12,9 @@ import binascii
 import contextlib
 import functools
 import os
-import shutil
 import tempfile
-import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 from PIL import Image
@@ -28,19 +27,14 @@ from genhub.images import ImageError, sanitize_image
 USER_ERRORS = (ImageError, DataError, ValueError)
 #: The marker :func:`handler` sets on what it returns: the ZeroGPU duration in seconds, or None (runs no model).
 GPU_MARKER = "__genhub_gpu__"
-#: Where :func:`served_png` writes the app's output images (one folder per image).
-SERVED_DIR = Path(tempfile.gettempdir()) / "genhub-served"
-#: Seconds an output file is kept: ours in :data:`SERVED_DIR`, and Gradio's cached copies (:data:`DELETE_CACHE`).
-#: Disk then holds at most about this long's outputs (~0.4 MB per quiz round, both copies).
-SERVED_MAX_AGE_SECONDS = 3600
-#: ``gr.Blocks(delete_cache=(frequency, age))`` of every app: every 10 minutes Gradio deletes the files it
-#: cached for this app (outputs and uploads) older than :data:`SERVED_MAX_AGE_SECONDS`.
-DELETE_CACHE = (600, SERVED_MAX_AGE_SECONDS)
+#: ``gr.Blocks(delete_cache=(frequency, age))`` of every app, in seconds: every 10 minutes Gradio deletes the files
+#: it cached for the app (outputs, :func:`served_png` files, uploads) older than an hour, so the disk holds at most
+#: about 70 minutes of outputs (0.4 MB per quiz round).
+DELETE_CACHE = (600, 3600)
 #: Largest upload accepted, in bytes (20 MiB; ``launch(max_file_size=...)`` of the app and every Space):
 #: Gradio refuses a bigger file while it streams in, with HTTP 413 "File size exceeded maximum allowed size of
 #: 20971520 bytes.", before anything decodes it. Images bigger than this are far beyond what any tab uses.
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-_next_expiry = 0.0
 
 
 def configure_threads() -> None:
@@ -53,40 +47,57 @@ def configure_threads() -> None:
 
 
 def served_png(image: Image.Image, *, fixed_length: bool = False) -> str:
-    """Write ``image`` as a metadata-free PNG at ``<SERVED_DIR>/<random>/image.png`` and return the path.
+    """Write ``image`` as a metadata-free PNG at ``<Gradio's cache>/<random>/image.png`` and return the path.
 
     For the app's outputs: given a PIL image, Gradio rewrites its cache file in place for every identical
     output, so a second client downloading the same picture can receive a truncated file (bench_app.py saw
-    86 failed requests under 8-32 concurrent clients). A path is copied by Gradio atomically instead. Every
-    call writes a new folder with a random name, so no file is ever rewritten and no name depends on the
-    picture. Folders older than :data:`SERVED_MAX_AGE_SECONDS` are deleted here (looked for at most 60 times
-    per that age), so the folder holds at most about that age's worth of outputs.
+    86 failed requests under 8-32 concurrent clients). A path inside its cache is served as it is instead:
+    every call writes a new folder with a random name, so no file is ever rewritten, no name depends on the
+    picture, the disk holds one copy, and ``delete_cache`` (:data:`DELETE_CACHE`) deletes it once it is old.
 
     ``fixed_length``: store the pixels uncompressed (196,993 bytes for a 256x256 RGB image), so the file's
     length depends only on the size and mode, never on the content: for the quiz, where a compressed length
     would tell a smooth fake from a detailed photo.
     """
-    _expire_served()
-    SERVED_DIR.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(dir=SERVED_DIR)) / "image.png"
+    from gradio.utils import get_upload_folder
+
+    cache = Path(get_upload_folder())
+    cache.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(dir=cache)) / "image.png"
     sanitize_image(image, 1 if image.mode == "L" else 3).save(path, format="PNG",
                                                                compress_level=0 if fixed_length else 6)
     return str(path)
 
 
-def _expire_served() -> None:
-    """Delete the :data:`SERVED_DIR` folders older than :data:`SERVED_MAX_AGE_SECONDS` (Gradio has long since
-    copied them), at most once per 1/60 of that age."""
-    global _next_expiry
-    now = time.monotonic()
-    if now < _next_expiry or not SERVED_DIR.is_dir():
+def expire_cache_under_load() -> None:
+    """Make Gradio's ``delete_cache`` keep working on a busy server (idempotent; ``tabs.assemble`` calls it).
+
+    Gradio 6.31's scheduled pass, ``gradio.route_utils.delete_files_created_by_app(blocks, age)``, iterates the
+    live sets of cached files while request threads add to them: the first "Set changed size during iteration"
+    ends the scheduled task for good, and the cache grows without bound again (one quiz player was enough in
+    tests/test_served_files.py). It also leaves each emptied ``<cache>/<folder>/`` behind. Here every pass runs
+    on copies of the sets (copying a set is atomic), then drops what it deleted from the live sets and removes
+    the folders it emptied.
+    """
+    from gradio import route_utils
+
+    delete = route_utils.delete_files_created_by_app
+    if hasattr(delete, "__wrapped__"):
         return
-    _next_expiry = now + SERVED_MAX_AGE_SECONDS / 60
-    cutoff = time.time() - SERVED_MAX_AGE_SECONDS
-    for entry in os.scandir(SERVED_DIR):
-        with contextlib.suppress(FileNotFoundError):  # another thread or process got there first
-            if entry.stat().st_mtime < cutoff:
-                shutil.rmtree(entry.path, ignore_errors=True)
+
+    @functools.wraps(delete)
+    def delete_from_copies(blocks, age):
+        live = list(blocks.temp_file_sets)
+        before = [set(files) for files in live]
+        after = [set(files) for files in before]
+        delete(SimpleNamespace(blocks=blocks.blocks, temp_file_sets=after), age)
+        for files, old, new in zip(live, before, after):
+            files.difference_update(old - new)
+            for path in old - new:
+                with contextlib.suppress(OSError):  # not empty: the folder holds another file
+                    os.rmdir(os.path.dirname(path))
+
+    route_utils.delete_files_created_by_app = delete_from_copies
 
 
 def _served(value):

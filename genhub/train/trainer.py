@@ -181,6 +181,7 @@ class Trainer:
         self.accelerator.print(f"mixed precision: {self.precision.mixed_precision} ({self.precision.reason})")
         self.progress = _Progress()
         self._stop_requested = False
+        self._checkpointed_step: int | None = None  # the step this run last saved or resumed from
 
     # ----------------------------------------------------------------------------- main loop
     def num_training_steps(self, dataset: torch.utils.data.Dataset) -> int:
@@ -264,6 +265,8 @@ class Trainer:
         steps_per_epoch = math.ceil(len(loader) / accumulation)
         first_epoch, skip = divmod(self.progress.global_step, steps_per_epoch)
         recent: dict[str, deque] = {}
+        if self.progress.global_step >= max_steps or self._out_of_time():  # resumed from the run's last checkpoint
+            return recent  # (killed while exporting): no step beyond it
         start = time.perf_counter() - self.progress.wall_time
         with tqdm(total=max_steps, initial=self.progress.global_step, desc="training", unit="step",
                   disable=not accelerator.is_local_main_process, dynamic_ncols=True) as bar:
@@ -332,9 +335,13 @@ class Trainer:
 
     def save_checkpoint(self) -> Path:
         """Save the full training state as ``checkpoint-N`` (written to a temporary folder, then renamed,
-        so a run killed while saving never leaves a half-written checkpoint that ``latest`` would pick)."""
+        so a run killed while saving never leaves a half-written checkpoint that ``latest`` would pick).
+        A state this run has already saved, or resumed from, is not saved again: replacing it would delete
+        the checkpoint first, and a kill then would leave a half-deleted one for ``latest``."""
         accelerator = self.accelerator
         final = self.output_dir / f"checkpoint-{self.progress.global_step}"
+        if self._checkpointed_step == self.progress.global_step and final.is_dir():
+            return final
         partial = self.output_dir / f".partial-checkpoint-{self.progress.global_step}"
         if accelerator.is_main_process and partial.exists():
             shutil.rmtree(partial)
@@ -350,6 +357,7 @@ class Trainer:
                 for old in self.checkpoints()[:-limit]:
                     shutil.rmtree(old)
         accelerator.wait_for_everyone()
+        self._checkpointed_step = self.progress.global_step
         return final
 
     def _resume(self) -> None:
@@ -367,6 +375,7 @@ class Trainer:
             if not path.is_dir():
                 raise FileNotFoundError(f"--resume_from_checkpoint {choice}: no such checkpoint folder")
         self.accelerator.load_state(str(path))
+        self._checkpointed_step = self.progress.global_step
         self.accelerator.print(f"resumed from {path} at step {self.progress.global_step}")
 
     def _install_signal_handlers(self) -> dict:

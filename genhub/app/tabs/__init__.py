@@ -9,7 +9,7 @@ from typing import Sequence
 
 from genhub.app.loading import LoadedModel
 from genhub.app.registry import DEFAULT_MODELS
-from genhub.app.serving import DELETE_CACHE
+from genhub.app.serving import DELETE_CACHE, expire_cache_under_load
 from genhub.app.tabs import latent, models, quiz, translate
 
 
@@ -79,9 +79,11 @@ def model_keys(tabs: Sequence[Tab]) -> list[str]:
 def assemble(tabs: Sequence[Tab], models: dict[str, LoadedModel], title: str, header: str = ""):
     """A ``gr.Blocks`` titled ``title``: ``header`` (markdown) then the tabs, each in its own ``gr.Tab``
     (a single tab fills the page). ``models`` must hold every key of :func:`model_keys`. Its cached files
-    expire (``delete_cache``: :data:`genhub.app.serving.DELETE_CACHE`)."""
+    expire (``delete_cache``: :data:`genhub.app.serving.DELETE_CACHE`, kept working by
+    :func:`~genhub.app.serving.expire_cache_under_load`)."""
     import gradio as gr
 
+    expire_cache_under_load()
     with gr.Blocks(title=title, delete_cache=DELETE_CACHE) as demo:
         if header:
             gr.Markdown(header)

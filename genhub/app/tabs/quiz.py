@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from genhub.app.loading import LoadedModel, held_out
+from genhub.app.loading import LoadedModel, held_out, unavailable
 from genhub.app.serving import handler, served_png
 from genhub.app.stats import QuizStats
 from genhub.data import DataError, ImageDataset
@@ -194,7 +194,7 @@ def build(demo, models: dict[str, LoadedModel], dataset: str | None = None, stat
     try:
         game = load_game(loaded, dataset, stats)
     except DataError as error:
-        gr.Markdown(f"The quiz needs held-out real faces: {error}")
+        gr.Markdown(f"The quiz needs held-out real faces: {unavailable(loaded, error)}.")
         return
     gr.Markdown("## Which face is fake?\nOne face is a real photo from the held-out set, the other was "
                 f"just made by the GAN (`{loaded.key}`, {loaded.model.resolution}×{loaded.model.resolution}). "

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import torch
 from PIL import Image
 
-from genhub.app.loading import LoadedModel, held_out
+from genhub.app.loading import LoadedModel, held_out, unavailable
 from genhub.app.serving import handler, readable_upload
 from genhub.data import DataError
 from genhub.images import ImageError, center_crop_resize, sanitize_image, to_pil, to_pixel_values
@@ -224,7 +224,7 @@ class Menu:
         try:
             return tuple(examples(self.entries[value])), ""
         except DataError as error:
-            return (), f"No held-out examples: {error}"
+            return (), f"No held-out examples: {unavailable(self.entries[value].loaded, error)}."
 
     def examples(self, value: str | None) -> tuple[tuple[Image.Image, ...], str]:
         """(the held-out examples of entry ``value``, "" or why there are none). Raises: as :meth:`entry`."""
