@@ -60,6 +60,9 @@ FAMILIES: dict[str, FamilyBench] = {
                             ("--resolution", "32", "--ngf", "8", "--ndf", "8", "--n_blocks", "1",
                              "--train_batch_size", "1"),
                             ("--domain_column", "domain")),
+    "ddpm": FamilyBench("faces_celeba", ("--resolution", "32", "--train_batch_size", "64"),
+                        ("--resolution", "16", "--block_out_channels", "8", "16", "--attention_levels", "1",
+                         "--norm_num_groups", "4", "--train_batch_size", "8")),
 }
 
 

@@ -62,6 +62,14 @@ def tiny_dcgan_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[
             "--save_images_steps", "5", *extra]
 
 
+def tiny_ddpm_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[str]:
+    """Flags for a DDPM (a two-level UNet, 16 px, T = 100) small enough to train a step in well under a second."""
+    return ["--dataset", str(dataset), "--output_dir", str(output_dir), "--resolution", "16",
+            "--block_out_channels", "8", "16", "--attention_levels", "1", "--norm_num_groups", "4",
+            "--ddpm_num_steps", "100", "--ddpm_num_inference_steps", "2", "--lr_warmup_steps", "2",
+            "--train_batch_size", "8", "--num_grid_images", "4", "--save_images_steps", "5", *extra]
+
+
 def train_tiny(family: str, argv: list[str]) -> Path:
     """Train ``genhub.train.<family>`` through its real entry point (``main(parse_args(argv))``) on one torch
     thread; returns the export folder."""

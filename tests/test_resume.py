@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from conftest import (
     tiny_cyclegan_args,
     tiny_dcgan_args,
+    tiny_ddpm_args,
     tiny_feature_args,
     tiny_pix2pix_args,
     tiny_vae_args,
@@ -49,6 +50,9 @@ CASES = [
                (2, 4, 5)),
     ResumeCase("face-features", "labelled_faces_dir", tiny_feature_args,
                ("--max_train_steps", "6", *ACCUMULATE, "--checkpointing_steps", "3"), 7, (3, 4)),
+    # 64 rows / (8 x 2) = 4 steps per epoch; timesteps and noise from the torch RNG, LR warming up then cosine
+    ResumeCase("ddpm", "faces_dir", tiny_ddpm_args,
+               ("--max_train_steps", "6", *ACCUMULATE, "--checkpointing_steps", "3"), 9, (3, 5)),
 ]
 
 

@@ -3,7 +3,7 @@
 export's ``training_info.json``.
 
 The facts come from ``Trainer._export``: the family's static ones (``GenhubModel.card_facts``: family,
-model_class, pipeline_tag, tags, paper), the run's text (:class:`CardText`: description, usage,
+model_class, library_name, pipeline_tag, tags, paper), the run's text (:class:`CardText`: description, usage,
 metric_descriptions, domains) and the run's numbers (dataset, steps, wall time, hardware, command,
 config, args, final_losses, metrics = {name: float}).
 """
@@ -62,7 +62,8 @@ def card_data(info: dict) -> ModelCardData:
                for name, value in (info.get("metrics") or {}).items()]
     license_ = info.get("license", "other")
     return ModelCardData(
-        library_name="genhub", pipeline_tag=task, tags=["genhub", "pytorch_model_hub_mixin", *info.get("tags", [])],
+        library_name=info.get("library_name", "genhub"), pipeline_tag=task,
+        tags=["genhub", "pytorch_model_hub_mixin", *info.get("tags", [])],
         datasets=datasets, license=license_, license_name="same-as-training-data" if license_ == "other" else None,
         model_name=_model_name(info) if results else None, eval_results=results or None)
 

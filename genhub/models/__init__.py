@@ -4,11 +4,13 @@
 from genhub.models.base import CheckpointError, GenhubModel
 from genhub.models.cyclegan import CycleGAN
 from genhub.models.dcgan import DCGAN
+from genhub.models.ddpm import DDPM
 from genhub.models.face_features import FaceFeatureNet
 from genhub.models.pix2pix import Pix2Pix
 from genhub.models.vae import VAE
 
 MODEL_CLASSES: dict[str, type[GenhubModel]] = {cls.family: cls for cls in (DCGAN, VAE, Pix2Pix, CycleGAN,
-                                                                           FaceFeatureNet)}
+                                                                           FaceFeatureNet, DDPM)}
 
-__all__ = ["MODEL_CLASSES", "CheckpointError", "CycleGAN", "DCGAN", "FaceFeatureNet", "GenhubModel", "Pix2Pix", "VAE"]
+__all__ = ["MODEL_CLASSES", "CheckpointError", "CycleGAN", "DCGAN", "DDPM", "FaceFeatureNet", "GenhubModel", "Pix2Pix",
+           "VAE"]

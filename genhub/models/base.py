@@ -44,10 +44,14 @@ class GenhubModel(
 
     @classmethod
     def card_facts(cls) -> dict:
-        """The family's static facts for its card: family, model_class, pipeline_tag, tags, paper, paper_url, in_app."""
+        """The family's static facts for its card: family, model_class, library_name (the mixin's class argument:
+        "genhub", or e.g. "diffusers" for a family whose export is also that library's format), pipeline_tag,
+        tags, paper, paper_url, in_app."""
         info = cls._hub_mixin_info
         tags = [tag for tag in info.model_card_data.tags or [] if tag != "model_hub_mixin"]
-        return {"family": cls.family, "model_class": cls.__name__, "pipeline_tag": info.model_card_data.pipeline_tag,
+        return {"family": cls.family, "model_class": cls.__name__,
+                "library_name": info.model_card_data.library_name or "genhub",
+                "pipeline_tag": info.model_card_data.pipeline_tag,
                 "tags": tags, "paper": cls.paper, "paper_url": info.paper_url, "in_app": cls.in_app}
 
     @classmethod
