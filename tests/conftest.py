@@ -87,6 +87,13 @@ def tiny_export(faces_dir, tmp_path_factory) -> Path:
     return train_tiny("dcgan", tiny_dcgan_args(faces_dir, output, "--max_train_steps", "6"))
 
 
+@pytest.fixture(scope="session")
+def tiny_ddpm_export(faces_dir, tmp_path_factory) -> Path:
+    """A DDPM export (16 px, T = 100) trained for 3 steps through the real training entry point."""
+    output = tmp_path_factory.mktemp("export") / "ddpm"
+    return train_tiny("ddpm", tiny_ddpm_args(faces_dir, output, "--max_train_steps", "3"))
+
+
 def _shared(folder: str) -> Path:
     if not (SHARED_DATA / folder).is_dir():
         pytest.skip(f"needs ../shared/data/{folder}")

@@ -9,7 +9,6 @@ import sys
 import pytest
 import torch
 
-from conftest import tiny_ddpm_args, train_tiny
 from genhub.models import DDPM, MODEL_CLASSES
 from genhub.train.ddpm import denoising_loss
 
@@ -64,9 +63,8 @@ def test_model_config_shapes_and_sampling_range():
 
 
 @pytest.fixture(scope="module")
-def ddpm_export(faces_dir, tmp_path_factory):
-    return train_tiny("ddpm", tiny_ddpm_args(faces_dir, tmp_path_factory.mktemp("ddpm") / "out",
-                                             "--max_train_steps", "3"))
+def ddpm_export(tiny_ddpm_export):
+    return tiny_ddpm_export
 
 
 def test_export_is_a_diffusers_pipeline_that_loads_offline_and_samples_reproducibly(ddpm_export):
