@@ -79,6 +79,11 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
                "--domain_column domain --domain_a A --domain_b B --domain_a_name no_eyeglasses "
                "--domain_b_name eyeglasses --resolution 64 --ngf 32 --ndf 32 --n_blocks 6 --train_batch_size 4 "
                "--random_flip --max_train_steps 5000 --output_dir checkpoints/cyclegan-eyeglasses-64"),
+    "ddpm-faces": ModelSpec(
+        "ddpm", "checkpoints/ddpm-faces-32", local=True,
+        recipe="accelerate launch training/train_ddpm.py --dataset ../shared/data/faces_celeba --resolution 32 "
+               "--train_batch_size 32 --learning_rate 2e-4 --lr_warmup_steps 200 --max_train_steps 3600 "
+               "--max_train_minutes 55 --random_flip --output_dir checkpoints/ddpm-faces-32"),
 }
 
 

@@ -101,6 +101,15 @@ STARTERS: dict[str, Starter] = {
          "--ndf", "16", "--n_blocks", "4", "--train_batch_size", "4", "--random_flip", "--max_train_steps", "600",
          *_budget(1.0), *_QUIET),
         (2.1, 1.0)),
+    "ddpm-faces": Starter(
+        "ddpm",
+        ("--dataset", "{data}/faces_celeba", "--resolution", "32", "--random_flip", "--train_batch_size", "32",
+         "--learning_rate", "2e-4", "--lr_warmup_steps", "50", "--max_train_steps", "250", *_budget(3.0),
+         "--num_grid_images", "16", *_QUIET),
+        ("--dataset", "lfw-subset", "--resolution", "32", "--random_flip", "--train_batch_size", "16",
+         "--learning_rate", "2e-4", "--lr_warmup_steps", "20", "--max_train_steps", "150", *_budget(1.0),
+         "--num_grid_images", "16", *_QUIET),
+        (3.2, 1.1)),
 }
 
 

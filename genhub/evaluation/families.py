@@ -4,14 +4,16 @@
   sample of *training* images against the same held-out split (the floor a perfect model would reach at
   this sample size), detectability (a small CNN on pixels and a logistic probe on features), and the
   memorisation check (nearest training image of each of a sample of fakes; gallery PNG);
+- ``ddpm``: the same as ``dcgan``, on DDIM samples (:meth:`genhub.models.DDPM.sample`'s default, 50 steps, eta 0);
 - ``vae``: reconstruction MSE/PSNR of held-out images (z = mu; :func:`genhub.evaluation.latent.reconstruction_quality`,
-  the definition the export's card uses too), and the sample metrics above but detectability and memorisation;
+  the definition the export's card uses too), and the sample metrics above (prior draws), so the quiz's
+  leaderboard compares every face generator's detectability on one split and one feature space;
 - ``pix2pix``: L1 / PSNR / SSIM of translations against their held-out targets, and FID/KID of translations
   against the targets;
 - ``cyclegan``: FID/KID of translations A->B against held-out B (and B->A against A).
 
 Every evaluator reads its data through :meth:`EvalContext.data`, i.e. :func:`genhub.data.load_split` of the
-export's :class:`~genhub.data.DataSpec`: ``pixel_values`` (dcgan, vae), ``real_A`` / ``real_B`` of one row
+export's :class:`~genhub.data.DataSpec`: ``pixel_values`` (dcgan, ddpm, vae), ``real_A`` / ``real_B`` of one row
 (pix2pix) or of two domains (cyclegan). Fakes are quantised to 8 bits, as the real photos are.
 A new family adds one function to :data:`EVALUATORS`.
 """
@@ -182,10 +184,9 @@ def _memorisation(ctx: EvalContext, result: Evaluation, real: torch.Tensor, fake
                f"{summary['held_out_median_distance']:.4f}.")
 
 
-def sample_quality(ctx: EvalContext, result: Evaluation, detect_and_memorise: bool = True) -> None:
+def sample_quality(ctx: EvalContext, result: Evaluation) -> None:
     """Sample metrics of an unconditional generator (``model.sample(count, generator=...)`` ->
-    (count, C, H, W) in [-1, 1]): distribution metrics, the training-data floor, and optionally detectability
-    and memorisation."""
+    (count, C, H, W) in [-1, 1]): distribution metrics, the training-data floor, detectability and memorisation."""
     real = stack(ctx.data(ctx.split), "pixel_values", ctx.max_real)
     fake = _generate(lambda count, generator: ctx.model.sample(count, generator=generator),
                      ctx.num_samples or len(real), ctx)
@@ -199,21 +200,20 @@ def sample_quality(ctx: EvalContext, result: Evaluation, detect_and_memorise: bo
                M.fid(real_features, ctx.features(floor)),
                f"FID of {len(floor)} random training images vs the {len(real)} held-out images: what a model that "
                f"reproduced the data distribution would score at this sample size; features: {ctx.space.label}.")
-    if detect_and_memorise:
-        _detectability(ctx, result, real, fake, real_features, fake_features)
-        _memorisation(ctx, result, real, fake)
+    _detectability(ctx, result, real, fake, real_features, fake_features)
+    _memorisation(ctx, result, real, fake)
 
 
 # ------------------------------------------------------------------------------------ families
 def evaluate_unconditional(ctx: EvalContext) -> Evaluation:
-    """GANs: sample metrics, floor, detectability, memorisation."""
+    """Unconditional generators (DCGAN, DDPM): sample metrics, floor, detectability, memorisation."""
     result = Evaluation()
     sample_quality(ctx, result)
     return result
 
 
 def evaluate_vae(ctx: EvalContext) -> Evaluation:
-    """VAE: reconstruction MSE / PSNR of held-out images from z = mu, then sample metrics."""
+    """VAE: reconstruction MSE / PSNR of held-out images from z = mu, then the sample metrics of prior draws."""
     held_out = ctx.data(ctx.split)
     if ctx.max_real is not None and ctx.max_real < len(held_out):
         held_out = torch.utils.data.Subset(held_out, range(ctx.max_real))
@@ -224,7 +224,7 @@ def evaluate_vae(ctx: EvalContext) -> Evaluation:
                "held-out images decoded from z = mu (float decode), pooled over all images.")
     result.add("reconstruction PSNR (dB)", psnr_db, "10 log10(1 / reconstruction MSE): the PSNR of the pooled MSE "
                "(not a mean of per-image PSNRs), pixels in [0, 1]; the export's heldout_psnr_db is the same measure.")
-    sample_quality(ctx, result, detect_and_memorise=False)
+    sample_quality(ctx, result)
     return result
 
 
@@ -262,6 +262,7 @@ def evaluate_unpaired(ctx: EvalContext) -> Evaluation:
 #: family (``training_info.json`` "family") -> its evaluator. Add a family here.
 EVALUATORS: dict[str, Callable[[EvalContext], Evaluation]] = {
     "dcgan": evaluate_unconditional,
+    "ddpm": evaluate_unconditional,
     "vae": evaluate_vae,
     "pix2pix": evaluate_paired,
     "cyclegan": evaluate_unpaired,
