@@ -5,10 +5,12 @@ started with ``python app.py``, the median and p95 latency of each endpoint for 
     python bench/bench_app.py [--model KEY=LOCATION ...] [--quiz-dataset SOURCE]
     python bench/bench_app.py --tiny        # a tiny DCGAN trained on the spot, 1 and 4 clients
 
-Endpoints (:func:`endpoints_of`, the explicit list): the quiz's ``/new_round``, every latent explorer's
-``/*_edit`` (slider decode; the client first calls ``/*_random_face`` once) and ``/translate`` (a 128x128
-picture), each when the running app has it. The server runs in its own process so clients and server do not share a GIL.
-Prints a markdown table, writes bench/results/app.json; exits 1 if any request failed.
+Endpoints (:func:`endpoints_of`, the explicit list): the quiz's ``/new_round`` with its defaults ("Surprise me",
+"normal") and with each model at each difficulty (rows ``/new_round KEY DIFFICULTY``; a pair the model does not
+support is refused and listed as not timed), every latent explorer's ``/*_edit`` (slider decode; the client first
+calls ``/*_random_face`` once) and ``/translate`` (a 128x128 picture), each when the running app has it.
+The server runs in its own process so clients and server do not share a GIL. Prints a markdown table, writes
+bench/results/app.json; exits 1 if any request failed.
 """
 
 from __future__ import annotations
@@ -33,12 +35,17 @@ ROOT = benchlib.ROOT
 @dataclass
 class Endpoint:
     """One endpoint to time: ``inputs`` are its call's keyword arguments; ``setup`` an endpoint each client
-    calls once (with ``setup_inputs``) before timing, e.g. to put a face in its session."""
+    calls once (with ``setup_inputs``) before timing, e.g. to put a face in its session; ``label`` names its
+    row (default: ``name``)."""
 
     name: str
     inputs: dict = field(default_factory=dict)
     setup: str | None = None
     setup_inputs: dict = field(default_factory=dict)
+    label: str = ""
+
+    def __post_init__(self):
+        self.label = self.label or self.name
 
 
 def make_picture(folder: Path) -> str:
@@ -68,6 +75,13 @@ def required_inputs(parameters: list[dict], picture: str) -> dict:
     return values
 
 
+def quiz_rounds(new_round: dict) -> list[Endpoint]:
+    """``/new_round`` for every model choice but "Surprise me" at every difficulty, from the endpoint's API info."""
+    choices = {p["parameter_name"]: p["type"]["enum"] for p in new_round["parameters"]}
+    return [Endpoint("/new_round", {"model": model, "difficulty": difficulty}, label=f"/new_round {model} {difficulty}")
+            for model in choices["model"][1:] for difficulty in choices["difficulty"]]
+
+
 def endpoints_of(api: dict, picture: str) -> list[Endpoint]:
     """The endpoints of a running app worth timing, with their inputs (see the module docstring)."""
     named = api["named_endpoints"]
@@ -75,7 +89,7 @@ def endpoints_of(api: dict, picture: str) -> list[Endpoint]:
     def inputs(name: str) -> dict:
         return required_inputs(named[name]["parameters"], picture)
 
-    found = [Endpoint("/new_round")] if "/new_round" in named else []
+    found = [Endpoint("/new_round"), *quiz_rounds(named["/new_round"])] if "/new_round" in named else []
     for name in named:
         setup = name[: -len("_edit")] + "_random_face"
         if name.endswith("_edit") and setup in named:
@@ -133,6 +147,22 @@ def start_server(env: dict, port: int, timeout: float = 300):
     raise RuntimeError(f"app.py did not answer on port {port} within {timeout:.0f} s")
 
 
+def trial(url: str, endpoint: Endpoint) -> str | None:
+    """One call of ``endpoint`` (after its setup) from a fresh session: None when it answers, else its error. An
+    endpoint the app refuses (its model is missing, or a quiz model does not offer that difficulty) is reported,
+    not timed: load() counts failures without raising, so it cannot tell."""
+    from gradio_client import Client
+
+    session = Client(url, verbose=False)
+    try:
+        if endpoint.setup:
+            session.predict(api_name=endpoint.setup, **endpoint.setup_inputs)
+        session.predict(api_name=endpoint.name, **endpoint.inputs)
+    except Exception as error:  # the app's own message says why
+        return f"{type(error).__name__}: {error}"[:300]
+    return None
+
+
 def load(url: str, endpoint: Endpoint, clients: int, requests: int) -> dict:
     """``clients`` threads, each with its own gradio_client session, send ``requests`` calls each, all starting
     together; latencies of successful calls and the failures."""
@@ -167,7 +197,7 @@ def load(url: str, endpoint: Endpoint, clients: int, requests: int) -> dict:
         thread.join()
     elapsed = time.perf_counter() - start
     ordered = sorted(latencies)
-    return {"endpoint": endpoint.name, "clients": clients, "requests": clients * requests, "failed": len(failures),
+    return {"endpoint": endpoint.label, "clients": clients, "requests": clients * requests, "failed": len(failures),
             "median_ms": 1000 * statistics.median(ordered) if ordered else None,
             "p95_ms": 1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else None,
             "throughput": len(ordered) / elapsed, "errors": failures[:3]}
@@ -208,10 +238,9 @@ def main(argv: list[str] | None = None) -> int:
             endpoints = endpoints_of(api, make_picture(Path(scratch)))
             rows, unavailable = [], {}
             for endpoint in endpoints:
-                try:  # an endpoint whose model is missing answers with an error: report it, do not time it
-                    load(f"http://127.0.0.1:{port}/", endpoint, 1, 1)
-                except Exception as error:
-                    unavailable[endpoint.name] = str(error)[:300]
+                refused = trial(f"http://127.0.0.1:{port}/", endpoint)
+                if refused:
+                    unavailable[endpoint.label] = refused
                     continue
                 rows += [load(f"http://127.0.0.1:{port}/", endpoint, clients, requests) for clients in levels]
         finally:

@@ -15,7 +15,7 @@ from gradio_client import Client, handle_file
 
 def main(url: str, photo: str) -> None:
     client = Client(url, verbose=False)
-    endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
 
     def available(name: str) -> bool:
         if name not in endpoints:
@@ -23,9 +23,16 @@ def main(url: str, photo: str) -> None:
         return name in endpoints
 
     if available("/new_round"):  # Which face is fake?
-        left, right, _ = client.predict(api_name="/new_round")  # two PNG paths; the answer stays on the server
+        # No choice given: "Surprise me" (a random model) at "normal". Two PNG paths; the answer and the model stay
+        # on the server until the guess.
+        left, right, _ = client.predict(api_name="/new_round")
         verdict, my_score, everyone = client.predict(api_name="/guess_left")
         print("quiz:", verdict.splitlines()[0], "|", my_score.splitlines()[0])
+        models = next(p for p in endpoints["/new_round"]["parameters"] if p["parameter_name"] == "model")
+        if "dcgan-faces" in models["type"]["enum"]:  # a chosen model at a chosen difficulty
+            client.predict("dcgan-faces", "hard", api_name="/new_round")  # fakes its discriminator accepts as real
+            verdict, *_ = client.predict(api_name="/guess_right")
+            print("quiz, DCGAN hard mode:", verdict.splitlines()[0])
 
     if available("/vae_faces_random_face"):  # Latent explorer, VAE
         face, *_ = client.predict(None, api_name="/vae_faces_random_face")  # seed None: random

@@ -197,6 +197,13 @@ def tiny_vae_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[st
             "--save_images_steps", "5", "--min_attribute_count", "2", *extra]
 
 
+def tiny_autoencoder_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[str]:
+    """Flags for an autoencoder small enough to train in a second on two cores (the tiny VAE's networks)."""
+    return ["--dataset", str(dataset), "--output_dir", str(output_dir), "--resolution", "32",
+            "--hidden_channels", "8", "--latent_dim", "8", "--train_batch_size", "8", "--num_grid_images", "8",
+            "--save_images_steps", "5", *extra]
+
+
 def tiny_feature_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[str]:
     """Flags for a face feature network small enough to train a step in well under a second."""
     return ["--dataset", str(dataset), "--output_dir", str(output_dir), "--resolution", "32", "--width", "4",

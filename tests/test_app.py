@@ -1,7 +1,11 @@
 """The hub app, launched for real and played through gradio_client."""
 
 import functools
+import inspect
+import json
+import re
 import runpy
+import shutil
 import socket
 import struct
 import subprocess
@@ -59,6 +63,10 @@ def png_chunks(path) -> list[bytes]:
     return chunks
 
 
+#: The Diffusion tab's own sub-tabs, when its model is loaded.
+DIFFUSION_SUB_TABS = ["Sampling", "Forward process", "DDIM inversion"]
+
+
 def tab_labels(demo: gr.Blocks) -> list[str]:
     return [block.label for block in demo.blocks.values() if isinstance(block, gr.Tab)]
 
@@ -68,11 +76,13 @@ def public_api_names(demo: gr.Blocks) -> set[str]:
 
 
 def test_module_level_demo_has_every_tab_of_the_table():
-    assert [t.title for t in TABS] == ["Which face is fake?", "Image-to-image", "Latent explorer", "Models"]
+    assert [t.title for t in TABS] == ["Which face is fake?", "Image-to-image", "Latent explorer", "Diffusion",
+                                       "Models"]
     labels = tab_labels(app.demo)
     assert labels[:3] == [t.title for t in TABS[:3]]  # then the latent explorer's one sub-tab per model
-    assert labels[3:] == [*tab("latent").keys, "Models"]
     texts = [block.value or "" for block in app.demo.blocks.values() if isinstance(block, gr.Markdown)]
+    ddpm_missing = any("Model **ddpm-faces** is not available" in text for text in texts)
+    assert labels[3:] == [*tab("latent").keys, "Diffusion", *([] if ddpm_missing else DIFFUSION_SUB_TABS), "Models"]
     assert texts[0].startswith("# genhub")
     for key in model_keys(TABS):  # no checkpoints/ in the test checkout: every model says how to get it
         location = resolve_registry()[key].location
@@ -127,7 +137,8 @@ def test_load_models_loads_only_the_keys_asked_for(tiny_export):
     assert samples.shape == (3, 3, 32, 32) and samples.min() >= -1 and samples.max() <= 1
     with pytest.raises(ValueError, match="unknown model key 'nope'"):
         loading.load_models(["nope"])
-    assert model_keys(TABS) == ["dcgan-faces", "pix2pix-sketch2face", "cyclegan-eyeglasses", "vae-faces"]
+    assert model_keys(TABS) == ["dcgan-faces", "vae-faces", "ddpm-faces", "pix2pix-sketch2face",
+                                "cyclegan-eyeglasses"]
     assert model_keys([tab("latent")]) == ["vae-faces", "dcgan-faces"]
     with pytest.raises(ValueError, match="unknown tab 'nope'"):
         tab("nope")
@@ -195,15 +206,72 @@ def test_handler_serves_returned_images_as_atomic_png_paths():
     assert gray.mode == "L" and gray.getpixel((0, 0)) == 9
 
 
-def test_quiz_played_through_gradio_client(tiny_export, launched, tmp_path):
+def test_handler_passes_a_duration_callable_to_spaces_gpu(monkeypatch):
+    """spaces 0.51's ZeroGPU wrapper calls a callable ``duration`` with the task's arguments on every call
+    (``spaces.zero.wrappers.static_duration``, which imports only on a GPU machine): it must arrive unchanged."""
+    durations = []
+    monkeypatch.setattr("spaces.GPU", lambda duration=None: durations.append(duration) or (lambda fn: fn))
+
+    def per_step(steps, images):
+        return 5 + steps * images // 100
+
+    @handler(gpu_seconds=per_step)
+    def event(steps, images):
+        return steps * images
+
+    assert durations == [per_step] and getattr(event, GPU_MARKER) is per_step
+    assert event(50, 4) == 200
+    assert durations[0](50, 4) == 7 and durations[0](500, 4) == 25
+    for wrong in (0, -3, "10", 2.5):
+        with pytest.raises(ValueError, match="gpu_seconds must be None, a positive int or a callable"):
+            handler(gpu_seconds=wrong)
+
+
+def test_handler_streams_a_generator_serving_every_value_it_yields(monkeypatch):
+    wrapped = []
+    monkeypatch.setattr("spaces.GPU", lambda duration=None: lambda fn: wrapped.append(fn) or fn)
+    image = Image.new("RGB", (6, 4), (7, 8, 9))
+
+    @handler(gpu_seconds=3)
+    def stream(count):
+        for index in range(count):
+            yield image, f"frame {index}"
+        raise ImageError("it ran out of film.")
+
+    assert inspect.isgeneratorfunction(stream) and inspect.isgeneratorfunction(wrapped[0])  # as spaces.GPU checks
+    frames = stream(2)
+    paths = []
+    for index in range(2):
+        path, note = next(frames)
+        assert note == f"frame {index}" and Image.open(path).getpixel((0, 0)) == (7, 8, 9)
+        paths.append(path)
+    assert paths[0] != paths[1]  # a new file per yield
+    with pytest.raises(gr.Error) as raised:
+        next(frames)
+    assert raised.value.message == "Cannot use this image: it ran out of film."
+    assert [value for value in handler(gpu_seconds=None)(lambda: (yield from range(3)))()] == [0, 1, 2]
+
+
+#: The quiz's face generators as tiny exports: each key -> the difficulties it offers.
+QUIZ_DIFFICULTIES = {"dcgan-faces": ("normal", "truncated", "hard"), "vae-faces": ("normal", "truncated"),
+                     "ddpm-faces": ("normal",)}
+
+
+def test_quiz_played_through_gradio_client(tiny_export, tiny_vae_export, tiny_ddpm_export, launched, tmp_path):
     stats = QuizStats(tmp_path / "quiz.sqlite")
-    client = launched(app.build_demo([f"dcgan-faces={tiny_export}"], stats=stats))
+    client = launched(app.build_demo([f"dcgan-faces={tiny_export}", f"vae-faces={tiny_vae_export}",
+                                      f"ddpm-faces={tiny_ddpm_export}"], stats=stats))
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/new_round", "/guess_left", "/guess_right", "/everyone"} <= set(endpoints)
-    assert "no rounds played yet" in client.predict(api_name="/everyone")
+    parameters = {p["parameter_name"]: p for p in endpoints["/new_round"]["parameters"]}
+    assert list(parameters) == ["model", "difficulty"]  # both optional: callers passing neither keep working
+    assert [(p["parameter_has_default"], p["parameter_default"], p["type"]["enum"]) for p in parameters.values()] == [
+        (True, "Surprise me", ["Surprise me", *QUIZ_DIFFICULTIES]), (True, "normal", ["normal", "truncated", "hard"])]
+    board = client.predict(api_name="/everyone")
+    assert "no rounds played yet" in board and "| ddpm-faces | 0 | – | – | – | not evaluated: " in board
 
-    left, right, verdict = client.predict(api_name="/new_round")
-    assert verdict == ""  # nothing about the answer before the guess
+    left, right, verdict = client.predict(api_name="/new_round")  # no choice given: "Surprise me", "normal"
+    assert verdict == ""  # nothing about the answer, or the model, before the guess
     images = [Image.open(path) for path in (left, right)]
     assert [(im.format, im.size, im.mode) for im in images] == [("PNG", (256, 256), "RGB")] * 2
     assert [im.info for im in images] == [{}, {}]
@@ -211,29 +279,71 @@ def test_quiz_played_through_gradio_client(tiny_export, launched, tmp_path):
     assert left.rsplit("/", 1)[1] == right.rsplit("/", 1)[1]  # file names tell nothing
 
     verdict, score, everyone = client.predict(api_name="/guess_right")
-    assert "The fake was on the **" in verdict and "discriminator" in verdict
-    assert "/1 = " in score and "Discriminator:" in score
-    assert "1 round played" in everyone and "| dcgan-faces | 1 |" in everyone
+    surprise = re.search(r"It was made by \*\*([a-z-]+)\*\* \(\w+, \d+×\d+ px, your surprise model\) at difficulty "
+                         r"\*\*normal\*\*", verdict).group(1)
+    assert "The fake was on the **" in verdict and surprise in QUIZ_DIFFICULTIES
+    assert ("The discriminator rated" in verdict) == (surprise == "dcgan-faces")  # only a GAN's has an opinion
+    assert "/1 = " in score and ("Discriminator:" in score) == (surprise == "dcgan-faces")
+    assert "1 round played" in everyone and f"| {surprise} | 1 |" in everyone
     with pytest.raises(AppError, match="No open round"):
         client.predict(api_name="/guess_left")
 
-    played = 1
-    for _ in range(3):
-        client.predict(api_name="/new_round")
-        verdict, score, everyone = client.predict(api_name="/guess_left")
-        played += 1
-        assert f"/{played} = " in score
-    assert stats.totals().played == played and f"{played} rounds played" in client.predict(api_name="/everyone")
+    for key, difficulties in QUIZ_DIFFICULTIES.items():  # every model at every difficulty it offers
+        for difficulty in difficulties:
+            assert client.predict(key, difficulty, api_name="/new_round")[2] == ""
+            verdict, score, everyone = client.predict(api_name="/guess_left")
+            assert f"made by **{key}** (" in verdict and f"difficulty **{difficulty}**" in verdict
+            assert "surprise" not in verdict
+    client.predict(difficulty="hard", api_name="/new_round")  # a surprise among the models with a discriminator
+    assert "made by **dcgan-faces** (DCGAN, 32×32 px, your surprise model)" in client.predict(api_name="/guess_left")[0]
+    for key, difficulty, message in [("vae-faces", "hard", "hard mode needs a GAN with a discriminator: vae-faces "
+                                                           "has none"),
+                                     ("ddpm-faces", "truncated", "truncated mode needs a latent code to truncate")]:
+        with pytest.raises(AppError, match=message):
+            client.predict(key, difficulty, api_name="/new_round")
+    with pytest.raises(AppError):
+        client.predict("pix2pix-sketch2face", api_name="/new_round")  # not one of the model choices
+
+    rounds = {(key, difficulty): 1 for key, difficulties in QUIZ_DIFFICULTIES.items() for difficulty in difficulties}
+    rounds[surprise, "normal"] += 1
+    rounds["dcgan-faces", "hard"] += 1
+    assert {group: tally.played for group, tally in stats.per_model_and_difficulty().items()} == rounds
+    everyone = client.predict(api_name="/everyone")
+    assert "8 rounds played" in everyone and "### Deception leaderboard" in everyone
+    for key in QUIZ_DIFFICULTIES:
+        played = sum(count for (model, _), count in rounds.items() if model == key)
+        assert f"| {key} | {played} | " in everyone
+    assert "| dcgan-faces | hard | 2 | " in everyone and "| ddpm-faces | normal | " in everyone
 
 
-def test_sessions_do_not_share_rounds(tiny_export, launched):
-    demo = app.build_demo([f"dcgan-faces={tiny_export}"])
+def test_sessions_do_not_share_rounds(tiny_export, launched, tmp_path):
+    demo = app.build_demo([f"dcgan-faces={tiny_export}", f"vae-faces={tmp_path / 'absent'}",
+                           f"ddpm-faces={tmp_path / 'absent'}"])
     first = launched(demo)
     second = Client(first.src, verbose=False)
     first.predict(api_name="/new_round")
     with pytest.raises(AppError, match="No open round"):
         second.predict(api_name="/guess_left")
     first.predict(api_name="/guess_left")
+
+
+def test_quiz_plays_the_models_that_loaded_and_names_the_others(tiny_export, tiny_ddpm_export, tmp_path):
+    """A missing model and a model whose held-out faces are not on the server sit out, each named with what is
+    missing; the rest of the quiz plays."""
+    no_data = shutil.copytree(tiny_ddpm_export, tmp_path / "ddpm", ignore=shutil.ignore_patterns("checkpoint-*"))
+    info = json.loads((no_data / "training_info.json").read_text())
+    info["data"]["source"] = str(tmp_path / "gone" / "faces")
+    (no_data / "training_info.json").write_text(json.dumps(info))
+    demo = app.build_demo([f"dcgan-faces={tiny_export}", f"vae-faces={tmp_path / 'absent'}",
+                           f"ddpm-faces={no_data}"])
+    texts = [block.value or "" for block in demo.blocks.values() if isinstance(block, gr.Markdown)]
+    assert any(text.startswith("Model **vae-faces** is not available (no folder") for text in texts)
+    assert ("`ddpm-faces` sits out: the quiz needs held-out real faces, and the held-out images of `ddpm-faces`'s "
+            "training data (`faces`) are not available on this server.") in texts
+    assert not any(str(tmp_path / "gone") in text for text in texts)  # no server path
+    choices = [block.choices for block in demo.blocks.values() if getattr(block, "elem_id", None) == "quiz-model"]
+    assert choices == [[("Surprise me", "Surprise me"), ("dcgan-faces", "dcgan-faces")]]
+    assert {"new_round", "guess_left", "guess_right", "everyone"} <= public_api_names(demo)
 
 
 def test_missing_model_tab_says_what_to_do(tmp_path):
@@ -264,15 +374,16 @@ def test_readme_api_example_calls_every_tab(tiny_export, tiny_vae_export, tiny_p
     result = subprocess.run([sys.executable, str(ROOT / "examples" / "api_client.py"), client.src, str(photo)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    for line in ("quiz: ### ", "random VAE face: ", "VAE reconstruction: ", "interpolation strip: ",
-                 "DCGAN face, seed 3: ", "translation: "):
+    for line in ("quiz: ### ", "quiz, DCGAN hard mode: ### ", "random VAE face: ", "VAE reconstruction: ",
+                 "interpolation strip: ", "DCGAN face, seed 3: ", "translation: "):
         assert line in result.stdout, result.stdout
     assert "not on this server" not in result.stdout
 
 
 # ------------------------------------------------------------------------------------------- ZeroGPU on every event
 #: Events that run no model (they read the session's state or the held-out data), by api name.
-NON_MODEL_EVENTS = {"guess_left", "guess_right", "everyone", "select_model", "pick_example"}
+NON_MODEL_EVENTS = {"guess_left", "guess_right", "everyone", "quiz_difficulties", "select_model", "pick_example",
+                    "diffusion_preset", "diffusion_invert_example"}
 
 
 @pytest.fixture(scope="module")
@@ -281,18 +392,39 @@ def gpu_calls():
     on every torch module that records any forward pass made outside one."""
     inside, outside = threading.local(), []
 
+    def seconds(duration, args, kwargs) -> int:  # as ZeroGPU does: a callable gets the handler's arguments
+        value = duration(*args, **kwargs) if callable(duration) else duration
+        assert isinstance(value, int) and value > 0
+        return value
+
     def fake_gpu(duration=None):
-        assert isinstance(duration, int) and duration > 0
+        if not callable(duration):
+            seconds(duration, (), {})
 
         def wrap(fn):
             @functools.wraps(fn)
             def run(*args, **kwargs):
+                seconds(duration, args, kwargs)
                 inside.active = True
                 try:
                     return fn(*args, **kwargs)
                 finally:
                     inside.active = False
-            return run
+
+            @functools.wraps(fn)
+            def run_stream(*args, **kwargs):  # Gradio may resume a stream on another thread: mark each resumption
+                seconds(duration, args, kwargs)
+                stream = fn(*args, **kwargs)
+                while True:
+                    inside.active = True
+                    try:
+                        value = next(stream)
+                    except StopIteration:
+                        return
+                    finally:
+                        inside.active = False
+                    yield value
+            return run_stream if inspect.isgeneratorfunction(fn) else run
         return wrap
 
     def hook(module, args):
@@ -306,15 +438,16 @@ def gpu_calls():
 
 
 @pytest.fixture(scope="module")
-def full_demo(gpu_calls, tiny_export, tiny_vae_export, tiny_pix2pix_export, tiny_cyclegan_export):
+def full_demo(gpu_calls, tiny_export, tiny_vae_export, tiny_pix2pix_export, tiny_cyclegan_export, tiny_ddpm_export):
     return app.build_demo([f"dcgan-faces={tiny_export}", f"vae-faces={tiny_vae_export}",
-                           f"pix2pix-sketch2face={tiny_pix2pix_export}", f"cyclegan-eyeglasses={tiny_cyclegan_export}"])
+                           f"pix2pix-sketch2face={tiny_pix2pix_export}", f"cyclegan-eyeglasses={tiny_cyclegan_export}",
+                           f"ddpm-faces={tiny_ddpm_export}"])
 
 
 def test_the_full_demo_has_the_tables_tabs_and_api_names(full_demo):
-    quiz, translate, latent, models = TABS
+    quiz, translate, latent, diffusion, models = TABS
     assert tab_labels(full_demo) == [quiz.title, translate.title, "Picture", "Draw", latent.title, *latent.keys,
-                                     models.title]
+                                     diffusion.title, *DIFFUSION_SUB_TABS, models.title]
     assert public_api_names(full_demo) == {name for entry in TABS for name in entry.api_names}
 
 
@@ -325,7 +458,9 @@ def test_every_event_that_runs_a_model_is_wrapped_for_zerogpu(full_demo):
     assert unmarked == []  # every handler went through serving.handler
     no_model = {fn.api_name for fn in events if getattr(fn.fn, GPU_MARKER) is None}
     assert no_model == NON_MODEL_EVENTS
-    assert all(getattr(fn.fn, GPU_MARKER) > 0 for fn in events if fn.api_name not in NON_MODEL_EVENTS)
+    markers = [getattr(fn.fn, GPU_MARKER) for fn in events if fn.api_name not in NON_MODEL_EVENTS]
+    assert all(callable(marker) or marker > 0 for marker in markers)  # a callable: seconds from the arguments
+    assert any(callable(marker) for marker in markers)  # the diffusion tab's grow with the step count
 
 
 def test_models_run_only_inside_gpu_calls_when_every_tab_is_played(full_demo, gpu_calls, launched, tmp_path):
@@ -341,6 +476,8 @@ def test_models_run_only_inside_gpu_calls_when_every_tab_is_played(full_demo, gp
         outside.clear()
         client.predict(api_name="/new_round")
         client.predict(api_name="/guess_right")
+        client.predict("dcgan-faces", "hard", api_name="/new_round")  # rejection sampling: the discriminator runs
+        client.predict(api_name="/guess_right")
         for prefix, second_photo in (("vae_faces", [None]), ("dcgan_faces", [])):  # the DCGAN's takes no photo
             values = client.predict(5, api_name=f"/{prefix}_random_face")[1:-1]
             client.predict(*values, api_name=f"/{prefix}_edit")
@@ -352,6 +489,11 @@ def test_models_run_only_inside_gpu_calls_when_every_tab_is_played(full_demo, gp
             client.predict(choice, api_name="/select_model")
             client.predict(choice, handle_file(str(photo)), "pad", api_name="/translate")
         client.predict("pix2pix-sketch2face", drawing, "crop", api_name="/translate_sketch")
+        client.predict(1, "DDPM", 10, 0.0, 2, api_name="/diffusion_sample")
+        assert len(list(client.submit(1, "DPM-Solver++", 10, 0.0, api_name="/diffusion_film_strip"))) == 8
+        client.predict(handle_file(str(photo)), 30, 1, api_name="/diffusion_forward")
+        client.predict(handle_file(str(photo)), 10, api_name="/diffusion_invert")
+        client.predict(handle_file(str(photo)), handle_file(str(photo)), 3, 10, api_name="/diffusion_interpolate")
     finally:
         handle.remove()
     assert outside == []

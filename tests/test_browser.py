@@ -1,5 +1,6 @@
 """One real game in headless Chromium (Debian's /usr/bin/chromium driven by Playwright)."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -27,7 +28,8 @@ def page(tmp_path):
 
 
 def test_play_a_round_in_the_browser(tiny_export, page, tmp_path):
-    demo = app.build_demo([f"dcgan-faces={tiny_export}"])
+    demo = app.build_demo([f"dcgan-faces={tiny_export}", f"vae-faces={tmp_path / 'absent'}",
+                           f"ddpm-faces={tmp_path / 'absent'}"])
     port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
@@ -43,5 +45,44 @@ def test_play_a_round_in_the_browser(tiny_export, page, tmp_path):
         page.get_by_role("button", name="New round").click()
         page.wait_for_function("!document.body.innerText.includes('The fake was on the')", timeout=30_000)
         assert page.get_by_role("button", name="The right one is fake").is_enabled()
+    finally:
+        demo.close()
+
+
+def test_choose_a_model_and_a_difficulty_in_the_browser(tiny_export, tiny_vae_export, tiny_ddpm_export, page):
+    """Each model offers only its difficulties (the VAE no "hard", the DDPM only "normal"); a round played with the
+    choice reveals that model and difficulty with the answer."""
+    demo = app.build_demo([f"dcgan-faces={tiny_export}", f"vae-faces={tiny_vae_export}",
+                           f"ddpm-faces={tiny_ddpm_export}"])
+    port = free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+
+    def offered() -> list[str]:
+        return [label.strip() for label in page.locator("#quiz-difficulty label").all_inner_texts()]
+
+    def wait_for_offer(expected: list[str]) -> None:
+        labels = "[...document.querySelectorAll('#quiz-difficulty label')].map(label => label.innerText.trim())"
+        page.wait_for_function(f"JSON.stringify({labels}) === '{json.dumps(expected, separators=(',', ':'))}'",
+                               timeout=30_000)
+
+    try:
+        page.goto(f"http://127.0.0.1:{port}/", wait_until="load")
+        page.wait_for_function("document.querySelectorAll(\"img[src*='image.png']\").length >= 2", timeout=30_000)
+        assert offered() == ["normal", "truncated", "hard"]  # "Surprise me": any model's difficulties
+        page.locator("#quiz-model label", has_text="ddpm-faces").click()
+        wait_for_offer(["normal"])
+        page.locator("#quiz-model label", has_text="vae-faces").click()
+        wait_for_offer(["normal", "truncated"])
+        page.locator("#quiz-difficulty label", has_text="truncated").click()
+        shown = "[...document.querySelectorAll(\"img[src*='image.png']\")].map(image => image.src).join()"
+        before = page.evaluate(shown)
+        page.get_by_role("button", name="New round").click()
+        page.wait_for_function(f"{shown} !== {json.dumps(before)}", timeout=30_000)  # the new pair is on screen
+        page.get_by_role("button", name="The right one is fake").click()
+        page.wait_for_selector("text=The fake was on the", timeout=30_000)
+        verdict = page.locator("text=It was made by").inner_text()
+        assert "vae-faces (VAE, 32×32 px) at difficulty truncated" in verdict
+        page.locator("#quiz-model label", has_text="dcgan-faces").click()
+        wait_for_offer(["normal", "truncated", "hard"])
     finally:
         demo.close()

@@ -27,6 +27,27 @@ def test_grayscale_model_makes_one_channel():
     assert DCGAN(32, latent_dim=4, channels=1, ngf=4, ndf=4).sample(3).shape == (3, 1, 32, 32)
 
 
+def test_truncation_scales_the_same_latent_codes_towards_the_mode():
+    model = DCGAN(32, latent_dim=8, ngf=4, ndf=4).eval()
+    torch.manual_seed(0)
+    for weight in model.generator.parameters():  # far from the tiny initial weights, so psi visibly matters
+        torch.nn.init.normal_(weight, std=0.5)
+    z = torch.randn(4, 8, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        plain, half, mode = model.generator(z), model.generator(0.5 * z), model.generator(torch.zeros(1, 8))
+
+    def sample(psi=None):
+        kwargs = {} if psi is None else {"truncation_psi": psi}
+        return model.sample(4, generator=torch.Generator().manual_seed(3), **kwargs)
+
+    assert torch.equal(sample(), plain) and torch.equal(sample(1.0), plain)  # the default is plain sampling
+    assert torch.allclose(sample(0.5), half, atol=1e-6) and not torch.allclose(half, plain, atol=1e-3)
+    assert torch.allclose(sample(0.0), mode.expand(4, -1, -1, -1), atol=1e-6)  # psi = 0: every image is G(0)
+    for psi in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="truncation_psi must be a finite number >= 0"):
+            model.sample(1, truncation_psi=psi)
+
+
 def test_weights_follow_radford_init():
     model = DCGAN(64, ngf=32, ndf=32)
     conv = model.generator.net[0].weight

@@ -119,7 +119,7 @@ def test_evaluation_with_inception_weights_checks_the_hash_and_labels_the_space(
 
 
 def test_every_family_has_an_evaluator_and_a_model_class():
-    assert set(EVALUATORS) == {"dcgan", "ddpm", "vae", "pix2pix", "cyclegan"}
+    assert set(EVALUATORS) == {"dcgan", "ddpm", "vae", "autoencoder", "pix2pix", "cyclegan"}
     assert set(EVALUATORS) <= set(MODEL_CLASSES)
 
 
@@ -145,6 +145,7 @@ def test_vae_evaluation_reports_reconstruction_and_sample_metrics(faces_dir, fea
     assert metrics["reconstruction PSNR (dB)"] == pytest.approx(10 * math.log10(1 / metrics["reconstruction MSE"]))
     assert any(name.startswith("FID") for name in metrics)
     assert 0 <= metrics["detectability (pixel CNN)"] <= 1  # prior draws: the quiz leaderboard's figure
+    assert not any(name.startswith("memorisation") for name in metrics)
     # one definition: the export's heldout_mse / heldout_psnr_db measure the same images the same way
     model = VAE.from_pretrained(export).eval()
     _, at_export = measure_latent_space(model, load_split(DataSpec(str(other), 32), "test"))

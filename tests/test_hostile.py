@@ -150,12 +150,12 @@ def _memory(field: str) -> int:
 
 
 @pytest.fixture
-def served(tiny_export, tiny_vae_export, tiny_pix2pix_export, tiny_cyclegan_export):
+def served(tiny_export, tiny_vae_export, tiny_pix2pix_export, tiny_cyclegan_export, tiny_ddpm_export):
     """(the full demo, its URL), launched as app.py launches it."""
     with one_torch_thread():
         demo = app.build_demo([f"dcgan-faces={tiny_export}", f"vae-faces={tiny_vae_export}",
                                f"pix2pix-sketch2face={tiny_pix2pix_export}",
-                               f"cyclegan-eyeglasses={tiny_cyclegan_export}"])
+                               f"cyclegan-eyeglasses={tiny_cyclegan_export}", f"ddpm-faces={tiny_ddpm_export}"])
         port = free_port()
         demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                             max_file_size=MAX_UPLOAD_BYTES)

@@ -24,6 +24,7 @@ from safetensors.torch import load_file
 from test_app import free_port
 
 from conftest import ROOT, tiny_dcgan_args
+from genhub.app.tabs.quiz import DIFFICULTIES
 from genhub.train.trainer import Trainer
 
 #: 64 rows / batch 8 = 8 steps per epoch: the run ends inside its third epoch, with a last checkpoint of its
@@ -146,14 +147,15 @@ def start_app(workdir: Path, *models: str) -> tuple[subprocess.Popen, str]:
 
 
 def test_quiz_statistics_keep_every_acknowledged_round_through_a_server_sigkill(tiny_export, tmp_path):
-    server, url = start_app(tmp_path, f"dcgan-faces={tiny_export}")
+    models = (f"dcgan-faces={tiny_export}", f"vae-faces={tmp_path / 'absent'}", f"ddpm-faces={tmp_path / 'absent'}")
+    server, url = start_app(tmp_path, *models)
     acknowledged, lock, stop = [0], threading.Lock(), threading.Event()
 
     def player():
         try:
             client = Client(url, verbose=False)
             while not stop.is_set():
-                client.predict(api_name="/new_round")
+                client.predict(difficulty=random.choice(DIFFICULTIES), api_name="/new_round")
                 client.predict(api_name="/guess_left")  # returned: the player was told the answer
                 with lock:
                     acknowledged[0] += 1
@@ -181,9 +183,10 @@ def test_quiz_statistics_keep_every_acknowledged_round_through_a_server_sigkill(
     with contextlib.closing(sqlite3.connect(database)) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         (played,) = db.execute("SELECT COUNT(*) FROM rounds").fetchone()
-    assert played >= told >= 40
+        difficulties = {row[0] for row in db.execute("SELECT DISTINCT difficulty FROM rounds")}
+    assert played >= told >= 40 and difficulties == set(DIFFICULTIES)  # each round kept with its difficulty
 
-    server, url = start_app(tmp_path, f"dcgan-faces={tiny_export}")  # the same database, reopened after the kill
+    server, url = start_app(tmp_path, *models)  # the same database, reopened after the kill
     try:
         client = Client(url, verbose=False)
         assert f"{played} rounds played" in client.predict(api_name="/everyone")

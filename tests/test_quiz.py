@@ -1,6 +1,10 @@
-"""Quiz logic, played directly (no Gradio)."""
+"""Quiz logic, played directly (no Gradio): every face generator, the difficulties, discriminator rejection
+sampling, and the deception leaderboard."""
 
+import json
+import math
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,11 +13,13 @@ from PIL import Image
 
 from genhub.app.loading import LoadedModel, load_model
 from genhub.app.registry import ModelSpec
+from genhub.app.stats import QuizStats
 from genhub.app.tabs import quiz
-from genhub.app.tabs.quiz import QuizGame, QuizState, load_game, summary
+from genhub.app.tabs.quiz import SURPRISE, QuizGame, QuizModel, QuizState, load_game, summary
 from genhub.data import DataError, DataSpec, load_split
 from genhub.evaluation.intervals import wilson_interval
 from genhub.models import DCGAN
+from genhub.models.rejection_sampling import Rejection, rejection_sample
 
 
 def test_wilson_interval_known_values():
@@ -24,11 +30,43 @@ def test_wilson_interval_known_values():
     assert low == pytest.approx(1 - high) and low < 0.5 < high
 
 
+def wide_dcgan_export(tiny_export: Path, folder: Path) -> Path:
+    """A 64 px DCGAN export (untrained weights) with ``tiny_export``'s training facts (its held-out faces)."""
+    torch.manual_seed(0)
+    DCGAN(64, latent_dim=16, ngf=4, ndf=4).save_pretrained(folder)
+    info = json.loads((tiny_export / "training_info.json").read_text())
+    info["data"]["resolution"] = 64
+    (folder / "training_info.json").write_text(json.dumps(info))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def exports(tiny_export, tiny_vae_export, tiny_ddpm_export, tmp_path_factory) -> dict[str, tuple[str, str, Path]]:
+    """Every face generator the quiz plays, as tiny exports: name -> (registry key, family, folder)."""
+    wide = wide_dcgan_export(tiny_export, tmp_path_factory.mktemp("dcgan64"))
+    return {"dcgan-32": ("dcgan-faces", "dcgan", tiny_export), "dcgan-64": ("dcgan-faces", "dcgan", wide),
+            "vae-32": ("vae-faces", "vae", tiny_vae_export), "ddpm-16": ("ddpm-faces", "ddpm", tiny_ddpm_export)}
+
+
+def loaded_export(exports, name: str) -> LoadedModel:
+    key, family, folder = exports[name]
+    loaded = load_model(key, ModelSpec(family, str(folder)))
+    assert loaded.error is None
+    return loaded
+
+
 @pytest.fixture(scope="module")
 def game(faces_dir):
     torch.manual_seed(0)
     model = DCGAN(32, latent_dim=8, ngf=4, ndf=4).eval()
-    return QuizGame(model, load_split(DataSpec(str(faces_dir), resolution=32), "test"), display_size=96)
+    real = load_split(DataSpec(str(faces_dir), resolution=32), "test")
+    return QuizGame([QuizModel("dcgan-faces", model, real)], display_size=96)
+
+
+@pytest.fixture(scope="module")
+def every_model(exports):
+    """The game with the DCGAN (32 px), the VAE and the DDPM, as the app loads them."""
+    return load_game(*(loaded_export(exports, name) for name in ("dcgan-32", "vae-32", "ddpm-16")))
 
 
 def test_round_serves_two_identically_shaped_images_and_keeps_the_answer_server_side(game):
@@ -36,19 +74,119 @@ def test_round_serves_two_identically_shaped_images_and_keeps_the_answer_server_
     for image in (left, right):
         assert isinstance(image, Image.Image)
         assert (image.size, image.mode, image.info) == ((96, 96), "RGB", {})
-    assert state.round.fake_side in (0, 1)
+    assert state.round.fake_side in (0, 1) and state.round.model_key == "dcgan-faces"
+    assert (state.round.difficulty, state.round.surprise) == ("normal", True)
     assert all(0.0 <= p <= 1.0 for p in state.round.real_probability)
+
+
+@pytest.mark.parametrize("name", ["dcgan-32", "dcgan-64", "vae-32", "ddpm-16"])
+def test_every_model_serves_the_same_picture_format_at_every_difficulty_it_offers(exports, name):
+    """Whatever the model's resolution (16, 32, 64 px) and difficulty: two 256x256 RGB images without metadata;
+    the fake drawn at the model's resolution and the real face brought to it; only a model with a discriminator
+    rates the pair."""
+    loaded = loaded_export(exports, name)
+    game = load_game(loaded)
+    entry = game.models[loaded.key]
+    resolution = int(name.rsplit("-", 1)[1])
+    assert entry.model.resolution == resolution
+    expected = {"dcgan": ("normal", "truncated", "hard"), "vae": ("normal", "truncated"), "ddpm": ("normal",)}
+    assert entry.difficulties == expected[loaded.spec.family]
+    fakes = []
+    real_draw = quiz.SAMPLERS[loaded.spec.family].draw
+
+    def recording_draw(model, count, generator, psi):
+        fakes.append(real_draw(model, count, generator, psi))
+        return fakes[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(quiz.SAMPLERS, loaded.spec.family, quiz.Sampler(recording_draw, quiz.SAMPLERS[
+            loaded.spec.family].truncates))
+        for difficulty in entry.difficulties:
+            left, right, state = game.new_round(QuizState(), loaded.key, difficulty)
+            assert [(im.size, im.mode, im.info) for im in (left, right)] == [((256, 256), "RGB", {})] * 2
+            assert fakes[-1].shape[-2:] == (resolution, resolution)
+            assert (state.round.model_key, state.round.difficulty, state.round.surprise) == (
+                loaded.key, difficulty, False)
+            assert (state.round.real_probability is None) == (loaded.spec.family != "dcgan")
+            text, state = game.guess(state, 0)
+            assert f"made by **{loaded.key}**" in text and f"difficulty **{difficulty}**" in text
+            assert f"{resolution}×{resolution} px" in text
+            assert ("The discriminator rated" in text) == (loaded.spec.family == "dcgan")
 
 
 def test_the_fake_side_holds_the_generator_sample(game, monkeypatch):
     # Force a known fake: an all-white "sample" (255, dithered down to 254 or kept); real faces are never white.
-    monkeypatch.setattr(game.model, "sample", lambda n, generator=None: torch.ones(n, 3, 32, 32))
+    model = game.models["dcgan-faces"].model
+    monkeypatch.setattr(model, "sample", lambda n, generator=None, truncation_psi=1.0: torch.ones(n, 3, 32, 32))
     for _ in range(6):
         left, right, state = game.new_round(QuizState())
         fake = (left, right)[state.round.fake_side]
         real = (left, right)[1 - state.round.fake_side]
         assert fake.getextrema() == ((254, 255),) * 3
         assert min(low for low, _ in real.getextrema()) < 200
+
+
+def test_each_family_draws_its_fake_as_its_row_says(every_model, monkeypatch):
+    """The table of samplers: DCGAN and VAE get truncation_psi (0.7 when truncated, else 1), the DDPM its quiz
+    number of DDIM steps and no truncation; each draws one fake with a seeded generator."""
+    calls = {}
+    for key, entry in every_model.models.items():
+        original = entry.model.sample
+
+        def recording(num_images, key=key, original=original, **kwargs):
+            calls[key] = (num_images, kwargs)
+            return original(num_images, **kwargs)
+
+        monkeypatch.setattr(entry.model, "sample", recording)
+    for key, difficulty, expected in [("dcgan-faces", "normal", {"truncation_psi": 1.0}),
+                                      ("dcgan-faces", "truncated", {"truncation_psi": quiz.TRUNCATION_PSI}),
+                                      ("vae-faces", "truncated", {"truncation_psi": 0.7}),
+                                      ("ddpm-faces", "normal", {"num_inference_steps": 25})]:
+        every_model.new_round(QuizState(), key, difficulty)
+        count, kwargs = calls.pop(key)
+        assert count == 1 and isinstance(kwargs.pop("generator"), torch.Generator) and kwargs == expected
+    every_model.new_round(QuizState(), "dcgan-faces", "hard")
+    count, kwargs = calls.pop("dcgan-faces")
+    assert count == quiz.HARD_CANDIDATES and kwargs["truncation_psi"] == 1.0  # rejection sampling: plain draws
+
+
+def test_difficulties_offered_and_refused_with_a_clear_message(every_model):
+    assert every_model.difficulties() == ("normal", "truncated", "hard")  # "Surprise me": any model's
+    assert [every_model.difficulties(key) for key in every_model.models] == [
+        ("normal", "truncated", "hard"), ("normal", "truncated"), ("normal",)]
+    refusals = [("vae-faces", "hard", "hard mode needs a GAN with a discriminator: vae-faces has none"),
+                ("ddpm-faces", "hard", "hard mode needs a GAN with a discriminator: ddpm-faces has none"),
+                ("ddpm-faces", "truncated", "truncated mode needs a latent code to truncate (a GAN or a VAE): "
+                                            "ddpm-faces has none"),
+                ("dcgan-faces", "impossible", "unknown difficulty 'impossible'; choose one of normal, truncated, hard"),
+                ("nope", "normal", "model 'nope' is not in this quiz; choose one of Surprise me, dcgan-faces, "
+                                   "vae-faces, ddpm-faces")]
+    _, _, state = every_model.new_round(QuizState(), "dcgan-faces")
+    open_round = state.round
+    for key, difficulty, message in refusals:
+        with pytest.raises(ValueError) as refused:
+            every_model.new_round(state, key, difficulty)
+        assert str(refused.value) == message
+        assert state.round is open_round  # a refused choice keeps the round on screen answerable
+    with pytest.raises(ValueError, match="model 'nope' is not in this quiz"):
+        every_model.difficulties("nope")
+
+
+def test_surprise_picks_only_models_supporting_the_difficulty(every_model, exports, monkeypatch):
+    monkeypatch.setattr(every_model, "rng", random.Random(1))
+    picked = {difficulty: {every_model.pick(SURPRISE, difficulty).key for _ in range(60)}
+              for difficulty in ("normal", "truncated", "hard")}
+    assert picked == {"normal": {"dcgan-faces", "vae-faces", "ddpm-faces"}, "truncated": {"dcgan-faces", "vae-faces"},
+                      "hard": {"dcgan-faces"}}
+    no_gan = load_game(loaded_export(exports, "vae-32"), loaded_export(exports, "ddpm-16"))
+    assert no_gan.difficulties() == ("normal", "truncated")
+    with pytest.raises(ValueError, match=r"^hard mode needs a GAN with a discriminator: none of this quiz's models "
+                                         r"\(vae-faces, ddpm-faces\) has one$"):
+        no_gan.new_round(QuizState(), SURPRISE, "hard")
+    _, _, state = no_gan.new_round(QuizState(), SURPRISE, "truncated")
+    assert state.round.surprise and state.round.model_key == "vae-faces"
+    text, _ = no_gan.guess(state, 1)
+    assert "made by **vae-faces** (VAE, 32×32 px, your surprise model) at difficulty **truncated**" in text
 
 
 def test_both_images_are_dithered_afresh_within_one_level(game, monkeypatch):
@@ -92,8 +230,20 @@ def test_scoring_streak_and_discriminator_tally(game):
         outcomes.append(discriminator_right)
         assert ("Right!" in text) == guess_right and ("fake was on the **" + ("left", "right")[fake]) in text
     assert (state.played, state.correct, state.streak, state.best_streak) == (4, 3, 1, 2)
-    assert state.discriminator_correct == sum(outcomes)
+    assert (state.discriminator_played, state.discriminator_correct) == (4, sum(outcomes))
     assert "3/4 = 75%" in summary(state) and "95% interval 30%–95%" in summary(state)
+
+
+def test_the_discriminator_is_scored_only_on_rounds_whose_model_has_one(every_model):
+    state = QuizState()
+    for key in ("vae-faces", "ddpm-faces", "vae-faces"):
+        _, _, state = every_model.new_round(state, key)
+        _, state = every_model.guess(state, state.round.fake_side)
+    assert (state.played, state.discriminator_played) == (3, 0) and "Discriminator" not in summary(state)
+    _, _, state = every_model.new_round(state, "dcgan-faces")
+    _, state = every_model.guess(state, 0)
+    assert state.discriminator_played == 1 and f"**Discriminator:** {state.discriminator_correct}/1 = " in summary(
+        state)
 
 
 def test_a_round_can_be_answered_only_once(game):
@@ -105,22 +255,177 @@ def test_a_round_can_be_answered_only_once(game):
         game.guess(QuizState(), 2)
 
 
+def test_a_game_refuses_what_it_cannot_play(game, faces_dir):
+    entry = game.models["dcgan-faces"]
+    with pytest.raises(ValueError, match="the quiz needs at least one model"):
+        QuizGame([])
+    with pytest.raises(ValueError, match="repeated model keys"):
+        QuizGame([entry, entry])
+    unknown = DCGAN(32, latent_dim=8, ngf=4, ndf=4)
+    unknown.family = "stylegan"  # a family without a row in quiz.SAMPLERS
+    with pytest.raises(ValueError, match="cannot sample family 'stylegan': add a row to quiz.SAMPLERS"):
+        QuizGame([QuizModel("x", unknown, entry.real_images)])
+    empty = load_split(DataSpec(str(faces_dir), resolution=32), "test")
+    empty.table = empty.table.select([])
+    with pytest.raises(DataError, match="dcgan-faces: the quiz needs at least one real image"):
+        QuizGame([QuizModel("dcgan-faces", entry.model, empty)])
+
+
+# ------------------------------------------------------------------------------------ rejection sampling
+def drs_reference(logits: np.ndarray, max_logit: float, epsilon: float, percentile: float) -> np.ndarray:
+    """Azadi et al. 2019, eq. 8, written out in numpy: sigmoid(F - gamma)."""
+    d = logits - max_logit
+    f = d - np.log(1 - np.exp(d - epsilon))
+    gamma = np.quantile(f, percentile)
+    return 1 / (1 + np.exp(-(f - gamma)))
+
+
+def test_rejection_sampling_follows_the_paper_and_tracks_the_largest_logit():
+    logits = torch.tensor([0.0, -1.0, -2.0, 1.0, 0.5])
+    result = rejection_sample(logits, generator=torch.Generator().manual_seed(0), epsilon=1e-3)
+    assert result.max_logit == 1.0  # no estimate yet: this batch's largest
+    np.testing.assert_allclose(result.probability.numpy(), drs_reference(logits.double().numpy(), 1.0, 1e-3, 0.95))
+    order = torch.argsort(logits)
+    assert torch.all(result.probability[order].diff() > 0)  # the more "real" the logit, the likelier accepted
+    assert rejection_sample(logits, max_logit=3.0).max_logit == 3.0  # a larger earlier estimate is kept
+    assert rejection_sample(logits, max_logit=0.2).max_logit == 1.0  # and raised by a larger logit
+    kept = rejection_sample(logits, max_logit=3.0, epsilon=1e-3).probability
+    np.testing.assert_allclose(kept.numpy(), drs_reference(logits.double().numpy(), 3.0, 1e-3, 0.95))
+    strict, lenient = (rejection_sample(logits, gamma_percentile=p).probability for p in (0.99, 0.5))
+    assert torch.all(strict < lenient)  # a higher percentile accepts less
+
+
+def test_rejection_sampling_keeps_what_the_discriminator_rates_most_real_reproducibly():
+    # logits spread as a trained discriminator's are (standard deviation 3); sigmoid(F - gamma) selects more
+    # softly when they spread less, and more sharply when they spread more
+    logits = 3 * torch.randn(2000, generator=torch.Generator().manual_seed(7))
+    for seed in range(5):
+        result = rejection_sample(logits, generator=torch.Generator().manual_seed(seed))
+        again = rejection_sample(logits, generator=torch.Generator().manual_seed(seed))
+        assert torch.equal(result.accepted, again.accepted)  # reproducible with a seed
+        accepted = logits[result.accepted]
+        assert 0 < len(accepted) < 0.15 * len(logits)
+        assert accepted.mean() > logits.mean() + 3.0  # a standard deviation above the batch's mean (a coin flip: 0)
+    other = rejection_sample(logits, generator=torch.Generator().manual_seed(99))
+    assert not torch.equal(other.accepted, result.accepted)
+    assert rejection_sample(logits).probability[logits.argmax()] > 0.99  # the candidate at D_M: almost surely
+
+
+def test_rejection_sampling_refuses_bad_input():
+    for bad in (torch.tensor([]), torch.tensor([0.0, math.nan]), torch.tensor([math.inf])):
+        with pytest.raises(ValueError, match="at least one finite discriminator logit"):
+            rejection_sample(bad)
+    with pytest.raises(ValueError, match="gamma_percentile in"):
+        rejection_sample(torch.zeros(3), gamma_percentile=1.5)
+    with pytest.raises(ValueError, match="epsilon > 0"):
+        rejection_sample(torch.zeros(3), epsilon=0.0)
+
+
+class Brightness(torch.nn.Module):
+    """A stand-in discriminator whose logit is the mean pixel value times 200 (logits spread over a few units, as
+    a trained discriminator's do): "real" means bright."""
+
+    def forward(self, images):
+        return images.mean((1, 2, 3)) * 200
+
+
+@pytest.fixture
+def bright_game(faces_dir):
+    """A DCGAN with varied samples (weights far from their tiny initial values) and the Brightness discriminator."""
+    torch.manual_seed(0)
+    model = DCGAN(32, latent_dim=8, ngf=4, ndf=4).eval()
+    for weight in model.generator.parameters():
+        torch.nn.init.normal_(weight, std=0.5)
+    model.discriminator = Brightness()
+    real = load_split(DataSpec(str(faces_dir), resolution=32), "test")
+    return QuizGame([QuizModel("dcgan-faces", model, real)], display_size=64)
+
+
+def test_hard_rounds_serve_fakes_the_discriminator_rates_more_real(bright_game, monkeypatch):
+    monkeypatch.setattr(bright_game, "rng", random.Random(0))
+    entry = bright_game.models["dcgan-faces"]
+
+    def fake_logits(difficulty):
+        generators = [torch.Generator().manual_seed(seed) for seed in range(12)]
+        fakes = torch.stack([bright_game.fake(entry, difficulty, generator) for generator in generators])
+        return Brightness()(fakes)
+
+    normal, hard = fake_logits("normal"), fake_logits("hard")
+    assert hard.mean() > normal.mean() + normal.std()  # well above what plain sampling serves
+    candidates = quiz.quantise(entry.model.sample(64, generator=torch.Generator().manual_seed(0)))
+    assert hard.min() > torch.quantile(Brightness()(candidates), 0.5)  # every hard fake beats the median candidate
+    again = bright_game.fake(entry, "hard", torch.Generator().manual_seed(3))
+    assert torch.equal(again, bright_game.fake(entry, "hard", torch.Generator().manual_seed(3)))  # seeded: the same
+    _, _, state = bright_game.new_round(QuizState(), "dcgan-faces", "hard")
+    assert state.round.difficulty == "hard" and state.round.real_probability is not None
+
+
+def test_hard_round_with_nothing_accepted_serves_the_best_candidate(bright_game, monkeypatch):
+    entry = bright_game.models["dcgan-faces"]
+    monkeypatch.setattr(quiz, "rejection_sample", lambda logits, max_logit, generator: Rejection(
+        torch.zeros(len(logits), dtype=torch.bool), torch.zeros(len(logits)), float(logits.max())))
+    served = bright_game.fake(entry, "hard", torch.Generator().manual_seed(5))
+    generator = torch.Generator().manual_seed(5)  # the same draws, batch after batch
+    candidates = torch.cat([quiz.quantise(entry.model.sample(quiz.HARD_CANDIDATES, generator=generator))
+                            for _ in range(quiz.HARD_BATCHES)])
+    assert torch.equal(served, candidates[Brightness()(candidates).argmax()])
+
+
+# ------------------------------------------------------------------------------------ loading and the leaderboard
 def test_load_game_reads_the_held_out_split_named_by_the_export(tiny_export, faces_dir):
     loaded = load_model("dcgan-faces", ModelSpec("dcgan", str(tiny_export)))
     assert loaded.error is None and loaded.info["dataset"] == str(faces_dir)
     assert tuple(loaded.model.sample(2).shape) == (2, 3, 32, 32) and not loaded.model.training
-    game = load_game(loaded)
-    assert len(game.real_images) == 16 and game.real_images.resolution == 32
-    assert list(game.real_images[0]) == ["pixel_values"] and game.real_images[0]["pixel_values"].shape == (3, 32, 32)
-    lfw = load_game(loaded, dataset="lfw-subset")  # another source: its image column found afresh
-    assert lfw.real_images.source == "lfw-subset" and len(lfw.real_images) == 10
+    real = load_game(loaded).models["dcgan-faces"].real_images
+    assert len(real) == 16 and real.resolution == 32
+    assert list(real[0]) == ["pixel_values"] and real[0]["pixel_values"].shape == (3, 32, 32)
+    lfw = load_game(loaded, dataset="lfw-subset").models["dcgan-faces"].real_images  # its image column found afresh
+    assert lfw.source == "lfw-subset" and len(lfw) == 10
     with pytest.raises(DataError, match="dcgan-faces: the export names no training dataset"):
         load_game(LoadedModel(loaded.key, loaded.spec, loaded.model, info={}))
+    with pytest.raises(ValueError, match="vae-faces is not loaded: no folder"):
+        load_game(load_model("vae-faces", ModelSpec("vae", str(faces_dir / "absent"))))
 
 
-def test_missing_model_explains_how_to_get_it(tmp_path):
-    loaded = load_model("dcgan-faces", ModelSpec("dcgan", str(tmp_path / "nothing"), "make starter"))
-    assert loaded.model is None and "no folder" in loaded.error
-    assert "make starter" in loaded.missing_message and "--model dcgan-faces=" in loaded.missing_message
-    assert loaded.missing_message.startswith(f"Model **dcgan-faces** is not available (no folder `{tmp_path}")
-    assert loaded.info == {}
+def test_detectability_and_the_evaluate_command_come_from_the_export(tiny_export):
+    loaded = load_model("dcgan-faces", ModelSpec("dcgan", str(tiny_export)))
+    assert quiz.DETECTABILITY not in loaded.info.get("metrics", {})
+    entry = quiz.quiz_model(loaded)
+    assert entry.detectability is None and entry.evaluate_hint == "`genhub-evaluate EXPORT_FOLDER`"  # no server path
+    loaded.info = {**loaded.info, "metrics": {**loaded.info.get("metrics", {}), quiz.DETECTABILITY: 0.875}}
+    assert quiz.quiz_model(loaded).detectability == 0.875
+    relative = LoadedModel("vae-faces", ModelSpec("vae", "checkpoints/vae-faces-64", local=True))
+    repo = LoadedModel("vae-faces", ModelSpec("vae", "org/vae-faces@abc", local=False))
+    assert quiz.evaluate_hint(relative) == "`genhub-evaluate checkpoints/vae-faces-64`"
+    assert quiz.evaluate_hint(repo) == ("`hf download org/vae-faces --local-dir vae-faces` then "
+                                        "`genhub-evaluate vae-faces`")
+
+
+def test_deception_leaderboard_ranks_models_by_how_often_they_fool_players(game, tmp_path):
+    stats = QuizStats(tmp_path / "quiz.sqlite")
+    model, real = game.models["dcgan-faces"].model, game.models["dcgan-faces"].real_images
+    dcgan = QuizModel("dcgan-faces", model, real, evaluate_hint="`genhub-evaluate ckpt/dcgan`")
+    vae = QuizModel("vae-faces", model, real, detectability=0.625)
+    ddpm = QuizModel("ddpm-faces", model, real, evaluate_hint="`genhub-evaluate ckpt/ddpm`")
+    assert "no rounds played yet" in quiz.leaderboard(stats, [dcgan, vae, ddpm])
+    assert quiz.leaderboard(None, [dcgan]) == ""
+    # dcgan: fooled 1 of 4 (median 3.0 s); vae: fooled 9 of 10; "old-gan" is in the statistics only.
+    for correct, seconds in [(True, 1.0), (True, 2.0), (False, 4.0), (True, 5.0)]:
+        stats.record("dcgan-faces", correct, seconds, "hard" if seconds > 3 else "normal")
+    for index in range(10):
+        stats.record("vae-faces", index == 0, 2.0, "truncated")
+    stats.record("old-gan", False, 8.0)
+    text = quiz.leaderboard(stats, [dcgan, vae, ddpm])
+    assert "**Everyone:** 15 rounds played; players spot the fake 27% of the time" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    fooled = wilson_interval(9, 10)
+    assert rows[1] == (f"| vae-faces | 10 | 90% | {fooled[0]:.0%}–{fooled[1]:.0%} | 2.0 s | 62% |")
+    once = wilson_interval(1, 1)
+    assert rows[2] == f"| old-gan | 1 | 100% | {once[0]:.0%}–{once[1]:.0%} | 8.0 s | not played here |"
+    quarter = wilson_interval(1, 4)
+    assert rows[3] == (f"| dcgan-faces | 4 | 25% | {quarter[0]:.0%}–{quarter[1]:.0%} | 3.0 s | "
+                       "not evaluated: `genhub-evaluate ckpt/dcgan` |")
+    assert rows[4] == "| ddpm-faces | 0 | – | – | – | not evaluated: `genhub-evaluate ckpt/ddpm` |"  # never played
+    by_difficulty = text[text.index("**By difficulty**"):]
+    assert "| vae-faces | truncated | 10 | 90% |" in by_difficulty
+    assert "| dcgan-faces | normal | 2 | 0% |" in by_difficulty and "| dcgan-faces | hard | 2 | 50% |" in by_difficulty

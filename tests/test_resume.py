@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import (
+    tiny_autoencoder_args,
     tiny_cyclegan_args,
     tiny_dcgan_args,
     tiny_ddpm_args,
@@ -50,6 +51,8 @@ CASES = [
                (2, 4, 5)),
     ResumeCase("face-features", "labelled_faces_dir", tiny_feature_args,
                ("--max_train_steps", "6", *ACCUMULATE, "--checkpointing_steps", "3"), 7, (3, 4)),
+    ResumeCase("autoencoder", "faces_dir", tiny_autoencoder_args,
+               ("--max_train_steps", "6", *ACCUMULATE, "--checkpointing_steps", "3", "--noise_std", "0.1"), 7, (3, 4)),
     # 64 rows / (8 x 2) = 4 steps per epoch; timesteps and noise from the torch RNG, LR warming up then cosine
     ResumeCase("ddpm", "faces_dir", tiny_ddpm_args,
                ("--max_train_steps", "6", *ACCUMULATE, "--checkpointing_steps", "3"), 9, (3, 5)),

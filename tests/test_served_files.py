@@ -4,11 +4,13 @@ system files, and uploads over the stated size refused while they stream in."""
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import runpy
 import sys
 import time
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import quote
@@ -17,12 +19,16 @@ import gradio as gr
 import httpx
 import pytest
 from gradio_client import Client, handle_file
+from PIL import Image
 from test_app import free_port
 from test_kill import start_app
+from test_quiz import wide_dcgan_export
 
 import app
 from conftest import ROOT, SHARED_DATA
+from genhub.app.registry import DEFAULT_MODELS
 from genhub.app.serving import DELETE_CACHE, MAX_UPLOAD_BYTES, expire_cache_under_load
+from genhub.app.tabs.quiz import SURPRISE
 from genhub.hub.space_bundle import SPACES
 
 #: Quiz rounds played from fresh sessions: more than the 16 held-out faces (``faces_dir``'s test split), so
@@ -30,12 +36,21 @@ from genhub.hub.space_bundle import SPACES
 ROUNDS = 24
 
 
+#: (model choice, difficulty) of quiz rounds: a surprise at each difficulty and every model at each it offers.
+QUIZ_CHOICES = [(SURPRISE, "normal"), (SURPRISE, "truncated"), (SURPRISE, "hard"), ("dcgan-faces", "normal"),
+                ("dcgan-faces", "truncated"), ("dcgan-faces", "hard"), ("vae-faces", "normal"),
+                ("vae-faces", "truncated"), ("ddpm-faces", "normal")]
+#: Bytes of every quiz file: a 256x256 RGB PNG stored uncompressed, whatever the model.
+QUIZ_FILE_BYTES = 196_993
+
+
 @pytest.fixture(scope="module")
-def served_app(tiny_export, tiny_vae_export, tmp_path_factory):
-    """``python app.py`` with the tiny DCGAN (the quiz) and VAE (an endpoint taking an image); its statistics
-    and Gradio's cache in its own working folder."""
+def served_app(tiny_export, tiny_vae_export, tiny_ddpm_export, tmp_path_factory):
+    """``python app.py`` with the tiny DCGAN (32 px), VAE (32 px, also an endpoint taking an image) and DDPM (16 px),
+    the quiz's three face generators; its statistics and Gradio's cache in its own working folder."""
     workdir = tmp_path_factory.mktemp("app")
-    server, url = start_app(workdir, f"dcgan-faces={tiny_export}", f"vae-faces={tiny_vae_export}")
+    server, url = start_app(workdir, f"dcgan-faces={tiny_export}", f"vae-faces={tiny_vae_export}",
+                            f"ddpm-faces={tiny_ddpm_export}")
     yield SimpleNamespace(url=url, workdir=workdir, pid=server.pid)
     server.terminate()
     server.wait(timeout=60)
@@ -43,9 +58,9 @@ def served_app(tiny_export, tiny_vae_export, tmp_path_factory):
 
 def test_quiz_files_tell_nothing_across_rounds(served_app):
     seen, folders, lengths = set(), set(), set()
-    for _ in range(ROUNDS):
+    for index in range(ROUNDS):
         client = Client(served_app.url, verbose=False, download_files=False)  # a fresh session
-        pair = client.predict(api_name="/new_round")[:2]
+        pair = client.predict(*QUIZ_CHOICES[index % len(QUIZ_CHOICES)], api_name="/new_round")[:2]
         files = [httpx.get(image["url"], timeout=60).content for image in pair]
         for image, data in zip(pair, files):
             folder, name = image["path"].rsplit("/", 2)[-2:]
@@ -57,7 +72,86 @@ def test_quiz_files_tell_nothing_across_rounds(served_app):
         assert len(files[0]) == len(files[1])  # the fake's file is never the larger (or smaller) one
         lengths.update(len(data) for data in files)
         client.predict(api_name="/guess_left")
-    assert lengths == {196_993}  # 256x256 RGB, uncompressed: one length for every file of every round
+    assert lengths == {QUIZ_FILE_BYTES}  # 256x256 RGB, uncompressed: one length for every file of every model
+
+
+class RawSession:
+    """One browser-like session speaking Gradio's queue protocol (sse_v3) directly, keeping every byte the
+    server sends, so a test sees all that reaches the client, not what gradio_client picks out of it."""
+
+    def __init__(self, url: str):
+        self.url, self.session = url, uuid.uuid4().hex
+        self.config = httpx.get(url + "config", timeout=60).json()
+        self.prefix = url + self.config["api_prefix"].lstrip("/") + "/"
+
+    def call(self, api_name: str, *values) -> tuple[str, list]:
+        """Run the event ``api_name`` with ``values`` for its inputs after the session's state; returns (the raw
+        event stream as text, the output data)."""
+        dependency = next(d for d in self.config["dependencies"] if d.get("api_name") == api_name)
+        joined = httpx.post(self.prefix + "queue/join", timeout=60, json={
+            "data": [None, *values], "fn_index": dependency["id"], "session_hash": self.session,
+            "event_data": None, "trigger_id": None})
+        joined.raise_for_status()
+        event, lines = joined.json()["event_id"], []
+        with httpx.stream("GET", self.prefix + "queue/data", params={"session_hash": self.session},
+                          timeout=120) as stream:
+            for line in stream.iter_lines():
+                lines.append(line)
+                message = json.loads(line[5:]) if line.startswith("data:") else {}
+                if message.get("msg") == "process_completed" and message.get("event_id") == event:
+                    assert message["success"], message
+                    return "\n".join(lines), message["output"]["data"]
+        raise AssertionError(f"the stream ended before {api_name} completed")
+
+
+@pytest.fixture(scope="module", params=["dcgan-32, vae-32, ddpm-16", "dcgan-64"])
+def quiz_server(request, tiny_export, tiny_vae_export, tiny_ddpm_export, tmp_path_factory):
+    """A launched app whose quiz plays the tiny DCGAN, VAE and DDPM, or a 64 px DCGAN alone; yields (url, keys)."""
+    if request.param == "dcgan-64":
+        absent = tmp_path_factory.mktemp("absent")
+        wide = wide_dcgan_export(tiny_export, tmp_path_factory.mktemp("dcgan64"))
+        overrides, keys = [f"dcgan-faces={wide}", f"vae-faces={absent / 'vae'}", f"ddpm-faces={absent / 'ddpm'}"], [
+            "dcgan-faces"]
+    else:
+        overrides = [f"dcgan-faces={tiny_export}", f"vae-faces={tiny_vae_export}", f"ddpm-faces={tiny_ddpm_export}"]
+        keys = ["dcgan-faces", "vae-faces", "ddpm-faces"]
+    demo = app.build_demo(overrides)
+    port = free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/", keys
+    demo.close()
+
+
+def test_nothing_of_the_answer_reaches_the_client_before_the_guess_for_every_model(quiz_server):
+    """Everything the server sends for a round, read off the wire: two file references alike but for their random
+    folders, an empty verdict, no state and the guess buttons enabled; no model key, family, rating or side, for
+    a surprise round either. The two files have one length and mode whatever the model. The guess then reveals."""
+    url, keys = quiz_server
+    names = {*keys, "dcgan", "vae", "ddpm", "DCGAN", "VAE", "DDPM", "discriminator", "real", "fake", "%", "left",
+             "right", "px"}
+    choices = [(choice, difficulty) for choice, difficulty in QUIZ_CHOICES if choice in (SURPRISE, *keys)]
+    for choice, difficulty in choices:
+        session = RawSession(url)
+        raw, data = session.call("new_round", choice, difficulty)
+        files, rest = data[:2], data[2:]
+        assert rest == ["", None, {"interactive": True, "__type__": "update"}, {"interactive": True,
+                                                                               "__type__": "update"}]
+        alike = [{k: v for k, v in file.items() if k not in ("path", "url")} for file in files]
+        assert alike[0] == alike[1] and alike[0]["orig_name"] == "image.png"
+        folders = {file["path"].rsplit("/", 2)[-2] for file in files}
+        assert len(folders) == 2 and all(file["path"].endswith("/image.png") for file in files)
+        text = raw.replace(files[0]["url"], "").replace(files[1]["url"], "").replace(files[0]["path"], "").replace(
+            files[1]["path"], "")
+        for name in names:
+            assert name not in text, (choice, difficulty, name)
+        contents = [httpx.get(file["url"], timeout=60).content for file in files]
+        opened = [Image.open(io.BytesIO(content)) for content in contents]
+        assert [len(content) for content in contents] == [QUIZ_FILE_BYTES] * 2
+        assert [(image.size, image.mode) for image in opened] == [((256, 256), "RGB")] * 2
+        _, (verdict, *_) = session.call("guess_left")
+        assert "The fake was on the **" in verdict and f"difficulty **{difficulty}**" in verdict
+        assert any(f"made by **{key}**" in verdict for key in keys)
+        assert ("your surprise model" in verdict) == (choice == SURPRISE)
 
 
 def folder_bytes(folder: Path) -> int:
@@ -77,7 +171,9 @@ def test_served_files_expire_so_the_disk_stays_bounded(tiny_export, tmp_path, mo
     age, frequency = 2, 1
     cache = tmp_path / "gradio"
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
-    demo = app.build_demo([f"dcgan-faces={tiny_export}"])
+    # only the tiny DCGAN, whatever checkpoints/ holds (another model's build-time files would share the cache)
+    absent = [f"{key}={tmp_path / 'absent'}" for key in DEFAULT_MODELS if key != "dcgan-faces"]
+    demo = app.build_demo([f"dcgan-faces={tiny_export}", *absent])
     assert demo.delete_cache == DELETE_CACHE
     demo.delete_cache = (frequency, age)
     port = free_port()

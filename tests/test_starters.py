@@ -3,6 +3,7 @@ fast, single answer when the Hub cannot be reached."""
 
 import socket
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -48,9 +49,10 @@ def no_network(monkeypatch):
 def test_a_missing_local_folder_fails_at_once_without_any_network_call(no_network, monkeypatch):
     monkeypatch.setattr(loading, "is_offline_mode", lambda: False)  # even online, a folder is never a repo id
     start = time.perf_counter()
-    loaded = load_model("vae-faces", DEFAULT_MODELS["vae-faces"])
+    absent = replace(DEFAULT_MODELS["vae-faces"], location="checkpoints/no-such-vae-64")  # whatever this checkout has
+    loaded = load_model("vae-faces", absent)
     assert time.perf_counter() - start < 0.5
-    assert loaded.model is None and loaded.error == "no folder `checkpoints/vae-faces-64`"
+    assert loaded.model is None and loaded.error == "no folder `checkpoints/no-such-vae-64`"
     message = loaded.missing_message
     assert "python -m genhub.app.starters --keys vae-faces" in message and "make demo" in message
 

@@ -90,6 +90,19 @@ def test_grayscale_and_unsupported_resolution():
         VAE(resolution=48)
 
 
+def test_truncation_scales_the_prior_draws():
+    model = VAE(32, latent_dim=6, hidden_channels=4).eval()
+    z = torch.randn(3, 6, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        plain, truncated = model.decode(z), model.decode(0.7 * z)
+    sample = lambda **kwargs: model.sample(3, generator=torch.Generator().manual_seed(5), **kwargs)  # noqa: E731
+    assert torch.equal(sample(), plain) and torch.equal(sample(truncation_psi=1.0), plain)
+    assert torch.allclose(sample(truncation_psi=0.7), truncated, atol=1e-6)
+    assert not torch.allclose(truncated, plain, atol=1e-3)
+    with pytest.raises(ValueError, match="truncation_psi must be a finite number >= 0"):
+        model.sample(1, truncation_psi=-1.0)
+
+
 def test_logvar_is_clamped():
     model = VAE(32, latent_dim=4, hidden_channels=4)
     torch.nn.init.constant_(model.encoder.head.bias, 1e4)

@@ -2,7 +2,8 @@
 event (ZeroGPU, clear errors, output PNGs that expire), and the limits every app launches with.
 
 Every event handler of every tab is ``@handler(gpu_seconds=N)`` (it runs a model: it gets a ZeroGPU
-GPU for up to N seconds) or ``@handler(gpu_seconds=None)`` (it only reads session state or data).
+GPU for up to N seconds; N may be a function of the handler's arguments) or ``@handler(gpu_seconds=None)`` (it only
+reads session state or data). Streaming (generator) handlers go through the same decorator.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import base64
 import binascii
 import contextlib
 import functools
+import inspect
 import os
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Callable
 
 import torch
 from PIL import Image
@@ -25,7 +28,8 @@ from genhub.images import ImageError, sanitize_image
 
 #: Our clear errors: their message is shown to the user (or arrives in gradio_client as ``AppError``).
 USER_ERRORS = (ImageError, DataError, ValueError)
-#: The marker :func:`handler` sets on what it returns: the ZeroGPU duration in seconds, or None (runs no model).
+#: The marker :func:`handler` sets on what it returns: the ZeroGPU duration in seconds (an int, or a callable of the
+#: handler's arguments returning one), or None (runs no model).
 GPU_MARKER = "__genhub_gpu__"
 #: ``gr.Blocks(delete_cache=(frequency, age))`` of every app, in seconds: every 10 minutes Gradio deletes the files
 #: it cached for the app (outputs, :func:`served_png` files, uploads) older than an hour, so the disk holds at most
@@ -104,26 +108,45 @@ def _served(value):
     return served_png(value) if isinstance(value, Image.Image) else value
 
 
+def _served_all(result):
+    return tuple(_served(value) for value in result) if isinstance(result, tuple) else _served(result)
+
+
 def _message(error: Exception) -> str:
     return f"Cannot use this image: {error}" if isinstance(error, ImageError) else str(error)
 
 
-def handler(*, gpu_seconds: int | None):
+def handler(*, gpu_seconds: int | Callable[..., int] | None):
     """Decorate a Gradio event handler:
 
     - ``gpu_seconds`` set (the event runs a model): wrapped in ``spaces.GPU(duration=gpu_seconds)``, so on a
-      ZeroGPU Space it holds a GPU only while it runs (a no-op elsewhere). ``None`` declares that the event
-      runs no model (it only reads state or data).
+      ZeroGPU Space it holds a GPU only while it runs (a no-op elsewhere). An int is a fixed duration; a callable
+      is called by ZeroGPU with the handler's own arguments (as Gradio passes them, ``gr.Progress`` included) and
+      returns the seconds, for events whose cost grows with their inputs (e.g. the number of diffusion steps).
+      ``None`` declares that the event runs no model (it only reads state or data).
     - :data:`USER_ERRORS` (``ImageError``, ``DataError``, ``ValueError``) become ``gr.Error`` with their message
       (an ``ImageError``'s prefixed "Cannot use this image: "); raised inside the GPU call, so ZeroGPU carries
       them back as they are.
     - every PIL image returned (alone or in a tuple) is sent as a :func:`served_png` path.
+    - a generator function (a streaming event) stays one: each value it yields is served like a returned one,
+      and an error stops the stream as above. ZeroGPU holds the GPU for the whole stream.
 
-    The result carries :data:`GPU_MARKER` (``fn.__genhub_gpu__ == gpu_seconds``) so tests can check every event.
+    The result carries :data:`GPU_MARKER` (``fn.__genhub_gpu__ is gpu_seconds``: None, an int or the callable)
+    so tests can check every event.
+
+    Raises:
+        ValueError: ``gpu_seconds`` is neither None, a positive int nor a callable.
     """
     import gradio as gr
 
+    if not (gpu_seconds is None or callable(gpu_seconds) or (isinstance(gpu_seconds, int) and gpu_seconds > 0)):
+        raise ValueError(f"gpu_seconds must be None, a positive int or a callable, got {gpu_seconds!r}")
+
     def decorate(function):
+        streaming = inspect.isgeneratorfunction(function)
+
+        # spaces.GPU and Gradio both tell a streaming handler by inspect.isgeneratorfunction: every layer of a
+        # generator handler must itself be a generator function.
         @functools.wraps(function)
         def clear_errors(*args, **kwargs):
             try:
@@ -131,15 +154,28 @@ def handler(*, gpu_seconds: int | None):
             except USER_ERRORS as error:
                 raise gr.Error(_message(error)) from None
 
-        run = spaces.GPU(duration=gpu_seconds)(clear_errors) if gpu_seconds is not None else clear_errors
+        @functools.wraps(function)
+        def clear_stream_errors(*args, **kwargs):
+            try:
+                yield from function(*args, **kwargs)
+            except USER_ERRORS as error:
+                raise gr.Error(_message(error)) from None
+
+        checked = clear_stream_errors if streaming else clear_errors
+        run = spaces.GPU(duration=gpu_seconds)(checked) if gpu_seconds is not None else checked
 
         @functools.wraps(function)
         def serve(*args, **kwargs):
-            result = run(*args, **kwargs)
-            return tuple(_served(value) for value in result) if isinstance(result, tuple) else _served(result)
+            return _served_all(run(*args, **kwargs))
 
-        setattr(serve, GPU_MARKER, gpu_seconds)
-        return serve
+        @functools.wraps(function)
+        def serve_stream(*args, **kwargs):
+            for result in run(*args, **kwargs):
+                yield _served_all(result)
+
+        served = serve_stream if streaming else serve
+        setattr(served, GPU_MARKER, gpu_seconds)
+        return served
 
     return decorate
 

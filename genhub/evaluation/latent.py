@@ -38,6 +38,19 @@ def encode_dataset(model, dataset: torch.utils.data.Dataset, batch_size: int = 2
     return {key: torch.cat(values) for key, values in parts.items()}
 
 
+@torch.no_grad()
+def reconstruction_errors(model, dataset: torch.utils.data.Dataset, batch_size: int = 256) -> torch.Tensor:
+    """Each image's ||x - model.reconstruct(x)||^2 (:func:`genhub.models.vae.reconstruction_error`) over a dataset
+    of ``pixel_values`` in [-1, 1], in order: float32 (N,). The reconstruction term of every autoencoder family
+    (the VAE's from z = mu, as ``VAE.negative_elbo``'s)."""
+    from genhub.models.vae import reconstruction_error
+
+    device = next(model.parameters()).device
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    return torch.cat([reconstruction_error(model.reconstruct(batch["pixel_values"]), batch["pixel_values"].to(device))
+                      .cpu() for batch in loader])
+
+
 def attribute_labels(table) -> tuple[list[str], np.ndarray]:
     """The binary attribute columns of a ``datasets.Dataset`` and their values.
 

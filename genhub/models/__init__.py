@@ -1,6 +1,7 @@
 """Model families. :data:`MODEL_CLASSES` maps each class's ``family`` (the name used in registries and
 ``training_info.json``) to the class; a new family adds its class to the tuple."""
 
+from genhub.models.autoencoder import Autoencoder
 from genhub.models.base import CheckpointError, GenhubModel
 from genhub.models.cyclegan import CycleGAN
 from genhub.models.dcgan import DCGAN
@@ -10,7 +11,7 @@ from genhub.models.pix2pix import Pix2Pix
 from genhub.models.vae import VAE
 
 MODEL_CLASSES: dict[str, type[GenhubModel]] = {cls.family: cls for cls in (DCGAN, VAE, Pix2Pix, CycleGAN,
-                                                                           FaceFeatureNet, DDPM)}
+                                                                           FaceFeatureNet, DDPM, Autoencoder)}
 
-__all__ = ["MODEL_CLASSES", "CheckpointError", "CycleGAN", "DCGAN", "DDPM", "FaceFeatureNet", "GenhubModel", "Pix2Pix",
-           "VAE"]
+__all__ = ["MODEL_CLASSES", "Autoencoder", "CheckpointError", "CycleGAN", "DCGAN", "DDPM", "FaceFeatureNet",
+           "GenhubModel", "Pix2Pix", "VAE"]

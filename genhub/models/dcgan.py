@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from genhub.models.base import GenhubModel
-from genhub.models.layers import init_dcgan_weights, resolution_stages
+from genhub.models.layers import init_dcgan_weights, resolution_stages, truncate
 
 
 class DCGANGenerator(nn.Module):
@@ -100,10 +100,20 @@ class DCGAN(GenhubModel, tags=["dcgan", "gan"], pipeline_tag="unconditional-imag
         return self.generator(z)
 
     @torch.no_grad()
-    def sample(self, num_images: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``num_images`` fresh images (B, channels, resolution, resolution) in [-1, 1] from z ~ N(0, I)."""
-        device = next(self.parameters()).device
-        z = torch.randn(num_images, self.latent_dim, generator=generator).to(device)
+    def sample(self, num_images: int, generator: torch.Generator | None = None,
+               truncation_psi: float = 1.0) -> torch.Tensor:
+        """``num_images`` fresh images (B, channels, resolution, resolution) in [-1, 1] from z ~ N(0, I).
+
+        ``truncation_psi``: the truncation trick, z' = psi * z (StyleGAN's w' = w_mean + psi (w - w_mean), Karras,
+        Laine & Aila 2019, applied to z, whose mean is 0; BigGAN, Brock et al. 2019, truncates z by resampling
+        instead). psi < 1 moves every code towards the mode, trading variety for typical faces: 1 is plain sampling,
+        0 gives every image G(0). The same ``generator`` draws the same z whatever psi.
+
+        Raises:
+            ValueError: ``truncation_psi`` is negative or not finite.
+        """
+        z = torch.randn(num_images, self.latent_dim, generator=generator)
+        z = truncate(z, truncation_psi).to(next(self.parameters()).device)
         return self.generator(z)
 
     @torch.no_grad()

@@ -70,3 +70,13 @@ def pad_to_multiple(images: torch.Tensor, multiple: int, minimum: int = 1) -> tu
     return images, (height, width)
 
 
+def truncate(z: torch.Tensor, truncation_psi: float) -> torch.Tensor:
+    """z' = psi * z: latent codes drawn from N(0, I) pulled towards the prior's mode 0 (the truncation trick; see
+    :meth:`genhub.models.DCGAN.sample`). z: float (B, latent_dim); psi = 1 returns z itself.
+
+    Raises:
+        ValueError: ``truncation_psi`` is negative or not finite.
+    """
+    if not math.isfinite(truncation_psi) or truncation_psi < 0:
+        raise ValueError(f"truncation_psi must be a finite number >= 0 (1 = no truncation), got {truncation_psi}")
+    return z if truncation_psi == 1.0 else z * truncation_psi

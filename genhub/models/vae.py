@@ -23,11 +23,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch import nn
 
+from genhub.models.backbones import ConvDecoder, ConvEncoder
 from genhub.models.base import CheckpointError, GenhubModel
 from genhub.models.latent_space import LatentSpace
-from genhub.models.layers import resolution_stages
+from genhub.models.layers import truncate
 
 #: log sigma^2 is clamped to this range before use, so exp() can neither overflow nor vanish.
 LOGVAR_RANGE = (-30.0, 20.0)
@@ -77,71 +77,17 @@ def reconstruction_error(reconstruction: torch.Tensor, target: torch.Tensor) -> 
     return (reconstruction.float() - target.float()).pow(2).flatten(1).sum(1)
 
 
-class VAEEncoder(nn.Module):
-    """Strided 4x4 convolutions with LeakyReLU(0.2), then one linear layer to (mu, log sigma^2).
-
-    (B, channels, resolution, resolution) -> each stage halves the side and doubles the channels,
-    starting at ``hidden_channels`` -> 4x4 -> flatten -> linear -> mu, logvar (B, latent_dim) each.
-
-    Parameters:
-        resolution: 32, 64 or 128.
-        latent_dim: size of z.
-        channels: image channels, 3 or 1.
-        hidden_channels: channels of the first stage (the beta-VAE paper's CelebA encoder uses 32).
-    """
-
-    def __init__(self, resolution: int = 64, latent_dim: int = 128, channels: int = 3, hidden_channels: int = 32):
-        super().__init__()
-        stages = resolution_stages(resolution)
-        layers: list[nn.Module] = []
-        width_in, width = channels, hidden_channels
-        for _ in range(stages):
-            layers += [nn.Conv2d(width_in, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
-            width_in, width = width, width * 2
-        self.net = nn.Sequential(*layers, nn.Flatten())
-        self.head = nn.Linear(width_in * 16, 2 * latent_dim)
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """images: float (B, channels, resolution, resolution) in [-1, 1] -> (mu, logvar), each float
-        (B, latent_dim); logvar is clamped to :data:`LOGVAR_RANGE`."""
-        mu, logvar = self.head(self.net(images)).chunk(2, dim=1)
-        return mu, logvar.clamp(*LOGVAR_RANGE)
-
-
-class VAEDecoder(nn.Module):
-    """A linear layer to a 4x4 map, then transposed 4x4 convolutions with LeakyReLU(0.2); tanh output.
-
-    z (B, latent_dim) -> 4x4 with ``hidden_channels * 2**(stages-1)`` channels -> each stage doubles
-    the side and halves the channels -> (B, channels, resolution, resolution) in [-1, 1].
-
-    Parameters:
-        resolution: 32, 64 or 128.
-        latent_dim: size of z.
-        channels: image channels, 3 or 1.
-        hidden_channels: channels of the last hidden stage (mirrors :class:`VAEEncoder`).
-    """
-
-    def __init__(self, resolution: int = 64, latent_dim: int = 128, channels: int = 3, hidden_channels: int = 32):
-        super().__init__()
-        stages = resolution_stages(resolution)
-        width = hidden_channels * 2 ** (stages - 1)
-        self.latent_dim, self.width = latent_dim, width
-        self.head = nn.Linear(latent_dim, width * 16)
-        layers: list[nn.Module] = [nn.LeakyReLU(0.2, True)]
-        for _ in range(stages - 1):
-            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1), nn.LeakyReLU(0.2, True)]
-            width //= 2
-        layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """z: float (B, latent_dim) -> images: float (B, channels, resolution, resolution) in [-1, 1]."""
-        return self.net(self.head(z).view(z.shape[0], self.width, 4, 4))
+def split_posterior(encoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The encoder's output (B, 2 * latent_dim) -> (mu, logvar), float (B, latent_dim) each, logvar clamped to
+    :data:`LOGVAR_RANGE`."""
+    mu, logvar = encoded.chunk(2, dim=1)
+    return mu, logvar.clamp(*LOGVAR_RANGE)
 
 
 class VAE(GenhubModel, tags=["vae", "variational-autoencoder"], pipeline_tag="unconditional-image-generation",
           paper_url="https://arxiv.org/abs/1312.6114"):
-    """A convolutional VAE: ``encoder`` x -> (mu, log sigma^2), ``decoder`` z -> x, prior N(0, I).
+    """A convolutional VAE: ``encoder`` x -> (mu, log sigma^2), ``decoder`` z -> x, prior N(0, I) (the networks of
+    :mod:`genhub.models.backbones`, shared with the autoencoder).
 
     ``latent_space`` holds what the export measured about the latent space (slider ranking, attribute
     directions, held-out outlier scores; see :class:`genhub.evaluation.latent.LatentSpace`), or None. It is saved
@@ -162,13 +108,14 @@ class VAE(GenhubModel, tags=["vae", "variational-autoencoder"], pipeline_tag="un
     def __init__(self, resolution: int = 64, latent_dim: int = 128, channels: int = 3, hidden_channels: int = 32):
         super().__init__()
         self.resolution, self.latent_dim, self.channels = resolution, latent_dim, channels
-        self.encoder = VAEEncoder(resolution, latent_dim, channels, hidden_channels)
-        self.decoder = VAEDecoder(resolution, latent_dim, channels, hidden_channels)
+        self.encoder = ConvEncoder(resolution, 2 * latent_dim, channels, hidden_channels)  # mu and log sigma^2
+        self.decoder = ConvDecoder(resolution, latent_dim, channels, hidden_channels)
         self.latent_space: LatentSpace | None = None
 
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """images: float (B, C, H, W) in [-1, 1] -> posterior (mu, logvar), float (B, latent_dim) each."""
-        return self.encoder(images)
+        """images: float (B, C, H, W) in [-1, 1] -> posterior (mu, logvar), float (B, latent_dim) each; logvar is
+        clamped to :data:`LOGVAR_RANGE`."""
+        return split_posterior(self.encoder(images))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z: float (B, latent_dim) -> images: float (B, C, H, W) in [-1, 1] (the decoder's mean)."""
@@ -182,10 +129,24 @@ class VAE(GenhubModel, tags=["vae", "variational-autoencoder"], pipeline_tag="un
         return self.decode(reparameterize(mu, logvar, generator)), mu, logvar
 
     @torch.no_grad()
-    def sample(self, num_images: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``num_images`` images (B, C, H, W) in [-1, 1] decoded from z ~ N(0, I)."""
-        device = next(self.parameters()).device
-        return self.decode(torch.randn(num_images, self.latent_dim, generator=generator).to(device))
+    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+        """decoder(mu(x)) without gradients, on the model's device: (B, C, H, W) in [-1, 1] (deterministic)."""
+        return self.decode(self.encode(images.to(next(self.parameters()).device))[0])
+
+    @torch.no_grad()
+    def sample(self, num_images: int, generator: torch.Generator | None = None,
+               truncation_psi: float = 1.0) -> torch.Tensor:
+        """``num_images`` images (B, C, H, W) in [-1, 1] decoded from prior draws z ~ N(0, I).
+
+        ``truncation_psi``: the truncation trick on the prior draws, z' = psi * z (as :meth:`DCGAN.sample`):
+        psi < 1 decodes codes nearer the prior's mode 0 (more typical, less varied faces), 1 is plain sampling.
+        The same ``generator`` draws the same z whatever psi.
+
+        Raises:
+            ValueError: ``truncation_psi`` is negative or not finite.
+        """
+        z = truncate(torch.randn(num_images, self.latent_dim, generator=generator), truncation_psi)
+        return self.decode(z.to(next(self.parameters()).device))
 
     @torch.no_grad()
     def negative_elbo(self, images: torch.Tensor) -> dict[str, torch.Tensor]:

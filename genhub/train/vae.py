@@ -23,7 +23,7 @@ from genhub.evaluation.latent import MIN_ATTRIBUTE_COUNT, measure_latent_space
 from genhub.evaluation.outlier import auroc_metric_name, evaluate_auroc
 from genhub.hub.card import CardText
 from genhub.models import VAE
-from genhub.models.vae import kl_divergence, reconstruction_error, reparameterize
+from genhub.models.vae import kl_divergence, reconstruction_error, reparameterize, split_posterior
 from genhub.train.args import add_training_args
 from genhub.train.trainer import Recipe, StepContext, Trainer, train
 
@@ -39,11 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Train a VAE or beta-VAE with Accelerate.")
     add_training_args(parser)
     parser.set_defaults(learning_rate=5e-4, adam_beta1=0.9)  # Adam's usual betas; the GAN default is 0.5
-    model = parser.add_argument_group("VAE")
-    model.add_argument("--latent_dim", type=int, default=128)
-    model.add_argument("--hidden_channels", type=int, default=32,
-                       help="encoder's first / decoder's last stage width, doubled per stage")
-    model.add_argument("--channels", type=int, choices=[1, 3], default=3)
+    model = add_autoencoder_args(parser, "VAE")
     model.add_argument("--beta", type=float, default=1.0,
                        help="KL weight: 1 is the VAE, > 1 a beta-VAE (Higgins et al. 2017)")
     export = parser.add_argument_group("export")
@@ -57,13 +53,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def add_autoencoder_args(parser: argparse.ArgumentParser, title: str) -> argparse._ArgumentGroup:
+    """The networks' flags of the autoencoder families (genhub.models.backbones), in a group named ``title``,
+    which is returned for the family's own flags."""
+    model = parser.add_argument_group(title)
+    model.add_argument("--latent_dim", type=int, default=128)
+    model.add_argument("--hidden_channels", type=int, default=32,
+                       help="encoder's first / decoder's last stage width, doubled per stage")
+    model.add_argument("--channels", type=int, choices=[1, 3], default=3)
+    return model
+
+
 def training_step(ctx: StepContext, batch: dict) -> dict[str, torch.Tensor]:
     """One micro-batch of the negative beta-ELBO, averaged over the batch (genhub.models.vae):
 
     loss = mean_x [ ||x - decoder(z)||^2 + beta * KL(q(z|x) || N(0, I)) ],  z = mu + sigma * eps.
     """
     images = batch["pixel_values"]
-    mu, logvar = ctx.networks["encoder"](images)
+    mu, logvar = split_posterior(ctx.networks["encoder"](images))
     reconstruction = reconstruction_error(ctx.networks["decoder"](reparameterize(mu, logvar)), images).mean()
     kl = kl_divergence(mu, logvar).sum(1).mean()
     loss = reconstruction + ctx.hparams.beta * kl
@@ -72,11 +79,17 @@ def training_step(ctx: StepContext, batch: dict) -> dict[str, torch.Tensor]:
     return {"loss": loss.detach(), "reconstruction": reconstruction.detach(), "kl": kl.detach()}
 
 
-def grid_images(fixed_z: torch.Tensor, held_out: torch.Tensor):
-    """The sample grid: decodes of ``fixed_z``, then (held-out image, its reconstruction from z = mu) pairs."""
+def grid_images(args: argparse.Namespace, test: ImageDataset):
+    """The sample grid of an autoencoder family: decodes of fixed z ~ N(0, I) (seeded by ``--seed``), then pairs of
+    (held-out image, ``model.reconstruct`` of it), ``--num_grid_images`` in all."""
+    pairs = min(args.num_grid_images // 4, len(test))
+    fixed_z = torch.randn(args.num_grid_images - 2 * pairs, args.latent_dim,
+                          generator=torch.Generator().manual_seed(args.seed))
+    held_out = torch.stack([test[i]["pixel_values"] for i in range(pairs)]) if pairs else torch.zeros(
+        0, args.channels, args.resolution, args.resolution)
 
-    def sample(model: VAE) -> torch.Tensor:
-        pairs = torch.stack([held_out, model.decode(model.encode(held_out)[0])], 1).flatten(0, 1)
+    def sample(model) -> torch.Tensor:
+        pairs = torch.stack([held_out, model.reconstruct(held_out)], 1).flatten(0, 1)
         return torch.cat([model.decode(fixed_z), pairs])
 
     return sample
@@ -112,18 +125,13 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
     """The recipe and training split of a run (see :func:`genhub.train.trainer.train`)."""
     dataset, test = load_split(args.data, "train"), load_split(args.data, "test")
     model = VAE(args.resolution, args.latent_dim, args.channels, args.hidden_channels)
-    pairs = min(args.num_grid_images // 4, len(test))
-    fixed_z = torch.randn(args.num_grid_images - 2 * pairs, args.latent_dim,
-                          generator=torch.Generator().manual_seed(args.seed))
-    held_out = torch.stack([test[i]["pixel_values"] for i in range(pairs)]) if pairs else torch.zeros(
-        0, args.channels, args.resolution, args.resolution)
     recipe = Recipe(
         model=model,
         networks={"encoder": model.encoder, "decoder": model.decoder},
         optimizers={"vae": torch.optim.Adam(model.parameters(), lr=args.learning_rate,
                                             betas=(args.adam_beta1, args.adam_beta2))},
         training_step=training_step,
-        sample=grid_images(fixed_z, held_out),
+        sample=grid_images(args, test),
         hparams=VAEHparams(args.beta),
         ema_network=("encoder", "decoder"),
         on_export=export_measurements(args, dataset, test),

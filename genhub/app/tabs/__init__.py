@@ -10,7 +10,7 @@ from typing import Sequence
 from genhub.app.loading import LoadedModel
 from genhub.app.registry import DEFAULT_MODELS
 from genhub.app.serving import DELETE_CACHE, expire_cache_under_load
-from genhub.app.tabs import latent, models, quiz, translate
+from genhub.app.tabs import diffusion, latent, models, quiz, translate
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,14 @@ def _latent_api(key: str, vae: bool) -> tuple[str, ...]:
 
 
 TABS: tuple[Tab, ...] = (
-    Tab("quiz", "Which face is fake?", quiz, ("dcgan-faces",), ("new_round", "guess_left", "guess_right", "everyone")),
+    Tab("quiz", "Which face is fake?", quiz, ("dcgan-faces", "vae-faces", "ddpm-faces"),  # every face generator
+        ("new_round", "guess_left", "guess_right", "everyone")),
     Tab("translate", "Image-to-image", translate, ("pix2pix-sketch2face", "cyclegan-eyeglasses"),
         ("select_model", "translate", "translate_sketch")),
     Tab("latent", "Latent explorer", latent, ("vae-faces", "dcgan-faces"),
         _latent_api("vae-faces", vae=True) + _latent_api("dcgan-faces", vae=False)),
+    Tab("diffusion", "Diffusion", diffusion, ("ddpm-faces",),
+        ("diffusion_sample", "diffusion_film_strip", "diffusion_forward", "diffusion_invert", "diffusion_interpolate")),
     Tab("models", "Models", models, tuple(DEFAULT_MODELS), ()),
 )
 

@@ -1,18 +1,26 @@
-""""Which face is fake?": one real held-out face beside one fresh GAN sample; the player clicks the fake.
+""""Which face is fake?": one real held-out face beside one fresh fake from any of the face generators; the player
+clicks the fake, then sees which model made it, at which difficulty, and how the players' totals rank the models.
 
-The answer, and the discriminator's opinion, stay in server-side session state until the
-guess: both images go through the same path (model resolution -> uint8 -> same upscale -> fresh
-+-1 dither -> uncompressed PNG with no metadata, in a folder with a random name), so nothing but
-the pixels tells them apart: every file's length is the same, and no file is ever served twice,
-so a client that remembers what it was sent cannot recognise a real face coming back.
+The answer (the fake's side), the model of a "Surprise me" round and the discriminator's ratings stay in
+server-side session state until the guess. Both images go through the same path whatever the model (the model's
+resolution -> uint8 -> RGB -> the same upscale -> fresh +-1 dither -> uncompressed PNG with no metadata, in a
+folder with a random name), so nothing but the pixels tells them apart: every file has the same length and mode,
+and no file is ever served twice, so a client that remembers what it was sent cannot recognise a real face coming
+back. What the pixels themselves show is the model's resolution (a 16 px model looks coarser than a 64 px one),
+and a round's response time grows with the model's sampling cost.
+
+A family joins the quiz with one row of :data:`SAMPLERS` and its registry key in the quiz's ``TABS`` entry.
 """
 
 from __future__ import annotations
 
+import math
 import random
+import threading
 import time
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -20,25 +28,121 @@ from PIL import Image
 
 from genhub.app.loading import LoadedModel, held_out, unavailable
 from genhub.app.serving import handler, served_png
-from genhub.app.stats import QuizStats
+from genhub.app.stats import QuizStats, Tally
 from genhub.data import DataError, ImageDataset
 from genhub.evaluation.intervals import wilson_interval
 from genhub.images import center_crop_resize, to_pil, to_pixel_values
-from genhub.models import DCGAN
+from genhub.models import GenhubModel
+from genhub.models.rejection_sampling import discriminator_logits, has_discriminator, rejection_sample
 from genhub.shipped import ABOUT
 
 SIDES = ("left", "right")
 DISPLAY_SIZE = 256
-#: ZeroGPU seconds a round may hold a GPU (one sample and two discriminator scores).
+#: ZeroGPU seconds a round may hold a GPU (a DDPM's denoising steps, or hard mode's candidates and their scores).
 GPU_SECONDS = 20
+#: The model choice that plays a random model (among those supporting the difficulty), revealed with the answer.
+SURPRISE = "Surprise me"
+DIFFICULTIES = ("normal", "truncated", "hard")
+#: ψ of "truncated" rounds: z' = ψ z (see :meth:`genhub.models.DCGAN.sample`).
+TRUNCATION_PSI = 0.7
+#: DDIM steps of a DDPM fake (its ``sample`` default is 50; 25 keeps a round near a second on one CPU thread).
+DDPM_QUIZ_STEPS = 25
+#: "hard" rounds: candidates drawn per batch of discriminator rejection sampling, and batches before giving up.
+HARD_CANDIDATES = 32
+HARD_BATCHES = 4
+#: The metric of ``training_info.json`` the leaderboard shows beside each model (written by ``genhub-evaluate``).
+DETECTABILITY = "detectability (pixel CNN)"
+
+
+# ------------------------------------------------------------------------------------ how each family draws
+def _sample_latent(model: GenhubModel, count: int, generator: torch.Generator, truncation_psi: float) -> torch.Tensor:
+    return model.sample(count, generator=generator, truncation_psi=truncation_psi)
+
+
+def _sample_ddpm(model: GenhubModel, count: int, generator: torch.Generator, truncation_psi: float) -> torch.Tensor:
+    return model.sample(count, generator=generator, num_inference_steps=DDPM_QUIZ_STEPS)  # no latent to truncate
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """How the quiz draws fakes from one family.
+
+    Parameters:
+        draw: ``(model, count, generator, truncation_psi) -> (count, C, H, W)`` in [-1, 1], at the model's resolution.
+        truncates: whether ``draw`` honours ``truncation_psi`` (the family samples a latent code that can be
+            truncated), i.e. whether "truncated" rounds are offered for it.
+    """
+
+    draw: Callable[[GenhubModel, int, torch.Generator, float], torch.Tensor]
+    truncates: bool
+
+
+#: family -> how it draws a fake. A new unconditional face family adds one row.
+SAMPLERS: dict[str, Sampler] = {
+    "dcgan": Sampler(_sample_latent, truncates=True),
+    "vae": Sampler(_sample_latent, truncates=True),
+    "ddpm": Sampler(_sample_ddpm, truncates=False),
+}
+#: difficulty -> what a model needs for it, for the refusal message.
+NEEDS = {"truncated": "a latent code to truncate (a GAN or a VAE)", "hard": "a GAN with a discriminator"}
+#: difficulty -> what it means, for the page and the verdict.
+DIFFICULTY_NOTES = {
+    "normal": "a plain sample",
+    "truncated": f"the truncation trick, latent code scaled by ψ = {TRUNCATION_PSI} towards the mode: a more "
+                 "typical face",
+    "hard": "discriminator rejection sampling (Azadi et al. 2019): a candidate the discriminator accepted as real",
+}
+
+
+def supports(model: GenhubModel, difficulty: str) -> bool:
+    """Whether the quiz can play ``model`` at ``difficulty`` (one of :data:`DIFFICULTIES`).
+
+    Raises:
+        ValueError: an unknown difficulty, or a family without a :data:`SAMPLERS` row.
+    """
+    if difficulty not in DIFFICULTIES:
+        raise ValueError(f"unknown difficulty {difficulty!r}; choose one of {', '.join(DIFFICULTIES)}")
+    if model.family not in SAMPLERS:
+        raise ValueError(f"the quiz cannot sample family {model.family!r}: add a row to quiz.SAMPLERS")
+    return {"normal": True, "truncated": SAMPLERS[model.family].truncates,
+            "hard": has_discriminator(model)}[difficulty]
+
+
+
+# ------------------------------------------------------------------------------------ the game
+@dataclass(frozen=True)
+class QuizModel:
+    """One face generator in the quiz.
+
+    Parameters:
+        key: its registry key (recorded with each round).
+        model: the generator (its family has a :data:`SAMPLERS` row; ``model.resolution`` is its side in pixels).
+        real_images: the held-out real faces shown beside its fakes (cropped and resized to its resolution).
+        detectability: its ``genhub-evaluate`` pixel-CNN detectability in [0, 1] (None: not evaluated).
+        evaluate_hint: markdown telling how to evaluate it, shown when ``detectability`` is None.
+    """
+
+    key: str
+    model: GenhubModel
+    real_images: ImageDataset
+    detectability: float | None = None
+    evaluate_hint: str = ""
+
+    @property
+    def difficulties(self) -> tuple[str, ...]:
+        """The difficulties it can be played at, in :data:`DIFFICULTIES` order."""
+        return tuple(difficulty for difficulty in DIFFICULTIES if supports(self.model, difficulty))
 
 
 @dataclass
 class Round:
-    """One pair on screen. ``fake_side`` and ``real_probability`` never leave the server before the guess."""
+    """One pair on screen. Nothing of it leaves the server before the guess."""
 
     fake_side: int
-    real_probability: tuple[float, float]  # the discriminator's P(real) for (left, right)
+    model_key: str
+    difficulty: str
+    surprise: bool  # the player chose "Surprise me"
+    real_probability: tuple[float, float] | None  # the discriminator's P(real) for (left, right); None: it has none
     started: float
 
 
@@ -51,52 +155,128 @@ class QuizState:
     correct: int = 0
     streak: int = 0
     best_streak: int = 0
+    discriminator_played: int = 0  # rounds whose model has a discriminator
     discriminator_correct: int = 0
 
 
 class QuizGame:
-    """The game for one GAN and one set of held-out real faces.
+    """The game for a set of face generators, each with its held-out real faces.
 
     Parameters:
-        model: the DCGAN (generator + discriminator).
-        real_images: held-out real faces; cropped and resized to the GAN's resolution.
+        models: the generators, in the order they are offered (keys unique; at least one).
         display_size: side in pixels of the images shown (both upscaled identically, Lanczos).
         stats: where finished rounds are recorded for everyone's totals (None: not recorded).
-        model_key: the registry key recorded with each round.
+
+    Raises:
+        ValueError: no models, a repeated key, or a family without a :data:`SAMPLERS` row.
+        DataError: a model without real images.
     """
 
-    def __init__(self, model: DCGAN, real_images: ImageDataset, display_size: int = DISPLAY_SIZE,
-                 stats: QuizStats | None = None, model_key: str = "dcgan-faces"):
-        if len(real_images) == 0:
-            raise DataError("the quiz needs at least one real image")
-        self.model, self.real_images, self.display_size = model, real_images, display_size
-        self.stats, self.model_key = stats, model_key
+    def __init__(self, models: Sequence[QuizModel], display_size: int = DISPLAY_SIZE, stats: QuizStats | None = None):
+        if not models:
+            raise ValueError("the quiz needs at least one model")
+        self.models = {entry.key: entry for entry in models}
+        if len(self.models) != len(models):
+            raise ValueError(f"repeated model keys: {[entry.key for entry in models]}")
+        for entry in models:
+            supports(entry.model, "normal")  # refuses a family without a sampler now, not in the first round
+            if len(entry.real_images) == 0:
+                raise DataError(f"{entry.key}: the quiz needs at least one real image")
+        self.display_size, self.stats = display_size, stats
         self.rng = random.SystemRandom()
+        self._max_logits: dict[str, float] = {}  # D̃_M per model, shared by every player (rejection sampling)
+        self._lock = threading.Lock()
+
+    def difficulties(self, choice: str = SURPRISE) -> tuple[str, ...]:
+        """The difficulties offered for ``choice`` (a model key or :data:`SURPRISE`: those of any model).
+
+        Raises:
+            ValueError: ``choice`` is not in the quiz.
+        """
+        if choice == SURPRISE:
+            return tuple(d for d in DIFFICULTIES if any(d in entry.difficulties for entry in self.models.values()))
+        return self._entry(choice).difficulties
+
+    def _entry(self, key: str) -> QuizModel:
+        if key not in self.models:
+            raise ValueError(f"model {key!r} is not in this quiz; choose one of {', '.join([SURPRISE, *self.models])}")
+        return self.models[key]
+
+    def pick(self, choice: str, difficulty: str) -> QuizModel:
+        """The model of a round: ``choice`` itself, or for :data:`SURPRISE` a random one supporting ``difficulty``.
+
+        Raises:
+            ValueError: an unknown difficulty or model, or a difficulty the model (every model, for a surprise)
+                does not support, e.g. "hard mode needs a GAN with a discriminator: vae-faces has none".
+        """
+        if difficulty not in DIFFICULTIES:
+            raise ValueError(f"unknown difficulty {difficulty!r}; choose one of {', '.join(DIFFICULTIES)}")
+        if choice != SURPRISE:
+            entry = self._entry(choice)
+            if difficulty not in entry.difficulties:
+                raise ValueError(f"{difficulty} mode needs {NEEDS[difficulty]}: {entry.key} has none")
+            return entry
+        candidates = [entry for entry in self.models.values() if difficulty in entry.difficulties]
+        if not candidates:
+            raise ValueError(f"{difficulty} mode needs {NEEDS[difficulty]}: none of this quiz's models "
+                             f"({', '.join(self.models)}) has one")
+        return self.rng.choice(candidates)
 
     def _display(self, pixel_values: torch.Tensor) -> Image.Image:
-        return dither(to_pil(pixel_values).resize((self.display_size, self.display_size), Image.Resampling.LANCZOS))
+        # RGB whatever the model's channels, so every served file has one mode and one length.
+        image = to_pil(pixel_values).convert("RGB")
+        return dither(image.resize((self.display_size, self.display_size), Image.Resampling.LANCZOS))
 
-    def new_round(self, state: QuizState) -> tuple[Image.Image, Image.Image, QuizState]:
-        """Start a round: returns (left image, right image, state). Any unanswered round is dropped.
+    def new_round(self, state: QuizState, choice: str = SURPRISE, difficulty: str = "normal"
+                  ) -> tuple[Image.Image, Image.Image, QuizState]:
+        """Start a round with the model ``choice`` (a key of :attr:`models`, or :data:`SURPRISE`) at ``difficulty``;
+        returns (left image, right image, state). Any unanswered round is dropped; a refused choice (see
+        :meth:`pick`) leaves the state as it was.
 
-        Both images are upscaled identically and then :func:`dither`-ed afresh, so a real face shown again
-        never comes back as the same pixels (each within 1 of the undithered picture: the game is unchanged).
+        The fake is drawn at its model's resolution and the real face cropped and resized to it; both are quantised
+        to 8 bits, upscaled identically and then :func:`dither`-ed afresh, so a real face shown again never comes
+        back as the same pixels (each within 1 of the undithered picture: the game is unchanged).
         """
-        row = self.rng.randrange(len(self.real_images))
-        real_image = center_crop_resize(self.real_images.image(row), self.model.resolution)
-        real = to_pixel_values(real_image)
-        seed = self.rng.randrange(2**63)
-        fake = self.model.sample(1, generator=torch.Generator().manual_seed(seed))[0].cpu()
-        fake = to_pixel_values(to_pil(fake))  # quantise to 8 bits exactly as the real one was
+        entry = self.pick(choice, difficulty)
+        row = self.rng.randrange(len(entry.real_images))
+        real = to_pixel_values(center_crop_resize(entry.real_images.image(row), entry.model.resolution))
+        generator = torch.Generator().manual_seed(self.rng.randrange(2**63))
+        fake = self.fake(entry, difficulty, generator)
         fake_side = self.rng.randrange(2)
         pair = [real, real]
         pair[fake_side] = fake
-        probability = self.model.real_probability(torch.stack(pair)).tolist()
-        state.round = Round(fake_side, (probability[0], probability[1]), time.monotonic())
+        probability = None
+        if has_discriminator(entry.model):
+            left, right = torch.sigmoid(discriminator_logits(entry.model, torch.stack(pair))).tolist()
+            probability = (left, right)
+        state.round = Round(fake_side, entry.key, difficulty, choice == SURPRISE, probability, time.monotonic())
         return self._display(pair[0]), self._display(pair[1]), state
 
+    def fake(self, entry: QuizModel, difficulty: str, generator: torch.Generator) -> torch.Tensor:
+        """One fake of ``entry`` at ``difficulty``, quantised to 8 bits as the real faces are: float (C, H, W) in
+        [-1, 1] at the model's resolution. "hard": the first candidate :func:`rejection_sample` accepts, in up
+        to :data:`HARD_BATCHES` batches of :data:`HARD_CANDIDATES`; if none is, the candidate with the largest
+        logit."""
+        draw = SAMPLERS[entry.model.family].draw
+        if difficulty != "hard":
+            psi = TRUNCATION_PSI if difficulty == "truncated" else 1.0
+            return quantise(draw(entry.model, 1, generator, psi))[0]
+        best, best_logit = None, -math.inf
+        for _ in range(HARD_BATCHES):
+            candidates = quantise(draw(entry.model, HARD_CANDIDATES, generator, 1.0))  # judged as they are shown
+            logits = discriminator_logits(entry.model, candidates)
+            with self._lock:
+                result = rejection_sample(logits, self._max_logits.get(entry.key), generator)
+                self._max_logits[entry.key] = result.max_logit
+            if result.accepted.any():
+                return candidates[int(result.accepted.nonzero()[0])]
+            if logits.max() > best_logit:
+                best, best_logit = candidates[int(logits.argmax())], float(logits.max())
+        return best
+
     def guess(self, state: QuizState, side: int) -> tuple[str, QuizState]:
-        """Score a guess (0 = left, 1 = right) and reveal the round; returns (markdown verdict, state).
+        """Score a guess (0 = left, 1 = right) and reveal the round: the fake's side, its model and difficulty, and
+        the discriminator's ratings when the model has one; returns (markdown verdict, state).
 
         Raises:
             ValueError: no open round (already answered, or none started) or a side other than 0/1.
@@ -108,25 +288,35 @@ class QuizGame:
             raise ValueError("No open round: press 'New round' first.")
         state.round = None
         right = side == current.fake_side
-        discriminator_side = 0 if current.real_probability[0] < current.real_probability[1] else 1
-        discriminator_right = discriminator_side == current.fake_side
         state.played += 1
         state.correct += right
-        state.discriminator_correct += discriminator_right
         state.streak = state.streak + 1 if right else 0
         state.best_streak = max(state.best_streak, state.streak)
         seconds = time.monotonic() - current.started
         if self.stats is not None:
-            self.stats.record(self.model_key, right, seconds)
-        verdict = "Right!" if right else "Fooled!"
-        return (
-            f"### {verdict} The fake was on the **{SIDES[current.fake_side]}**.\n\n"
-            f"You answered in {seconds:.1f} s. The discriminator rated the left image "
-            f"{current.real_probability[0]:.0%} real and the right one {current.real_probability[1]:.0%} real, "
-            f"so it would have picked the **{SIDES[discriminator_side]}** "
-            f"({'right' if discriminator_right else 'wrong'}).",
-            state,
-        )
+            self.stats.record(current.model_key, right, seconds, current.difficulty)
+        entry = self.models[current.model_key]
+        resolution = entry.model.resolution
+        text = (f"### {'Right!' if right else 'Fooled!'} The fake was on the **{SIDES[current.fake_side]}**.\n\n"
+                f"It was made by **{entry.key}** ({type(entry.model).__name__}, {resolution}×{resolution} px"
+                f"{', your surprise model' if current.surprise else ''}) at difficulty **{current.difficulty}**: "
+                f"{DIFFICULTY_NOTES[current.difficulty]}. You answered in {seconds:.1f} s.")
+        if current.real_probability is not None:  # only a model with a discriminator has an opinion
+            left, right_one = current.real_probability
+            discriminator_side = 0 if left < right_one else 1
+            discriminator_right = discriminator_side == current.fake_side
+            state.discriminator_played += 1
+            state.discriminator_correct += discriminator_right
+            text += (f"\n\nThe discriminator rated the left image {left:.0%} real and the right one {right_one:.0%} "
+                     f"real, so it would have picked the **{SIDES[discriminator_side]}** "
+                     f"({'right' if discriminator_right else 'wrong'}).")
+        return text, state
+
+
+def quantise(images: torch.Tensor) -> torch.Tensor:
+    """Images float (B, C, H, W) in [-1, 1] -> the same on the 8-bit grid, exactly as a real photo is read
+    (``to_pixel_values(to_pil(x))``), on CPU."""
+    return torch.stack([to_pixel_values(to_pil(image)) for image in images])
 
 
 def dither(image: Image.Image) -> Image.Image:
@@ -137,76 +327,166 @@ def dither(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8))
 
 
+# ------------------------------------------------------------------------------------ scores and the leaderboard
 def summary(state: QuizState) -> str:
-    """Score, streak and accuracy with a 95% interval, player vs discriminator, as markdown."""
+    """Score, streak and accuracy with a 95% interval, player vs discriminator (over the rounds whose model has
+    one), as markdown."""
     if state.played == 0:
-        return "No rounds yet. Click the face you think the GAN made."
+        return "No rounds yet. Click the face you think a model made."
     low, high = wilson_interval(state.correct, state.played)
-    d_low, d_high = wilson_interval(state.discriminator_correct, state.played)
-    return (
-        f"**You:** {state.correct}/{state.played} = {state.correct / state.played:.0%} "
-        f"(95% interval {low:.0%}–{high:.0%}) · streak {state.streak} · best {state.best_streak}\n\n"
-        f"**Discriminator:** {state.discriminator_correct}/{state.played} = "
-        f"{state.discriminator_correct / state.played:.0%} (95% interval {d_low:.0%}–{d_high:.0%})\n\n"
-        f"50% is chance: an interval that contains 50% means the fakes fool you as often as not."
-    )
+    text = (f"**You:** {state.correct}/{state.played} = {state.correct / state.played:.0%} "
+            f"(95% interval {low:.0%}–{high:.0%}) · streak {state.streak} · best {state.best_streak}\n\n")
+    if state.discriminator_played:
+        d_low, d_high = wilson_interval(state.discriminator_correct, state.discriminator_played)
+        text += (f"**Discriminator:** {state.discriminator_correct}/{state.discriminator_played} = "
+                 f"{state.discriminator_correct / state.discriminator_played:.0%} (95% interval "
+                 f"{d_low:.0%}–{d_high:.0%}), on the rounds whose model has one\n\n")
+    return text + "50% is chance: an interval that contains 50% means the fakes fool you as often as not."
 
 
-def everyone_summary(stats: QuizStats | None) -> str:
-    """Totals across all players and a per-model table, as markdown."""
+def _percent_range(interval: tuple[float, float]) -> str:
+    return f"{interval[0]:.0%}–{interval[1]:.0%}"
+
+
+def _seconds(tally: Tally) -> str:
+    return "–" if tally.median_seconds is None else f"{tally.median_seconds:.1f} s"
+
+
+def _detectability(entry: QuizModel | None) -> str:
+    if entry is None:
+        return "not played here"
+    if entry.detectability is None:
+        return f"not evaluated: {entry.evaluate_hint}"
+    return f"{entry.detectability:.0%}"
+
+
+def _ranked(table: dict, models: dict[str, QuizModel]) -> list[tuple[str, Tally]]:
+    """Every model of the table or the quiz, most deceptive first: by the lower end of the fooled interval (a few
+    lucky rounds do not top the board), then by rounds played."""
+    rows = {**{key: Tally(0, 0) for key in models}, **table}
+    return sorted(rows.items(), key=lambda row: (-row[1].fooled_interval[0], -row[1].played, row[0]))
+
+
+def leaderboard(stats: QuizStats | None, models: Sequence[QuizModel] = ()) -> str:
+    """Everyone's totals and the deception leaderboard, as markdown: per model, the rounds, how often its fakes
+    fooled players (1 - spotted) with a 95% Wilson interval, the median response time and its own
+    ``genhub-evaluate`` detectability; then the same split by difficulty. Every model of ``models`` is listed,
+    played or not, and every model the statistics hold. "" when ``stats`` is None."""
     if stats is None:
         return ""
+    by_key = {entry.key: entry for entry in models}
     total = stats.totals()
     if total.played == 0:
-        return "**Everyone:** no rounds played yet."
-    low, high = total.interval
-    rows = "\n".join(f"| {model} | {tally.played} | {tally.rate:.0%} | "
-                     f"{tally.interval[0]:.0%}–{tally.interval[1]:.0%} |" for model, tally in stats.per_model().items())
-    return (f"**Everyone:** {total.played} round{'s' * (total.played != 1)} played; players spot the fake "
-            f"{total.rate:.0%} of the time (95% interval {low:.0%}–{high:.0%}).\n\n"
-            "| model | rounds | spotted | 95% interval |\n"
-            f"| --- | --- | --- | --- |\n{rows}")
+        text = "**Everyone:** no rounds played yet."
+    else:
+        text = (f"**Everyone:** {total.played} round{'s' * (total.played != 1)} played; players spot the fake "
+                f"{total.rate:.0%} of the time (95% interval {_percent_range(total.interval)}).")
+    rows = "\n".join(f"| {key} | {tally.played} | {f'{tally.fooled:.0%}' if tally.played else '–'} | "
+                     f"{_percent_range(tally.fooled_interval) if tally.played else '–'} | {_seconds(tally)} | "
+                     f"{_detectability(by_key.get(key))} |" for key, tally in _ranked(stats.per_model(), by_key))
+    text += ("\n\n### Deception leaderboard\nHow often each model's fakes fooled the players, most deceptive first "
+             "(by the lower end of the 95% interval). Detectability: the accuracy of a small CNN trained to tell the "
+             "model's fakes from real faces (`genhub-evaluate`; 50% = it cannot).\n\n"
+             f"| model | rounds | players fooled | 95% interval | median response | detectability |\n"
+             f"| --- | --- | --- | --- | --- | --- |\n{rows}")
+    split = stats.per_model_and_difficulty()
+    if split:
+        rows = "\n".join(f"| {key} | {difficulty} | {tally.played} | {tally.fooled:.0%} | "
+                         f"{_percent_range(tally.fooled_interval)} | {_seconds(tally)} |"
+                         for (key, difficulty), tally in split.items())
+        text += ("\n\n**By difficulty**\n\n| model | difficulty | rounds | players fooled | 95% interval | "
+                 f"median response |\n| --- | --- | --- | --- | --- | --- |\n{rows}")
+    return text
 
 
-def load_game(loaded: LoadedModel, dataset: str | None = None, stats: QuizStats | None = None) -> QuizGame:
-    """The game for a loaded GAN, with real faces from the ``test`` split of ``dataset``
-    (default: the dataset named in the export's ``training_info.json``).
+# ------------------------------------------------------------------------------------ loading and the tab
+def evaluate_hint(loaded: LoadedModel) -> str:
+    """Markdown: the ``genhub-evaluate`` command that measures ``loaded``'s detectability (a local export's own
+    folder when it is relative; never an absolute server path)."""
+    location = loaded.spec.location
+    if not loaded.spec.local:
+        name = location.partition("@")[0].rsplit("/", 1)[-1]
+        return f"`hf download {location.partition('@')[0]} --local-dir {name}` then `genhub-evaluate {name}`"
+    folder = location if not location.startswith(("/", "~")) else "EXPORT_FOLDER"
+    return f"`genhub-evaluate {folder}`"
+
+
+def quiz_model(loaded: LoadedModel, dataset: str | None = None) -> QuizModel:
+    """The quiz's view of a loaded generator: its real faces from the ``test`` split of ``dataset`` (default: the
+    dataset named in the export's ``training_info.json``) and its detectability from the same file.
 
     Raises:
+        ValueError: the model is missing (``loaded.model`` is None).
         DataError: no dataset is known, or it cannot be loaded.
     """
-    return QuizGame(loaded.model, held_out(loaded, source=dataset), stats=stats, model_key=loaded.key)
+    if loaded.model is None:
+        raise ValueError(f"{loaded.key} is not loaded: {loaded.error}")
+    value = (loaded.info.get("metrics") or {}).get(DETECTABILITY)
+    detectability = float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+    return QuizModel(loaded.key, loaded.model, held_out(loaded, source=dataset), detectability, evaluate_hint(loaded))
+
+
+def load_game(*loaded: LoadedModel, dataset: str | None = None, stats: QuizStats | None = None) -> QuizGame:
+    """The game for loaded generators (see :func:`quiz_model`), offered in the order given.
+
+    Raises:
+        ValueError: none given, or one is missing.
+        DataError: a model's held-out data cannot be loaded.
+    """
+    return QuizGame([quiz_model(entry, dataset) for entry in loaded], stats=stats)
+
+
+def _intro(game: QuizGame) -> str:
+    rows = "\n".join(f"| `{entry.key}` | {type(entry.model).__name__} | {entry.model.resolution}×"
+                     f"{entry.model.resolution} | {', '.join(entry.difficulties)} |" for entry in game.models.values())
+    legend = " · ".join(f"**{name}**: {note}" for name, note in DIFFICULTY_NOTES.items())
+    sources = {entry.real_images.source for entry in game.models.values()}
+    about = "".join(f"\n\n{ABOUT[source]}" for source in sorted(sources) if source in ABOUT)
+    return ("## Which face is fake?\nOne face is a real photo from the held-out set, the other was just made by a "
+            f"model. Pick a model, or *{SURPRISE}* (a random one, revealed with the answer), and a difficulty, then "
+            f"click the fake.\n\n| model | family | resolution | difficulties |\n| --- | --- | --- | --- |\n{rows}"
+            f"\n\n{legend}{about}")
 
 
 def build(demo, models: dict[str, LoadedModel], dataset: str | None = None, stats: QuizStats | None = None) -> None:
-    """Lay out the tab inside the current ``gr.Tab`` for the first model of ``models`` (a DCGAN) and wire its
-    events (api names: ``new_round``, ``guess_left``, ``guess_right``, ``everyone``).
+    """Lay out the tab inside the current ``gr.Tab`` for every model of ``models`` that loaded with its held-out
+    faces (the others are named with what is missing) and wire its events (api names: ``new_round(model,
+    difficulty)``, both optional, default "Surprise me" and "normal"; ``guess_left``, ``guess_right``,
+    ``everyone``).
 
-    ``dataset`` replaces the export's training dataset as the source of real faces; ``stats`` records every
+    ``dataset`` replaces each export's training dataset as the source of real faces; ``stats`` records every
     finished round (None: not recorded).
     """
     import gradio as gr
 
-    loaded = next(iter(models.values()))
-    if loaded.model is None:
-        gr.Markdown(loaded.missing_message)
-        return
-    try:
-        game = load_game(loaded, dataset, stats)
-    except DataError as error:
-        gr.Markdown(f"The quiz needs held-out real faces: {unavailable(loaded, error)}.")
-        return
-    gr.Markdown("## Which face is fake?\nOne face is a real photo from the held-out set, the other was "
-                f"just made by the GAN (`{loaded.key}`, {loaded.model.resolution}×{loaded.model.resolution}). "
-                "Click the fake." + (f"\n\n{ABOUT[loaded.info['dataset']]}" if loaded.info.get("dataset") in ABOUT
-                                     else ""))
-    _wire(demo, game, stats, _layout())
+    playable, missing = [], []
+    for loaded in models.values():
+        if loaded.model is None:
+            missing.append(loaded.missing_message)
+            continue
+        try:
+            playable.append(quiz_model(loaded, dataset))
+        except DataError as error:
+            missing.append(f"`{loaded.key}` sits out: the quiz needs held-out real faces, and "
+                           f"{unavailable(loaded, error)}.")
+    if playable:
+        game = QuizGame(playable, stats=stats)
+        gr.Markdown(_intro(game))
+    for message in missing:
+        gr.Markdown(message)
+    if playable:
+        _wire(demo, game, stats, _layout(game))
 
 
-def _layout() -> SimpleNamespace:
+def _layout(game: QuizGame) -> SimpleNamespace:
     import gradio as gr
 
     ui = SimpleNamespace(state=gr.State(QuizState()), images=[], guesses=[])  # the state is deep-copied per session
+    with gr.Row():
+        ui.choice = gr.Radio([SURPRISE, *game.models], value=SURPRISE, label="Model", elem_id="quiz-model",
+                             info="Surprise me: a random model, revealed with the answer")
+        ui.difficulty = gr.Radio(list(game.difficulties()), value="normal", label="Difficulty",
+                                 elem_id="quiz-difficulty")
     with gr.Row():
         for side in SIDES:
             with gr.Column():
@@ -223,28 +503,38 @@ def _layout() -> SimpleNamespace:
 def _wire(demo, game: QuizGame, stats: QuizStats | None, ui: SimpleNamespace) -> None:
     import gradio as gr
 
+    models = list(game.models.values())
+
     @handler(gpu_seconds=GPU_SECONDS)
-    def start(current: QuizState):
-        left_image, right_image, current = game.new_round(current)
+    def start(current: QuizState, model: str = SURPRISE, difficulty: str = "normal"):
+        left_image, right_image, current = game.new_round(current, model, difficulty)
         return (served_png(left_image, fixed_length=True), served_png(right_image, fixed_length=True), "", current,
                 gr.update(interactive=True), gr.update(interactive=True))
+
+    @handler(gpu_seconds=None)  # reads the quiz's table of models
+    def offered(model: str, difficulty: str):
+        choices = list(game.difficulties(model))
+        return gr.update(choices=choices, value=difficulty if difficulty in choices else "normal")
 
     def answer(side: int):
         @handler(gpu_seconds=None)  # reads the session's round: no model runs
         def guess(current: QuizState):
             text, current = game.guess(current, side)
-            return (text, summary(current), everyone_summary(stats), current, gr.update(interactive=False),
+            return (text, summary(current), leaderboard(stats, models), current, gr.update(interactive=False),
                     gr.update(interactive=False))
         return guess
 
     @handler(gpu_seconds=None)  # reads the shared statistics
     def everyone():
-        return everyone_summary(stats)
+        return leaderboard(stats, models)
 
+    round_inputs = [ui.state, ui.choice, ui.difficulty]
     round_outputs = [*ui.images, ui.verdict, ui.state, *ui.guesses]
-    ui.new_round.click(start, ui.state, round_outputs, api_name="new_round")
-    demo.load(start, ui.state, round_outputs, api_visibility="private")
+    ui.new_round.click(start, round_inputs, round_outputs, api_name="new_round")
+    demo.load(start, round_inputs, round_outputs, api_visibility="private")
     demo.load(everyone, None, ui.everyone, api_name="everyone")
+    ui.choice.change(offered, [ui.choice, ui.difficulty], ui.difficulty, api_name="quiz_difficulties",
+                     api_visibility="private")
     answer_outputs = [ui.verdict, ui.score, ui.everyone, ui.state, *ui.guesses]
     for side, button in enumerate(ui.guesses):
         button.click(answer(side), ui.state, answer_outputs, api_name=f"guess_{SIDES[side]}")
