@@ -204,6 +204,19 @@ def tiny_autoencoder_args(dataset: Path | str, output_dir: Path, *extra: str) ->
             "--save_images_steps", "5", *extra]
 
 
+@pytest.fixture(scope="session")
+def faces_and_nonfaces() -> str:
+    """DB-VAE data that ships inside scikit-image: domain A = 100 LFW faces, B = 100 non-face patches."""
+    return "lfw-subset-faces-vs-patches"
+
+
+def tiny_dbvae_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[str]:
+    """Flags for a DB-VAE on one source holding faces (domain A) and non-faces (B), small enough for a second."""
+    return ["--dataset", str(dataset), "--domain_column", "domain", "--output_dir", str(output_dir), "--resolution",
+            "32", "--hidden_channels", "8", "--latent_dim", "4", "--train_batch_size", "4", "--num_grid_images", "8",
+            "--save_images_steps", "5", *extra]
+
+
 def tiny_feature_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[str]:
     """Flags for a face feature network small enough to train a step in well under a second."""
     return ["--dataset", str(dataset), "--output_dir", str(output_dir), "--resolution", "32", "--width", "4",

@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import SHARED_DATA, write_parquet_slice
+from conftest import SHARED_DATA, tiny_dbvae_args, train_tiny, write_parquet_slice
 from genhub.data import DataSpec, load_source, load_split
 from genhub.evaluation.cli import main
 from genhub.evaluation.evaluate import evaluate
@@ -119,7 +119,7 @@ def test_evaluation_with_inception_weights_checks_the_hash_and_labels_the_space(
 
 
 def test_every_family_has_an_evaluator_and_a_model_class():
-    assert set(EVALUATORS) == {"dcgan", "ddpm", "vae", "autoencoder", "pix2pix", "cyclegan"}
+    assert set(EVALUATORS) == {"dcgan", "ddpm", "vae", "autoencoder", "pix2pix", "cyclegan", "dbvae"}
     assert set(EVALUATORS) <= set(MODEL_CLASSES)
 
 
@@ -184,3 +184,21 @@ def test_cyclegan_evaluation_reports_both_directions(feature_network, tmp_path):
                          update_card=False)["metrics"]
     assert any("A->B" in name and name.startswith("FID") for name in metrics)
     assert any("B->A" in name and name.startswith("KID") for name in metrics)
+
+
+def test_dbvae_evaluation_and_the_fairness_table_report_groups_with_n(faces_and_nonfaces, feature_network, tmp_path,
+                                                                      capsys):
+    from genhub.evaluation.fairness import main as fairness_main
+
+    exports = [train_tiny("dbvae", tiny_dbvae_args(faces_and_nonfaces, tmp_path / name, "--max_train_steps", "2",
+                                                   *flags)) for name, flags in (("cnn", ["--baseline"]),
+                                                                                ("dbvae", ["--alpha", "0.1"]))]
+    report = evaluate(exports[1], feature_network=feature_network, output_dir=tmp_path / "out")
+    rows = report["details"]["fairness"]["groups"]
+    assert rows[0]["name"] == "all held-out faces" and rows[0]["n"] > 0
+    assert f"recall: all held-out faces (N={rows[0]['n']})" in report["metrics"]
+    assert "recall: all held-out faces" in (exports[1] / "README.md").read_text()
+    assert fairness_main([str(folder) for folder in exports] + ["--json", str(tmp_path / "table.json")]) == 0
+    table = capsys.readouterr().out
+    assert "| all held-out faces (" in table and "cnn" in table and "Pale_Skin is a weak" in table
+    assert set(json.loads((tmp_path / "table.json").read_text())) == {"cnn", "dbvae"}

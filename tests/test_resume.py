@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from conftest import (
     tiny_autoencoder_args,
     tiny_cyclegan_args,
+    tiny_dbvae_args,
     tiny_dcgan_args,
     tiny_ddpm_args,
     tiny_feature_args,
@@ -56,6 +57,11 @@ CASES = [
     # 64 rows / (8 x 2) = 4 steps per epoch; timesteps and noise from the torch RNG, LR warming up then cosine
     ResumeCase("ddpm", "faces_dir", tiny_ddpm_args,
                ("--max_train_steps", "6", *ACCUMULATE, "--checkpointing_steps", "3"), 9, (3, 5)),
+    # 16 items / (4 x 2) = 2 steps per epoch, faces redrawn from the resampling weights before each: the run stops
+    # in step 5, after the third epoch's draw, and resumes mid-epoch from checkpoint-5 (its weights and generator)
+    ResumeCase("dbvae", "faces_and_nonfaces", tiny_dbvae_args,
+               ("--max_train_steps", "6", *ACCUMULATE, "--checkpointing_steps", "3", "--max_train_samples", "16",
+                "--alpha", "0.1"), 9, (3, 5)),
 ]
 
 

@@ -67,6 +67,11 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
         recipe="accelerate launch training/train_vae.py --dataset ../shared/data/faces_celeba --resolution 64 "
                "--latent_dim 128 --hidden_channels 32 --beta 1.0 --random_flip --num_epochs 15 "
                "--outlier_dataset ../shared/data/nonface_flowers_128 --output_dir checkpoints/vae-faces-64"),
+    "autoencoder-faces": ModelSpec(
+        "autoencoder", "checkpoints/autoencoder-faces-64", local=True,
+        recipe="accelerate launch training/train_autoencoder.py --dataset ../shared/data/faces_celeba --resolution 64 "
+               "--latent_dim 128 --hidden_channels 32 --random_flip --num_epochs 15 "
+               "--output_dir checkpoints/autoencoder-faces-64"),
     "pix2pix-sketch2face": ModelSpec(
         "pix2pix", "checkpoints/pix2pix-sketch2face-128", local=True,
         recipe="accelerate launch training/train_pix2pix.py --dataset ../shared/data/sketch2face_celeba_128 "

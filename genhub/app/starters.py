@@ -81,6 +81,13 @@ STARTERS: dict[str, Starter] = {
          "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1500", "--min_attribute_count", "2",
          *_budget(0.6), *_QUIET),
         (2.2, 0.4)),
+    "autoencoder-faces": Starter(
+        "autoencoder",
+        ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--latent_dim", "128", "--hidden_channels", "32",
+         "--random_flip", "--train_batch_size", "64", "--max_train_steps", "400", *_budget(2.0), *_QUIET),
+        ("--dataset", "lfw-subset", "--resolution", "32", "--latent_dim", "32", "--hidden_channels", "16",
+         "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1500", *_budget(0.6), *_QUIET),
+        (2.2, 0.4)),
     "pix2pix-sketch2face": Starter(
         "pix2pix",
         ("--dataset", "{data}/sketch2face_celeba_128", "--input_column", "input", "--target_column", "target",

@@ -14,7 +14,9 @@
   for these families;
 - ``pix2pix``: L1 / PSNR / SSIM of translations against their held-out targets, and FID/KID of translations
   against the targets;
-- ``cyclegan``: FID/KID of translations A->B against held-out B (and B->A against A).
+- ``cyclegan``: FID/KID of translations A->B against held-out B (and B->A against A);
+- ``dbvae``: the fairness audit of a face detector (:mod:`genhub.evaluation.fairness`): recall per group of held-out
+  faces with N and 95% Wilson intervals, the across-group variance, the false-positive rate on held-out non-faces.
 
 Every evaluator reads its data through :meth:`EvalContext.data`, i.e. :func:`genhub.data.load_split` of the
 export's :class:`~genhub.data.DataSpec`: ``pixel_values`` (dcgan, ddpm, vae, autoencoder), ``real_A`` / ``real_B``
@@ -235,6 +237,20 @@ def evaluate_autoencoder(ctx: EvalContext) -> Evaluation:
     return result
 
 
+def evaluate_detector(ctx: EvalContext) -> Evaluation:
+    """DB-VAE and its CNN baseline: the fairness audit (:func:`genhub.evaluation.fairness.audit`) on the held-out
+    faces (``pixel_values``) and non-faces (``nonface_values``): recall per group with N and Wilson intervals, the
+    bias variance, the false-positive rate; the full report goes to ``details["fairness"]``."""
+    from genhub.evaluation.fairness import PROXY_NOTE, audit, audit_metrics
+
+    report = audit(ctx.model, ctx.data(ctx.split, "pixel_values"), ctx.data(ctx.split, "nonface_values"))
+    result = Evaluation(details={"fairness": report})
+    for name, value in audit_metrics(report).items():
+        result.add(name, value, "share of the images called faces (P(face) >= 0.5); groups from CelebA attribute "
+                   f"labels on the held-out split. {PROXY_NOTE}")
+    return result
+
+
 def evaluate_paired(ctx: EvalContext) -> Evaluation:
     """pix2pix: L1 / PSNR / SSIM of G(input) against the held-out targets; FID/KID of G(input) vs targets."""
     from torchmetrics.functional.image import structural_similarity_index_measure
@@ -274,4 +290,5 @@ EVALUATORS: dict[str, Callable[[EvalContext], Evaluation]] = {
     "autoencoder": evaluate_autoencoder,
     "pix2pix": evaluate_paired,
     "cyclegan": evaluate_unpaired,
+    "dbvae": evaluate_detector,
 }

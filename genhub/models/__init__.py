@@ -4,6 +4,7 @@
 from genhub.models.autoencoder import Autoencoder
 from genhub.models.base import CheckpointError, GenhubModel
 from genhub.models.cyclegan import CycleGAN
+from genhub.models.dbvae import DBVAE
 from genhub.models.dcgan import DCGAN
 from genhub.models.ddpm import DDPM
 from genhub.models.face_features import FaceFeatureNet
@@ -11,7 +12,8 @@ from genhub.models.pix2pix import Pix2Pix
 from genhub.models.vae import VAE
 
 MODEL_CLASSES: dict[str, type[GenhubModel]] = {cls.family: cls for cls in (DCGAN, VAE, Pix2Pix, CycleGAN,
-                                                                           FaceFeatureNet, DDPM, Autoencoder)}
+                                                                           FaceFeatureNet, DDPM, Autoencoder,
+                                                                           DBVAE)}
 
-__all__ = ["MODEL_CLASSES", "Autoencoder", "CheckpointError", "CycleGAN", "DCGAN", "DDPM", "FaceFeatureNet",
+__all__ = ["MODEL_CLASSES", "Autoencoder", "CheckpointError", "CycleGAN", "DBVAE", "DCGAN", "DDPM", "FaceFeatureNet",
            "GenhubModel", "Pix2Pix", "VAE"]

@@ -115,6 +115,9 @@ class Recipe:
         on_export: ``(model, folder) -> {metric: value}``, called once on the exported (EMA) model before
             the card is written: write extra files (e.g. latent directions) and measure held-out metrics;
             the returned numbers go to ``training_info.json`` ("metrics") and the model card.
+        on_epoch: ``epoch -> None``, called before the first batch of each epoch (e.g. DB-VAE's resampling
+            weights); not for an epoch a resumed run re-enters mid-way, whose state (checkpointed in ``state``)
+            is already that epoch's. It must leave the global RNGs alone, or a resumed run diverges.
     """
 
     model: GenhubModel
@@ -129,6 +132,7 @@ class Recipe:
     schedulers: dict = field(default_factory=dict)
     state: dict = field(default_factory=dict)
     on_export: Callable[[GenhubModel, Path], dict[str, float]] | None = None
+    on_epoch: Callable[[int], None] | None = None
 
 
 def flip_batch(batch: dict[str, torch.Tensor], groups: tuple[tuple[str, ...], ...]) -> dict[str, torch.Tensor]:
@@ -271,6 +275,8 @@ class Trainer:
         with tqdm(total=max_steps, initial=self.progress.global_step, desc="training", unit="step",
                   disable=not accelerator.is_local_main_process, dynamic_ncols=True) as bar:
             for epoch in range(first_epoch, math.ceil(max_steps / steps_per_epoch)):
+                if self.recipe.on_epoch is not None and not (epoch == first_epoch and skip):
+                    self.recipe.on_epoch(epoch)
                 loader.set_epoch(epoch)
                 batches = accelerator.skip_first_batches(loader, skip * accumulation) if epoch == first_epoch and skip \
                     else loader

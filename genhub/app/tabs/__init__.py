@@ -54,8 +54,10 @@ TABS: tuple[Tab, ...] = (
         ("new_round", "guess_left", "guess_right", "everyone")),
     Tab("translate", "Image-to-image", translate, ("pix2pix-sketch2face", "cyclegan-eyeglasses"),
         ("select_model", "translate", "translate_sketch")),
-    Tab("latent", "Latent explorer", latent, ("vae-faces", "dcgan-faces"),
-        _latent_api("vae-faces", vae=True) + _latent_api("dcgan-faces", vae=False)),
+    Tab("latent", "Latent explorer", latent, ("vae-faces", "dcgan-faces", "autoencoder-faces"),
+        _latent_api("vae-faces", vae=True) + _latent_api("dcgan-faces", vae=False)
+        + tuple(f"ae_vs_vae_{action}" for action in ("prior_draws", "reconstruct", "held_out_face",
+                                                      "random_held_out_face", "interpolate", "histogram"))),
     Tab("diffusion", "Diffusion", diffusion, ("ddpm-faces",),
         ("diffusion_sample", "diffusion_film_strip", "diffusion_forward", "diffusion_invert", "diffusion_interpolate")),
     Tab("models", "Models", models, tuple(DEFAULT_MODELS), ()),

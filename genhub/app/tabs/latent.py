@@ -4,7 +4,8 @@ For a VAE the sliders are the K latent dimensions with the highest average KL to
 held-out data, attribute sliders come from the export's ``directions.safetensors``, an uploaded
 photo is encoded (the sliders jump to its code) and gets an outlier score. For the DCGAN the
 sliders are unsupervised directions found at load time by SeFa (Shen & Zhou 2021) in the
-generator's first layer; there is no encoder, so no upload. Math lives in :mod:`genhub.geometry` and
+generator's first layer; there is no encoder, so no upload. With both ``autoencoder-faces`` and ``vae-faces``, a
+sub-tab compares the two (:mod:`genhub.app.tabs.ae_vs_vae`). Math lives in :mod:`genhub.geometry` and
 :mod:`genhub.evaluation.outlier`; this module holds the per-model :class:`Explorer` and the Gradio wiring.
 """
 
@@ -19,6 +20,7 @@ from PIL import Image
 
 from genhub.app.loading import LoadedModel, held_out
 from genhub.app.serving import handler
+from genhub.app.tabs import ae_vs_vae
 from genhub.data import DataError, ImageDataset
 from genhub.evaluation.outlier import OutlierReference
 from genhub.geometry import INTERPOLATION_MODES, axis_directions, compose, coordinates, interpolate, sefa
@@ -220,10 +222,13 @@ def load_explorer(loaded: LoadedModel, num_sliders: int = NUM_SLIDERS, held_out_
 
 
 def build(demo, models: dict[str, LoadedModel], num_sliders: int = NUM_SLIDERS, held_out_examples: bool = True) -> None:
-    """Lay out the tab inside the current ``gr.Tab``: one sub-tab per model of ``models``. Api names, with ``P``
-    the model key with ``-`` replaced by ``_``: ``P_random_face``, ``P_edit``, ``P_interpolate`` and, for a
-    VAE, ``P_encode`` and ``P_held_out_face``. Each takes only what it uses: a VAE's ``P_interpolate`` takes
-    (second photo or None, frames, path, seed), a DCGAN's (frames, path, seed), as it has no encoder.
+    """Lay out the tab inside the current ``gr.Tab``: one sub-tab per model of ``models`` but the autoencoder
+    (``autoencoder-faces``), then, when ``models`` holds both ``autoencoder-faces`` and ``vae-faces``, the sub-tab
+    "Autoencoder vs VAE" (:func:`genhub.app.tabs.ae_vs_vae.build`: its api names start with ``ae_vs_vae_``; a missing
+    model shows its ``missing_message`` there). Api names, with ``P`` the model key with ``-`` replaced by ``_``:
+    ``P_random_face``, ``P_edit``, ``P_interpolate`` and, for a VAE, ``P_encode`` and ``P_held_out_face``. Each takes
+    only what it uses: a VAE's ``P_interpolate`` takes (second photo or None, frames, path, seed), a DCGAN's
+    (frames, path, seed), as it has no encoder.
 
     ``held_out_examples=False`` hides the held-out photos (e.g. on a public Space: CelebA's terms).
     """
@@ -233,6 +238,8 @@ def build(demo, models: dict[str, LoadedModel], num_sliders: int = NUM_SLIDERS, 
                 "Draw a random face, then move the sliders to move *z*.")
     with gr.Tabs():
         for key, loaded in models.items():
+            if key == ae_vs_vae.AUTOENCODER_KEY:  # no explorer of its own: it is compared with the VAE below
+                continue
             with gr.Tab(key):
                 if loaded.model is None:
                     gr.Markdown(loaded.missing_message)
@@ -245,6 +252,9 @@ def build(demo, models: dict[str, LoadedModel], num_sliders: int = NUM_SLIDERS, 
                     _photo_panel(explorer, ui)
                 _interpolation_panel(explorer, ui)
                 _wire(demo, explorer, key.replace("-", "_"), ui)
+        if ae_vs_vae.AUTOENCODER_KEY in models and ae_vs_vae.VAE_KEY in models:
+            with gr.Tab(ae_vs_vae.TITLE):
+                ae_vs_vae.build(demo, models[ae_vs_vae.AUTOENCODER_KEY], models[ae_vs_vae.VAE_KEY], held_out_examples)
 
 
 def _face_panel(explorer: Explorer) -> SimpleNamespace:
