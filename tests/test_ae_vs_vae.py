@@ -284,7 +284,7 @@ def test_every_endpoint_through_gradio_client(client, tmp_path):
 
     figure, note = client.predict(2, api_name="/ae_vs_vae_histogram")
     assert Image.open(figure).size == (720, 520) and note.count(" | 16 | ") == 2  # all 16 held-out faces
-    with pytest.raises(AppError, match="latent dimension must be from 0 to 7"):
+    with pytest.raises(AppError, match="greater than maximum value 7"):  # the slider's own bounds: z0..z7
         client.predict(8, api_name="/ae_vs_vae_histogram")
 
 

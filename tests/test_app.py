@@ -20,7 +20,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 import app
-from conftest import ROOT
+from conftest import ROOT, tiny_autoencoder_args, tiny_dbvae_args, train_tiny
 from genhub.app import loading, serving
 from genhub.app.registry import DEFAULT_MODELS, parse_overrides, resolve_registry
 from genhub.app.serving import GPU_MARKER, MAX_UPLOAD_BYTES, handler, served_png
@@ -65,6 +65,8 @@ def png_chunks(path) -> list[bytes]:
 
 #: The Diffusion tab's own sub-tabs, when its model is loaded.
 DIFFUSION_SUB_TABS = ["Sampling", "Forward process", "DDIM inversion"]
+#: The Latent explorer's sub-tabs: one per model but the autoencoder, which is compared with the VAE in the last.
+LATENT_SUB_TABS = ["vae-faces", "dcgan-faces", "Autoencoder vs VAE"]
 
 
 def tab_labels(demo: gr.Blocks) -> list[str]:
@@ -77,12 +79,13 @@ def public_api_names(demo: gr.Blocks) -> set[str]:
 
 def test_module_level_demo_has_every_tab_of_the_table():
     assert [t.title for t in TABS] == ["Which face is fake?", "Image-to-image", "Latent explorer", "Diffusion",
-                                       "Models"]
+                                       "Fairness", "Models"]
     labels = tab_labels(app.demo)
-    assert labels[:3] == [t.title for t in TABS[:3]]  # then the latent explorer's one sub-tab per model
+    assert labels[:3] == [t.title for t in TABS[:3]]  # then the latent explorer's sub-tabs
     texts = [block.value or "" for block in app.demo.blocks.values() if isinstance(block, gr.Markdown)]
     ddpm_missing = any("Model **ddpm-faces** is not available" in text for text in texts)
-    assert labels[3:] == [*tab("latent").keys, "Diffusion", *([] if ddpm_missing else DIFFUSION_SUB_TABS), "Models"]
+    assert labels[3:] == [*LATENT_SUB_TABS, "Diffusion", *([] if ddpm_missing else DIFFUSION_SUB_TABS), "Fairness",
+                          "Models"]
     assert texts[0].startswith("# genhub")
     for key in model_keys(TABS):  # no checkpoints/ in the test checkout: every model says how to get it
         location = resolve_registry()[key].location
@@ -138,8 +141,9 @@ def test_load_models_loads_only_the_keys_asked_for(tiny_export):
     with pytest.raises(ValueError, match="unknown model key 'nope'"):
         loading.load_models(["nope"])
     assert model_keys(TABS) == ["dcgan-faces", "vae-faces", "ddpm-faces", "pix2pix-sketch2face",
-                                "cyclegan-eyeglasses"]
-    assert model_keys([tab("latent")]) == ["vae-faces", "dcgan-faces"]
+                                "cyclegan-eyeglasses", "autoencoder-faces", "face-cnn", "dbvae-faces-alpha-inf",
+                                "dbvae-faces-alpha-1", "dbvae-faces-alpha-0.1", "dbvae-faces-alpha-0.01"]
+    assert model_keys([tab("latent")]) == ["vae-faces", "dcgan-faces", "autoencoder-faces"]
     with pytest.raises(ValueError, match="unknown tab 'nope'"):
         tab("nope")
     assert tab("latent", held_out_examples=False).options == {"held_out_examples": False}
@@ -383,7 +387,7 @@ def test_readme_api_example_calls_every_tab(tiny_export, tiny_vae_export, tiny_p
 # ------------------------------------------------------------------------------------------- ZeroGPU on every event
 #: Events that run no model (they read the session's state or the held-out data), by api name.
 NON_MODEL_EVENTS = {"guess_left", "guess_right", "everyone", "quiz_difficulties", "select_model", "pick_example",
-                    "diffusion_preset", "diffusion_invert_example"}
+                    "diffusion_preset", "diffusion_invert_example", "fairness_galleries"}
 
 
 @pytest.fixture(scope="module")
@@ -438,16 +442,23 @@ def gpu_calls():
 
 
 @pytest.fixture(scope="module")
-def full_demo(gpu_calls, tiny_export, tiny_vae_export, tiny_pix2pix_export, tiny_cyclegan_export, tiny_ddpm_export):
+def full_demo(gpu_calls, tiny_export, tiny_vae_export, tiny_pix2pix_export, tiny_cyclegan_export, tiny_ddpm_export,
+              labelled_faces_dir, faces_and_nonfaces, tmp_path_factory):
+    autoencoder = train_tiny("autoencoder", tiny_autoencoder_args(  # on the VAE's data: the same held-out faces
+        labelled_faces_dir, tmp_path_factory.mktemp("export") / "autoencoder", "--max_train_steps", "4"))
+    cnn, dbvae = (train_tiny("dbvae", tiny_dbvae_args(faces_and_nonfaces, tmp_path_factory.mktemp("export") / name,
+                                                      "--max_train_steps", "2", "--max_train_samples", "16", *flags))
+                  for name, flags in (("cnn", ["--baseline"]), ("dbvae", ["--alpha", "0.1"])))
     return app.build_demo([f"dcgan-faces={tiny_export}", f"vae-faces={tiny_vae_export}",
                            f"pix2pix-sketch2face={tiny_pix2pix_export}", f"cyclegan-eyeglasses={tiny_cyclegan_export}",
-                           f"ddpm-faces={tiny_ddpm_export}"])
+                           f"ddpm-faces={tiny_ddpm_export}", f"autoencoder-faces={autoencoder}", f"face-cnn={cnn}",
+                           f"dbvae-faces-alpha-0.1={dbvae}"])
 
 
 def test_the_full_demo_has_the_tables_tabs_and_api_names(full_demo):
-    quiz, translate, latent, diffusion, models = TABS
-    assert tab_labels(full_demo) == [quiz.title, translate.title, "Picture", "Draw", latent.title, *latent.keys,
-                                     diffusion.title, *DIFFUSION_SUB_TABS, models.title]
+    quiz, translate, latent, diffusion, fairness, models = TABS
+    assert tab_labels(full_demo) == [quiz.title, translate.title, "Picture", "Draw", latent.title, *LATENT_SUB_TABS,
+                                     diffusion.title, *DIFFUSION_SUB_TABS, fairness.title, models.title]
     assert public_api_names(full_demo) == {name for entry in TABS for name in entry.api_names}
 
 
@@ -485,6 +496,12 @@ def test_models_run_only_inside_gpu_calls_when_every_tab_is_played(full_demo, gp
         client.predict(handle_file(str(photo)), api_name="/vae_faces_encode")
         client.predict(handle_file(str(photo)), 3, "spherical", None, api_name="/vae_faces_interpolate")
         client.predict(2, api_name="/vae_faces_held_out_face")
+        client.predict(3, 1, api_name="/ae_vs_vae_prior_draws")
+        client.predict(handle_file(str(photo)), api_name="/ae_vs_vae_reconstruct")
+        client.predict(1, api_name="/ae_vs_vae_held_out_face")
+        client.predict(api_name="/ae_vs_vae_random_held_out_face")
+        client.predict(0, 1, 3, api_name="/ae_vs_vae_interpolate")
+        client.predict(0, api_name="/ae_vs_vae_histogram")  # its first call encodes the held-out faces
         for choice in ("cyclegan-eyeglasses:BA", "pix2pix-sketch2face"):
             client.predict(choice, api_name="/select_model")
             client.predict(choice, handle_file(str(photo)), "pad", api_name="/translate")
@@ -494,6 +511,9 @@ def test_models_run_only_inside_gpu_calls_when_every_tab_is_played(full_demo, gp
         client.predict(handle_file(str(photo)), 30, 1, api_name="/diffusion_forward")
         client.predict(handle_file(str(photo)), 10, api_name="/diffusion_invert")
         client.predict(handle_file(str(photo)), handle_file(str(photo)), 3, 10, api_name="/diffusion_interpolate")
+        client.predict(api_name="/fairness_table")
+        client.predict(handle_file(str(photo)), api_name="/fairness_score")
+        client.predict("dbvae-faces-alpha-0.1", api_name="/fairness_galleries")
     finally:
         handle.remove()
     assert outside == []

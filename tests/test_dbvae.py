@@ -190,10 +190,11 @@ def test_dbvae_and_baseline_train_and_export_their_audit(faces_and_nonfaces, tmp
     density = LatentDensity.load(folder)
     assert density.log_scores.shape == (int(metrics["training faces"]),) and density.alpha == 0.1
     model = DBVAE.from_pretrained(str(folder))
+    assert torch.equal(model.resampling.log_scores, density.log_scores)
     assert model.latent_dim == 4 and "Pale_Skin is only a weak proxy" in (folder / "README.md").read_text()
 
     baseline = train_tiny("dbvae", tiny_dbvae_args(faces_and_nonfaces, tmp_path / "cnn", "--baseline", *flags[:4]))
-    assert not (baseline / "resampling.safetensors").exists()
+    assert not (baseline / "resampling.safetensors").exists() and DBVAE.from_pretrained(baseline).resampling is None
     assert "standard CNN" in json.loads((baseline / "training_info.json").read_text())["description"]
     # the baseline trains the encoder only: its decoder keeps the initial weights of the same seed
     set_seed(0)

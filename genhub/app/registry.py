@@ -55,6 +55,11 @@ class ModelSpec:
             object.__setattr__(self, "local", is_local(self.location))
 
 
+#: The DB-VAE comparison's shared flags (README's main job): same data, size and budget for every alpha and the CNN.
+_DBVAE_RECIPE = ("--dataset ../shared/data/faces_celeba --nonface_dataset ../shared/data/nonface_flowers_128 "
+                 "--domain_shift_dataset ../shared/data/faces_lfw_gray --resolution 32 --latent_dim 32 "
+                 "--hidden_channels 32 --train_batch_size 32 --random_flip --num_epochs 3 --max_train_minutes 6")
+
 #: key -> default: local export folders, relative to the project root, made by ``make demo`` (genhub.app.starters)
 #: when missing; ``recipe`` is the reference run of README.md.
 DEFAULT_MODELS: dict[str, ModelSpec] = {
@@ -72,6 +77,26 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
         recipe="accelerate launch training/train_autoencoder.py --dataset ../shared/data/faces_celeba --resolution 64 "
                "--latent_dim 128 --hidden_channels 32 --random_flip --num_epochs 15 "
                "--output_dir checkpoints/autoencoder-faces-64"),
+    "face-cnn": ModelSpec(
+        "dbvae", "checkpoints/face-cnn-32", local=True,
+        recipe="accelerate launch training/train_dbvae.py --baseline " + _DBVAE_RECIPE
+               + " --output_dir checkpoints/face-cnn-32"),
+    "dbvae-faces-alpha-inf": ModelSpec(
+        "dbvae", "checkpoints/dbvae-faces-alpha-inf-32", local=True,
+        recipe="accelerate launch training/train_dbvae.py --alpha inf " + _DBVAE_RECIPE
+               + " --output_dir checkpoints/dbvae-faces-alpha-inf-32"),
+    "dbvae-faces-alpha-1": ModelSpec(
+        "dbvae", "checkpoints/dbvae-faces-alpha-1-32", local=True,
+        recipe="accelerate launch training/train_dbvae.py --alpha 1 " + _DBVAE_RECIPE
+               + " --output_dir checkpoints/dbvae-faces-alpha-1-32"),
+    "dbvae-faces-alpha-0.1": ModelSpec(
+        "dbvae", "checkpoints/dbvae-faces-alpha-0.1-32", local=True,
+        recipe="accelerate launch training/train_dbvae.py --alpha 0.1 " + _DBVAE_RECIPE
+               + " --output_dir checkpoints/dbvae-faces-alpha-0.1-32"),
+    "dbvae-faces-alpha-0.01": ModelSpec(
+        "dbvae", "checkpoints/dbvae-faces-alpha-0.01-32", local=True,
+        recipe="accelerate launch training/train_dbvae.py --alpha 0.01 " + _DBVAE_RECIPE
+               + " --output_dir checkpoints/dbvae-faces-alpha-0.01-32"),
     "pix2pix-sketch2face": ModelSpec(
         "pix2pix", "checkpoints/pix2pix-sketch2face-128", local=True,
         recipe="accelerate launch training/train_pix2pix.py --dataset ../shared/data/sketch2face_celeba_128 "

@@ -62,6 +62,20 @@ def _budget(minutes: float) -> tuple[str, ...]:
     this was measured on, the budget keeps slower CPUs (no native bf16, fewer FLOP/s) within the same time."""
     return ("--max_train_minutes", str(minutes))
 
+def _dbvae(*flags: str) -> Starter:
+    """A DB-VAE (or, with ``--baseline``, CNN) starter: faces vs flowers at 32 px, or LFW faces vs patches."""
+    return Starter(
+        "dbvae",
+        ("--dataset", "{data}/faces_celeba", "--nonface_dataset", "{data}/nonface_flowers_128",
+         "--domain_shift_dataset", "{data}/faces_lfw_gray", "--resolution", "32", "--latent_dim", "32",
+         "--hidden_channels", "32", "--train_batch_size", "32", "--random_flip", "--num_epochs", "1",
+         *flags, *_budget(1.5), *_QUIET),
+        ("--dataset", "lfw-subset-faces-vs-patches", "--domain_column", "domain", "--resolution", "32", "--latent_dim",
+         "16", "--hidden_channels", "16", "--train_batch_size", "16", "--random_flip", "--num_epochs", "20", *flags,
+         *_budget(0.5), *_QUIET),
+        (1.6, 0.5))
+
+
 #: registry key -> its starter: CPU-sized widths and resolutions, a few minutes each (measured: README.md's
 #: "Starters" table); the full recipes are the registry's ``recipe``s.
 STARTERS: dict[str, Starter] = {
@@ -88,6 +102,11 @@ STARTERS: dict[str, Starter] = {
         ("--dataset", "lfw-subset", "--resolution", "32", "--latent_dim", "32", "--hidden_channels", "16",
          "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1500", *_budget(0.6), *_QUIET),
         (2.2, 0.4)),
+    "face-cnn": _dbvae("--baseline"),
+    "dbvae-faces-alpha-inf": _dbvae("--alpha", "inf"),
+    "dbvae-faces-alpha-1": _dbvae("--alpha", "1"),
+    "dbvae-faces-alpha-0.1": _dbvae("--alpha", "0.1"),
+    "dbvae-faces-alpha-0.01": _dbvae("--alpha", "0.01"),
     "pix2pix-sketch2face": Starter(
         "pix2pix",
         ("--dataset", "{data}/sketch2face_celeba_128", "--input_column", "input", "--target_column", "target",

@@ -87,3 +87,18 @@ class GenhubModel(
     def config(self) -> dict:
         """The JSON-able ``__init__`` arguments, as written to ``config.json``."""
         return dict(self._hub_mixin_config)
+
+
+def export_file(location: str | Path, name: str, revision: str | None = None, download_kwargs: dict | None = None
+                ) -> Path | None:
+    """An extra file ``name`` of an export (beside its weights): from a local folder, or downloaded from a Hub repo
+    id (``download_kwargs`` go to ``hf_hub_download``); None when the export has no such file."""
+    folder = Path(location)
+    if folder.is_dir():
+        return folder / name if (folder / name).is_file() else None
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(str(location), name, revision=revision, **(download_kwargs or {})))
+    except EntryNotFoundError:
+        return None

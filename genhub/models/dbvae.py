@@ -18,11 +18,14 @@ space of faces, whose density the adaptive resampling of :mod:`genhub.models.deb
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 
 from genhub.models.backbones import ConvDecoder, ConvEncoder
-from genhub.models.base import GenhubModel
+from genhub.models.base import GenhubModel, export_file
+from genhub.models.debiasing import RESAMPLING_FILE, LatentDensity
 from genhub.models.vae import kl_divergence, split_posterior
 
 
@@ -70,6 +73,10 @@ class DBVAE(GenhubModel, tags=["db-vae", "debiasing", "face-detection", "fairnes
     Trained without its VAE terms and without resampling (``train_dbvae.py --baseline``) the same network is the
     standard CNN face detector the paper compares against.
 
+    ``resampling`` holds the export's final :class:`~genhub.models.debiasing.LatentDensity` (the training faces'
+    histograms and weights, ``resampling.safetensors``), or None (the baseline, or a model not loaded from an
+    export); ``from_pretrained`` reads it when present.
+
     Parameters:
         resolution: 32, 64 or 128.
         latent_dim: k, the size of z.
@@ -89,6 +96,7 @@ class DBVAE(GenhubModel, tags=["db-vae", "debiasing", "face-detection", "fairnes
         self.resolution, self.latent_dim, self.channels = resolution, latent_dim, channels
         self.encoder = ConvEncoder(resolution, 1 + 2 * latent_dim, channels, hidden_channels)
         self.decoder = ConvDecoder(resolution, latent_dim, channels, hidden_channels)
+        self.resampling: LatentDensity | None = None
 
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """images: float (B, C, H, W) in [-1, 1] -> (face logit (B,), mu, logvar (B, latent_dim))."""
@@ -107,3 +115,20 @@ class DBVAE(GenhubModel, tags=["db-vae", "debiasing", "face-detection", "fairnes
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
         """decoder(mu(x)) without gradients, on the model's device: (B, C, H, W) in [-1, 1]."""
         return self.decode(self.encode(images.to(next(self.parameters()).device))[1])
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        super()._save_pretrained(save_directory)
+        if self.resampling is not None:
+            self.resampling.save(save_directory)
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision, cache_dir, force_download, local_files_only, token,
+                         **kwargs):
+        model = super()._from_pretrained(model_id=model_id, revision=revision, cache_dir=cache_dir,
+                                         force_download=force_download, local_files_only=local_files_only,
+                                         token=token, **kwargs)
+        found = export_file(model_id, RESAMPLING_FILE, revision, {
+            "cache_dir": cache_dir, "force_download": force_download, "local_files_only": local_files_only,
+            "token": token})
+        model.resampling = None if found is None else LatentDensity.load(found)
+        return model

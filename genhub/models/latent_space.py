@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from genhub.models.base import export_file
+
 STATS_FILE = "latent_stats.safetensors"
 DIRECTIONS_FILE = "directions.safetensors"
 
@@ -69,7 +71,7 @@ class LatentSpace:
         """
         from safetensors import safe_open
 
-        stats, directions = (_export_file(location, name, revision, download_kwargs)
+        stats, directions = (export_file(location, name, revision, download_kwargs)
                              for name in (STATS_FILE, DIRECTIONS_FILE))
         if stats is None:
             return None
@@ -81,16 +83,3 @@ class LatentSpace:
                 space.directions = {name: file.get_tensor(name) for name in file.keys()}
                 space.counts = {name: tuple(count) for name, count in counts.items()}
         return space
-
-
-def _export_file(location: str | Path, name: str, revision: str | None, download_kwargs: dict) -> Path | None:
-    folder = Path(location)
-    if folder.is_dir():
-        return folder / name if (folder / name).is_file() else None
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
-
-    try:
-        return Path(hf_hub_download(str(location), name, revision=revision, **download_kwargs))
-    except EntryNotFoundError:
-        return None

@@ -187,7 +187,7 @@ def export_measurements(args: argparse.Namespace, train_faces: ImageDataset, tes
             mse, psnr = reconstruction_quality(reconstruction_errors(model, test_faces),
                                                model.channels * model.resolution ** 2)
             density = LatentDensity.fit(encode_faces(model, train_faces), args.alpha, args.num_bins, args.combine)
-            density.save(folder)
+            model.resampling = density  # saved beside the weights by save_pretrained
             metrics.update({"heldout_face_mse": mse, "heldout_face_psnr_db": psnr,
                             "resampling effective sample size (Kish)": density.effective_sample_size(),
                             "training faces": float(len(train_faces))})

@@ -517,10 +517,11 @@ def _interpolation_panel(ui: SimpleNamespace) -> None:
 def _histogram_panel(ui: SimpleNamespace) -> None:
     import gradio as gr
 
-    count = min(ui.comparison.max_encoded, len(ui.comparison.faces)) if ui.comparison.faces is not None else 0
-    gr.Markdown(f"### One latent dimension over {count} held-out faces\nThe histogram of one coordinate of the codes "
-                "against the N(0, 1) density the VAE samples from (the faces are encoded on the first request).")
-    if ui.comparison.faces is None:
+    faces = ui.comparison.faces
+    count = f" over {min(ui.comparison.max_encoded, len(faces))} held-out faces" if faces is not None else ""
+    gr.Markdown(f"### One latent dimension{count}\nThe histogram of one coordinate of the codes against the N(0, 1) "
+                "density the VAE samples from (the faces are encoded on the first request).")
+    if faces is None:
         gr.Markdown(ui.problem)
         return
     with gr.Row():

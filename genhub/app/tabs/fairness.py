@@ -1,0 +1,226 @@
+"""Fairness: does debiasing (DB-VAE, Amini et al. 2019) change who a face detector misses?
+
+The table compares the standard CNN with DB-VAEs at several alpha (inf = no resampling): face-detection recall
+per group of held-out faces with its 95% Wilson interval and N, the variance of recall across the sex x Pale_Skin
+groups (the paper's bias measure), recall on a domain-shifted face set when the shared data has one, and the
+false-positive rate on held-out non-faces (:mod:`genhub.evaluation.fairness`). Galleries show the training faces
+a DB-VAE's final resampling weights favour most and least; an upload gets every model's P(face) and, per DB-VAE,
+where its resampling weight falls among the training faces'. CelebA has no skin-tone label: Pale_Skin is a weak
+proxy, and none of this is the paper's PPB benchmark.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import torch
+from PIL import Image
+
+from genhub.app.loading import LoadedModel, held_out, unavailable
+from genhub.app.serving import handler, readable_upload, served_png
+from genhub.app.starters import shared_data
+from genhub.data import DataError, DataSpec, ImageDataset, load_split
+from genhub.evaluation.fairness import PROXY_NOTE, THRESHOLD, audit
+from genhub.images import center_crop_resize, sanitize_image, to_pil, to_pixel_values
+from genhub.paths import located
+
+#: The models compared, baseline first (registry keys).
+KEYS = ("face-cnn", "dbvae-faces-alpha-inf", "dbvae-faces-alpha-1", "dbvae-faces-alpha-0.1", "dbvae-faces-alpha-0.01")
+DOMAIN_SHIFT = "faces_lfw_gray"  # a folder of the shared data: grayscale LFW faces, another camera and crop
+GALLERY_SIZE = 8
+THUMBNAIL = 96
+
+
+def table(reports: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows for the comparison: a row per group (name and N), a cell per model ``recall [low, high]``,
+    then the false-positive rate and the bias variance. ``reports``: key -> :func:`genhub.evaluation.fairness.audit`.
+    Rows follow the first model's groups; a model without a group (other data) shows "n/a"."""
+    keys = list(reports)
+    names = [rate["name"] for rate in reports[keys[0]]["groups"]] + ["false positives: non-faces called faces"]
+
+    def rates(report: dict) -> dict[str, dict]:
+        found = {rate["name"]: rate for rate in report["groups"]}
+        return {**found, names[-1]: report["false_positive"]}
+
+    by_key = {key: rates(report) for key, report in reports.items()}
+    rows = []
+    for name in names:
+        first = by_key[keys[0]][name]
+        cells = [f"{by_key[k][name]['rate']:.3f} [{by_key[k][name]['low']:.3f}, {by_key[k][name]['high']:.3f}]"
+                 if name in by_key[k] else "n/a" for k in keys]
+        rows.append([f"{name} (N={first['n']})", *cells])
+    rows.append(["recall variance across sex x Pale_Skin (bias)",
+                 *("n/a" if reports[k]["bias_variance"] is None else f"{reports[k]['bias_variance']:.2e}"
+                   for k in keys)])
+    return ["group (N)", *keys], rows
+
+
+def extremes(weights: torch.Tensor, count: int = GALLERY_SIZE) -> tuple[list[int], list[int]]:
+    """Indices of the ``count`` largest and ``count`` smallest weights (float (N,)), each from the extreme inward."""
+    order = weights.argsort(descending=True).tolist()
+    count = min(count, len(order) // 2)
+    return order[:count], order[::-1][:count]
+
+
+def prepare(model, image) -> torch.Tensor:
+    """Any image source -> sanitised ``pixel_values`` (1, C, H, W) at the model's resolution, in [-1, 1].
+
+    Raises:
+        ValueError: no image. ImageError: unreadable, corrupt or too large (:func:`genhub.images.sanitize_image`).
+    """
+    if image is None:
+        raise ValueError("Upload a photo first.")
+    return to_pixel_values(center_crop_resize(sanitize_image(image, model.channels), model.resolution))[None]
+
+
+def weight_percentile(model, images: torch.Tensor) -> float | None:
+    """Where an image's resampling weight falls among the DB-VAE's training faces': the percentage of training faces
+    whose weight is at most the image's (0-100), or None without resampling weights (baseline, alpha = inf)."""
+    density = getattr(model, "resampling", None)
+    if density is None or math.isinf(density.alpha):
+        return None
+    with torch.no_grad():
+        score = density.log_score(model.encode(images.to(next(model.parameters()).device))[1].float().cpu())
+    return 100.0 * float((density.log_scores <= score[0]).double().mean())
+
+
+def score_upload(models: dict[str, LoadedModel], image) -> list[list[str]]:
+    """Rows ``[model, P(face), called a face?, resampling-weight percentile]`` for an uploaded photo.
+
+    Raises:
+        ValueError, ImageError: as :func:`prepare`.
+    """
+    rows = []
+    for key, loaded in models.items():
+        images = prepare(loaded.model, image)
+        probability = float(loaded.model.face_probability(images)[0])
+        percentile = weight_percentile(loaded.model, images)
+        faces = "" if percentile is None else f" of {len(loaded.model.resampling.log_scores)} training faces"
+        rows.append([key, f"{probability:.3f}", "yes" if probability >= THRESHOLD else "no",
+                     "n/a (no resampling)" if percentile is None else f"{percentile:.1f}%{faces}"])
+    return rows
+
+
+class Audits:
+    """The audit of every loaded model, computed once on first use (thread-safe) and kept."""
+
+    def __init__(self, models: dict[str, LoadedModel]):
+        self.models = models
+        self._reports: dict[str, dict] | None = None
+        self._lock = threading.Lock()
+
+    def reports(self) -> dict[str, dict]:
+        with self._lock:
+            if self._reports is None:
+                self._reports = {key: self._audit(loaded) for key, loaded in self.models.items()}
+            return self._reports
+
+    @staticmethod
+    def _audit(loaded: LoadedModel) -> dict:
+        model = loaded.model
+        shifted, name = None, DOMAIN_SHIFT
+        data = shared_data()
+        if data is not None and (data / DOMAIN_SHIFT).is_dir():
+            shifted = load_split(DataSpec(str(data / DOMAIN_SHIFT), model.resolution, model.channels), "test")
+        return audit(model, held_out(loaded, "pixel_values"), held_out(loaded, "nonface_values"), shifted, name)
+
+
+def training_faces(loaded: LoadedModel) -> ImageDataset:
+    """The training faces of a DB-VAE export, in the order of its resampling weights."""
+    from genhub.hub.info import data_spec
+
+    return load_split(located(data_spec(loaded.info)), "train", "pixel_values")
+
+
+def galleries(loaded: LoadedModel) -> tuple[list[tuple[Image.Image, str]], list[tuple[Image.Image, str]]]:
+    """The most up-weighted and most down-weighted training faces of a DB-VAE, captioned with their weight as a
+    multiple of the uniform weight 1/N.
+
+    Raises:
+        ValueError: the model has no resampling weights. DataError: its training data is not on this server.
+    """
+    density = loaded.model.resampling
+    if density is None or math.isinf(density.alpha):
+        raise ValueError(f"{loaded.key} has no resampling weights (the baseline, or alpha = inf: uniform)")
+    faces, weights = training_faces(loaded), density.weights
+    if len(faces) != len(weights):
+        raise DataError(f"{loaded.key}: {len(weights)} weights for {len(faces)} training faces: not its data")
+    up, down = extremes(weights)
+
+    def shown(index: int) -> tuple[Image.Image, str]:
+        image = to_pil(faces[index]["pixel_values"]).resize((THUMBNAIL, THUMBNAIL), Image.Resampling.NEAREST)
+        return image, f"#{index}: {float(weights[index]) * len(weights):.2f}x uniform"
+
+    return [shown(i) for i in up], [shown(i) for i in down]
+
+
+# ------------------------------------------------------------------------------------------- the tab
+def build(demo, models: dict[str, LoadedModel]) -> None:
+    """Lay out the tab for the loaded ones of ``models`` (keys of :data:`KEYS`). Public api names:
+    ``fairness_table``, ``fairness_galleries``, ``fairness_score``."""
+    import gradio as gr
+
+    gr.Markdown("## Fairness: debiasing a face detector\nThe standard CNN and DB-VAEs (Amini et al. 2019) at several "
+                "α (∞ = uniform sampling, no debiasing), on held-out faces grouped by CelebA's attribute labels. "
+                f"A face counts as detected when P(face) ≥ {THRESHOLD}. **{PROXY_NOTE}**")
+    present = {key: loaded for key, loaded in models.items() if loaded.model is not None}
+    for loaded in models.values():
+        if loaded.model is None:
+            gr.Markdown(loaded.missing_message)
+    if not present:
+        return
+    audits = Audits(present)
+    with gr.Row():
+        show = gr.Button("Measure every model (recall per group, 95% intervals)", variant="primary")
+    results = gr.Dataframe(headers=["group (N)", *present], label="recall [95% Wilson interval]; N per group",
+                           interactive=False, wrap=True)
+    weighted = [key for key, loaded in present.items() if getattr(loaded.model, "resampling", None) is not None
+                and not math.isinf(loaded.model.resampling.alpha)]
+    if weighted:
+        with gr.Row():
+            which = gr.Dropdown(weighted, value=weighted[-1], label="DB-VAE")
+            gallery_button = gr.Button("Show its most and least up-weighted training faces")
+        gallery_note = gr.Markdown()
+        with gr.Row():
+            up = gr.Gallery(label="most up-weighted (rarest in its latent space)", columns=GALLERY_SIZE, height=150,
+                            format="png", allow_preview=False)
+            down = gr.Gallery(label="most down-weighted (most common)", columns=GALLERY_SIZE, height=150,
+                              format="png", allow_preview=False)
+    with gr.Row():
+        upload = readable_upload(gr.Image(label="a photo", sources=["upload", "clipboard"], type="filepath",
+                                          image_mode=None, format="png", height=200))
+        scores = gr.Dataframe(headers=["model", "P(face)", "face?", "resampling-weight percentile"],
+                              label="each model on your photo", interactive=False)
+
+    @handler(gpu_seconds=60)
+    def measure():
+        try:
+            _, rows = table(audits.reports())  # the headers are the component's: "group (N)" and the keys
+        except DataError as error:
+            raise gr.Error(unavailable(next(iter(present.values())), error)) from None
+        return rows
+
+    @handler(gpu_seconds=10)
+    def score(image):
+        return score_upload(present, image)
+
+    show.click(measure, None, results, api_name="fairness_table")
+    upload.upload(score, upload, scores, api_name="fairness_score")
+    if weighted:
+        @handler(gpu_seconds=None)
+        def show_galleries(key):
+            if key not in weighted:
+                raise ValueError(f"choose one of {weighted}")
+            loaded = present[key]
+            try:
+                most, least = galleries(loaded)
+            except DataError as error:
+                raise gr.Error(unavailable(loaded, error)) from None
+            density = loaded.model.resampling
+            note = (f"{len(density.log_scores)} training faces; the weights' effective sample size (Kish) is "
+                    f"{density.effective_sample_size():.0f} (α = {density.alpha:g}, {density.combine}).")
+            return [(served_png(image), caption) for image, caption in most], [
+                (served_png(image), caption) for image, caption in least], note
+
+        gallery_button.click(show_galleries, which, [up, down, gallery_note], api_name="fairness_galleries")
