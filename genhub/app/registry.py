@@ -58,7 +58,17 @@ class ModelSpec:
 #: The DB-VAE comparison's shared flags (README's main job): same data, size and budget for every alpha and the CNN.
 _DBVAE_RECIPE = ("--dataset ../shared/data/faces_celeba --nonface_dataset ../shared/data/nonface_flowers_128 "
                  "--domain_shift_dataset ../shared/data/faces_lfw_gray --resolution 32 --latent_dim 32 "
-                 "--hidden_channels 32 --train_batch_size 32 --random_flip --num_epochs 3 --max_train_minutes 6")
+                 "--hidden_channels 32 --train_batch_size 32 --random_flip --num_epochs 2")
+#: The comparison's registry keys -> their training flag: the standard CNN, then DB-VAE at each alpha.
+DBVAE_FLAGS = {"face-cnn": "--baseline", **{f"dbvae-faces-alpha-{alpha}": f"--alpha {alpha}"
+                                            for alpha in ("inf", "1", "0.1", "0.01")}}
+
+
+def _dbvae_spec(key: str, flag: str) -> ModelSpec:
+    location = f"checkpoints/{key}-32"
+    return ModelSpec("dbvae", location, local=True, recipe=f"accelerate launch training/train_dbvae.py {flag} "
+                                                           f"{_DBVAE_RECIPE} --output_dir {location}")
+
 
 #: key -> default: local export folders, relative to the project root, made by ``make demo`` (genhub.app.starters)
 #: when missing; ``recipe`` is the reference run of README.md.
@@ -77,26 +87,7 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
         recipe="accelerate launch training/train_autoencoder.py --dataset ../shared/data/faces_celeba --resolution 64 "
                "--latent_dim 128 --hidden_channels 32 --random_flip --num_epochs 15 "
                "--output_dir checkpoints/autoencoder-faces-64"),
-    "face-cnn": ModelSpec(
-        "dbvae", "checkpoints/face-cnn-32", local=True,
-        recipe="accelerate launch training/train_dbvae.py --baseline " + _DBVAE_RECIPE
-               + " --output_dir checkpoints/face-cnn-32"),
-    "dbvae-faces-alpha-inf": ModelSpec(
-        "dbvae", "checkpoints/dbvae-faces-alpha-inf-32", local=True,
-        recipe="accelerate launch training/train_dbvae.py --alpha inf " + _DBVAE_RECIPE
-               + " --output_dir checkpoints/dbvae-faces-alpha-inf-32"),
-    "dbvae-faces-alpha-1": ModelSpec(
-        "dbvae", "checkpoints/dbvae-faces-alpha-1-32", local=True,
-        recipe="accelerate launch training/train_dbvae.py --alpha 1 " + _DBVAE_RECIPE
-               + " --output_dir checkpoints/dbvae-faces-alpha-1-32"),
-    "dbvae-faces-alpha-0.1": ModelSpec(
-        "dbvae", "checkpoints/dbvae-faces-alpha-0.1-32", local=True,
-        recipe="accelerate launch training/train_dbvae.py --alpha 0.1 " + _DBVAE_RECIPE
-               + " --output_dir checkpoints/dbvae-faces-alpha-0.1-32"),
-    "dbvae-faces-alpha-0.01": ModelSpec(
-        "dbvae", "checkpoints/dbvae-faces-alpha-0.01-32", local=True,
-        recipe="accelerate launch training/train_dbvae.py --alpha 0.01 " + _DBVAE_RECIPE
-               + " --output_dir checkpoints/dbvae-faces-alpha-0.01-32"),
+    **{key: _dbvae_spec(key, flag) for key, flag in DBVAE_FLAGS.items()},
     "pix2pix-sketch2face": ModelSpec(
         "pix2pix", "checkpoints/pix2pix-sketch2face-128", local=True,
         recipe="accelerate launch training/train_pix2pix.py --dataset ../shared/data/sketch2face_celeba_128 "

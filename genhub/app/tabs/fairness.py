@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from genhub.app.loading import LoadedModel, held_out, unavailable
+from genhub.app.registry import DBVAE_FLAGS
 from genhub.app.serving import handler, readable_upload, served_png
 from genhub.app.starters import shared_data
 from genhub.data import DataError, DataSpec, ImageDataset, load_split
@@ -26,7 +27,7 @@ from genhub.images import center_crop_resize, sanitize_image, to_pil, to_pixel_v
 from genhub.paths import located
 
 #: The models compared, baseline first (registry keys).
-KEYS = ("face-cnn", "dbvae-faces-alpha-inf", "dbvae-faces-alpha-1", "dbvae-faces-alpha-0.1", "dbvae-faces-alpha-0.01")
+KEYS = tuple(DBVAE_FLAGS)
 DOMAIN_SHIFT = "faces_lfw_gray"  # a folder of the shared data: grayscale LFW faces, another camera and crop
 GALLERY_SIZE = 8
 THUMBNAIL = 96
