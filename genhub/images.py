@@ -244,3 +244,19 @@ def xdog_sketch(image: Image.Image, work_size: int = 256, size: int | None = Non
     drawing = Image.fromarray(np.clip(t * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     drawing = drawing.resize(out_size, Image.Resampling.LANCZOS)
     return drawing.point(lambda value: 255 if value > threshold else 0)
+
+
+def scale_for(size: int, longer_side: int) -> int:
+    """The whole factor that brings ``size`` pixels closest to ``longer_side`` (at least 1)."""
+    return max(1, round(longer_side / size))
+
+
+def enlarge(image: Image.Image, factor: int) -> Image.Image:
+    """Each pixel becomes a ``factor`` x ``factor`` block (nearest neighbour): samples and noise are shown exactly
+    as the model made them (a smooth resampling would blur a diffusion model's noise or a PixelCNN's levels)."""
+    return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
+
+
+def show(image: Image.Image, longer_side: int) -> Image.Image:
+    """:func:`enlarge` by :func:`scale_for` the image's longer side."""
+    return enlarge(image, scale_for(max(image.size), longer_side))

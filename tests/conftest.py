@@ -217,6 +217,20 @@ def tiny_dbvae_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[
             "--save_images_steps", "5", *extra]
 
 
+def tiny_pixelcnn_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[str]:
+    """Flags for a grayscale PixelCNN at 8 px, 4 levels, 2 layers of 8 features: a step in milliseconds."""
+    return ["--dataset", str(dataset), "--output_dir", str(output_dir), "--resolution", "8", "--hidden_channels",
+            "8", "--num_layers", "2", "--num_levels", "4", "--train_batch_size", "8", "--num_grid_images", "2",
+            "--save_images_steps", "50", *extra]
+
+
+@pytest.fixture(scope="session")
+def tiny_pixelcnn_export(faces_dir, tmp_path_factory) -> Path:
+    """A PixelCNN export (8 px, 4 levels) trained for 3 steps through the real training entry point."""
+    output = tmp_path_factory.mktemp("export") / "pixelcnn"
+    return train_tiny("pixelcnn", tiny_pixelcnn_args(faces_dir, output, "--max_train_steps", "3"))
+
+
 def tiny_feature_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[str]:
     """Flags for a face feature network small enough to train a step in well under a second."""
     return ["--dataset", str(dataset), "--output_dir", str(output_dir), "--resolution", "32", "--width", "4",

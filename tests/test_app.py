@@ -66,6 +66,7 @@ def png_chunks(path) -> list[bytes]:
 #: The Diffusion tab's own sub-tabs, when its model is loaded.
 DIFFUSION_SUB_TABS = ["Sampling", "Forward process", "DDIM inversion"]
 #: The Latent explorer's sub-tabs: one per model but the autoencoder, which is compared with the VAE in the last.
+AUTOREGRESSIVE_SUB_TABS = ["Sample", "Complete", "Likelihood as an outlier score"]
 LATENT_SUB_TABS = ["vae-faces", "dcgan-faces", "Autoencoder vs VAE"]
 
 
@@ -79,12 +80,14 @@ def public_api_names(demo: gr.Blocks) -> set[str]:
 
 def test_module_level_demo_has_every_tab_of_the_table():
     assert [t.title for t in TABS] == ["Which face is fake?", "Image-to-image", "Latent explorer", "Diffusion",
-                                       "Fairness", "Models"]
+                                       "Autoregressive", "Fairness", "Models"]
     labels = tab_labels(app.demo)
     assert labels[:3] == [t.title for t in TABS[:3]]  # then the latent explorer's sub-tabs
     texts = [block.value or "" for block in app.demo.blocks.values() if isinstance(block, gr.Markdown)]
     ddpm_missing = any("Model **ddpm-faces** is not available" in text for text in texts)
-    assert labels[3:] == [*LATENT_SUB_TABS, "Diffusion", *([] if ddpm_missing else DIFFUSION_SUB_TABS), "Fairness",
+    pixelcnn_missing = any("Model **pixelcnn-faces** is not available" in text for text in texts)
+    assert labels[3:] == [*LATENT_SUB_TABS, "Diffusion", *([] if ddpm_missing else DIFFUSION_SUB_TABS),
+                          "Autoregressive", *([] if pixelcnn_missing else AUTOREGRESSIVE_SUB_TABS), "Fairness",
                           "Models"]
     assert texts[0].startswith("# genhub")
     for key in model_keys(TABS):  # no checkpoints/ in the test checkout: every model says how to get it
@@ -141,8 +144,9 @@ def test_load_models_loads_only_the_keys_asked_for(tiny_export):
     with pytest.raises(ValueError, match="unknown model key 'nope'"):
         loading.load_models(["nope"])
     assert model_keys(TABS) == ["dcgan-faces", "vae-faces", "ddpm-faces", "pix2pix-sketch2face",
-                                "cyclegan-eyeglasses", "autoencoder-faces", "face-cnn", "dbvae-faces-alpha-inf",
-                                "dbvae-faces-alpha-1", "dbvae-faces-alpha-0.1", "dbvae-faces-alpha-0.01"]
+                                "cyclegan-eyeglasses", "autoencoder-faces", "pixelcnn-faces", "face-cnn",
+                                "dbvae-faces-alpha-inf", "dbvae-faces-alpha-1", "dbvae-faces-alpha-0.1",
+                                "dbvae-faces-alpha-0.01"]
     assert model_keys([tab("latent")]) == ["vae-faces", "dcgan-faces", "autoencoder-faces"]
     with pytest.raises(ValueError, match="unknown tab 'nope'"):
         tab("nope")
@@ -387,7 +391,7 @@ def test_readme_api_example_calls_every_tab(tiny_export, tiny_vae_export, tiny_p
 # ------------------------------------------------------------------------------------------- ZeroGPU on every event
 #: Events that run no model (they read the session's state or the held-out data), by api name.
 NON_MODEL_EVENTS = {"guess_left", "guess_right", "everyone", "quiz_difficulties", "select_model", "pick_example",
-                    "diffusion_preset", "diffusion_invert_example", "fairness_galleries"}
+                    "diffusion_preset", "diffusion_invert_example", "fairness_galleries", "pixelcnn_pick_example"}
 
 
 @pytest.fixture(scope="module")
@@ -443,7 +447,7 @@ def gpu_calls():
 
 @pytest.fixture(scope="module")
 def full_demo(gpu_calls, tiny_export, tiny_vae_export, tiny_pix2pix_export, tiny_cyclegan_export, tiny_ddpm_export,
-              labelled_faces_dir, faces_and_nonfaces, tmp_path_factory):
+              tiny_pixelcnn_export, labelled_faces_dir, faces_and_nonfaces, tmp_path_factory):
     autoencoder = train_tiny("autoencoder", tiny_autoencoder_args(  # on the VAE's data: the same held-out faces
         labelled_faces_dir, tmp_path_factory.mktemp("export") / "autoencoder", "--max_train_steps", "4"))
     cnn, dbvae = (train_tiny("dbvae", tiny_dbvae_args(faces_and_nonfaces, tmp_path_factory.mktemp("export") / name,
@@ -452,13 +456,14 @@ def full_demo(gpu_calls, tiny_export, tiny_vae_export, tiny_pix2pix_export, tiny
     return app.build_demo([f"dcgan-faces={tiny_export}", f"vae-faces={tiny_vae_export}",
                            f"pix2pix-sketch2face={tiny_pix2pix_export}", f"cyclegan-eyeglasses={tiny_cyclegan_export}",
                            f"ddpm-faces={tiny_ddpm_export}", f"autoencoder-faces={autoencoder}", f"face-cnn={cnn}",
-                           f"dbvae-faces-alpha-0.1={dbvae}"])
+                           f"dbvae-faces-alpha-0.1={dbvae}", f"pixelcnn-faces={tiny_pixelcnn_export}"])
 
 
 def test_the_full_demo_has_the_tables_tabs_and_api_names(full_demo):
-    quiz, translate, latent, diffusion, fairness, models = TABS
+    quiz, translate, latent, diffusion, autoregressive, fairness, models = TABS
     assert tab_labels(full_demo) == [quiz.title, translate.title, "Picture", "Draw", latent.title, *LATENT_SUB_TABS,
-                                     diffusion.title, *DIFFUSION_SUB_TABS, fairness.title, models.title]
+                                     diffusion.title, *DIFFUSION_SUB_TABS, autoregressive.title,
+                                     *AUTOREGRESSIVE_SUB_TABS, fairness.title, models.title]
     assert public_api_names(full_demo) == {name for entry in TABS for name in entry.api_names}
 
 
@@ -511,6 +516,9 @@ def test_models_run_only_inside_gpu_calls_when_every_tab_is_played(full_demo, gp
         client.predict(handle_file(str(photo)), 30, 1, api_name="/diffusion_forward")
         client.predict(handle_file(str(photo)), 10, api_name="/diffusion_invert")
         client.predict(handle_file(str(photo)), handle_file(str(photo)), 3, 10, api_name="/diffusion_interpolate")
+        client.predict(1, 1.0, 1, api_name="/pixelcnn_sample")
+        client.predict(handle_file(str(photo)), "lower half", 2, 1.0, 0, api_name="/pixelcnn_complete")
+        client.predict(handle_file(str(photo)), api_name="/pixelcnn_surprise")
         client.predict(api_name="/fairness_table")
         client.predict(handle_file(str(photo)), api_name="/fairness_score")
         client.predict("dbvae-faces-alpha-0.1", api_name="/fairness_galleries")

@@ -119,7 +119,7 @@ def test_evaluation_with_inception_weights_checks_the_hash_and_labels_the_space(
 
 
 def test_every_family_has_an_evaluator_and_a_model_class():
-    assert set(EVALUATORS) == {"dcgan", "ddpm", "vae", "autoencoder", "pix2pix", "cyclegan", "dbvae"}
+    assert set(EVALUATORS) == {"dcgan", "ddpm", "vae", "autoencoder", "pix2pix", "cyclegan", "dbvae", "pixelcnn"}
     assert set(EVALUATORS) <= set(MODEL_CLASSES)
 
 
@@ -202,3 +202,12 @@ def test_dbvae_evaluation_and_the_fairness_table_report_groups_with_n(faces_and_
     table = capsys.readouterr().out
     assert "| all held-out faces (" in table and "cnn" in table and "Pale_Skin is a weak" in table
     assert set(json.loads((tmp_path / "table.json").read_text())) == {"cnn", "dbvae"}
+
+
+def test_pixelcnn_evaluation_reports_bits_per_dim(tiny_pixelcnn_export, feature_network, tmp_path):
+    report = evaluate(tiny_pixelcnn_export, feature_network=feature_network, output_dir=tmp_path / "out",
+                      update_card=False)  # a session fixture: leave it as trained
+    bits = report["metrics"]["bits/dim"]
+    info = json.loads((tiny_pixelcnn_export / "training_info.json").read_text())
+    assert bits == pytest.approx(info["metrics"]["heldout_bits_per_dim"], rel=1e-5)  # the export's own measure
+    assert report["metrics"]["bits/dim, 8-bit equivalent"] == pytest.approx(bits + 6)

@@ -19,6 +19,7 @@ from conftest import (
     tiny_ddpm_args,
     tiny_feature_args,
     tiny_pix2pix_args,
+    tiny_pixelcnn_args,
     tiny_vae_args,
     train_tiny,
 )
@@ -62,6 +63,8 @@ CASES = [
     ResumeCase("dbvae", "faces_and_nonfaces", tiny_dbvae_args,
                ("--max_train_steps", "6", *ACCUMULATE, "--checkpointing_steps", "3", "--max_train_samples", "16",
                 "--alpha", "0.1"), 9, (3, 5)),
+    ResumeCase("pixelcnn", "faces_dir", tiny_pixelcnn_args,
+               ("--max_train_steps", "6", *ACCUMULATE, "--checkpointing_steps", "3"), 9, (3, 5)),
 ]
 
 

@@ -44,6 +44,7 @@ SPACE_TABS = {
     "latent-explorer": ("latent", {"held_out_examples"}, {"dcgan_faces_random_face", "dcgan_faces_edit",
                                                           "dcgan_faces_interpolate"}),
     "diffusion": ("diffusion", {"held_out_examples"}, set()),  # its model is missing here: the tab says so
+    "autoregressive": ("autoregressive", {"held_out_examples"}, set()),  # likewise
 }
 
 

@@ -88,6 +88,11 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
                "--latent_dim 128 --hidden_channels 32 --random_flip --num_epochs 15 "
                "--output_dir checkpoints/autoencoder-faces-64"),
     **{key: _dbvae_spec(key, flag) for key, flag in DBVAE_FLAGS.items()},
+    "pixelcnn-faces": ModelSpec(
+        "pixelcnn", "checkpoints/pixelcnn-faces-32", local=True,
+        recipe="accelerate launch training/train_pixelcnn.py --dataset ../shared/data/faces_lfw_gray --resolution 32 "
+               "--num_levels 16 --hidden_channels 32 --num_layers 8 --random_flip --max_train_minutes 40 "
+               "--outlier_dataset ../shared/data/nonface_flowers_128 --output_dir checkpoints/pixelcnn-faces-32"),
     "pix2pix-sketch2face": ModelSpec(
         "pix2pix", "checkpoints/pix2pix-sketch2face-128", local=True,
         recipe="accelerate launch training/train_pix2pix.py --dataset ../shared/data/sketch2face_celeba_128 "

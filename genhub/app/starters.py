@@ -103,6 +103,15 @@ STARTERS: dict[str, Starter] = {
          "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1500", *_budget(0.6), *_QUIET),
         (2.3, 0.8)),
     **{key: _dbvae(*flag.split()) for key, flag in DBVAE_FLAGS.items()},
+    "pixelcnn-faces": Starter(
+        "pixelcnn",
+        ("--dataset", "{data}/faces_lfw_gray", "--resolution", "32", "--num_levels", "16", "--hidden_channels", "32",
+         "--num_layers", "6", "--random_flip", "--train_batch_size", "32", "--max_train_steps", "400",
+         "--outlier_dataset", "{data}/nonface_flowers_128", "--num_grid_images", "8", *_budget(3.0), *_QUIET),
+        ("--dataset", "lfw-subset", "--resolution", "32", "--num_levels", "16", "--hidden_channels", "32",
+         "--num_layers", "6", "--random_flip", "--train_batch_size", "16", "--max_train_steps", "300",
+         "--num_grid_images", "8", *_budget(1.0), *_QUIET),
+        (3.3, 1.2)),
     "pix2pix-sketch2face": Starter(
         "pix2pix",
         ("--dataset", "{data}/sketch2face_celeba_128", "--input_column", "input", "--target_column", "target",

@@ -15,6 +15,8 @@
 - ``pix2pix``: L1 / PSNR / SSIM of translations against their held-out targets, and FID/KID of translations
   against the targets;
 - ``cyclegan``: FID/KID of translations A->B against held-out B (and B->A against A);
+- ``pixelcnn``: held-out bits/dim (and the 8-bit equivalent); sample metrics only with ``num_samples`` set
+  (pixel-by-pixel sampling is slow);
 - ``dbvae``: the fairness audit of a face detector (:mod:`genhub.evaluation.fairness`): recall per group of held-out
   faces with N and 95% Wilson intervals, the across-group variance, the false-positive rate on held-out non-faces.
 
@@ -237,6 +239,28 @@ def evaluate_autoencoder(ctx: EvalContext) -> Evaluation:
     return result
 
 
+def evaluate_likelihood(ctx: EvalContext) -> Evaluation:
+    """PixelCNN: held-out negative log-likelihood in bits/dim (and its 8-bit equivalent); with ``num_samples`` set,
+    also the sample metrics of that many samples drawn pixel by pixel (slow: one network pass per pixel)."""
+    import math
+
+    from genhub.evaluation.outlier import score_dataset
+
+    held_out = ctx.data(ctx.split)
+    if ctx.max_real is not None and ctx.max_real < len(held_out):
+        held_out = torch.utils.data.Subset(held_out, range(ctx.max_real))
+    bits = float(score_dataset(ctx.model, held_out, ctx.batch_size).double().mean())
+    result = Evaluation()
+    levels = ctx.model.num_levels
+    result.add("bits/dim", bits, f"mean negative log2-likelihood per sub-pixel of {len(held_out)} held-out images "
+               f"quantised to {levels} levels.")
+    result.add("bits/dim, 8-bit equivalent", bits + math.log2(256 / levels), f"bits/dim + log2(256 / {levels}): "
+               "the likelihood of the 8-bit image with a uniform density inside each level.")
+    if ctx.num_samples:
+        sample_quality(ctx, result, memorise=False)
+    return result
+
+
 def evaluate_detector(ctx: EvalContext) -> Evaluation:
     """DB-VAE and its CNN baseline: the fairness audit (:func:`genhub.evaluation.fairness.audit`) on the held-out
     faces (``pixel_values``) and non-faces (``nonface_values``): recall per group with N and Wilson intervals, the
@@ -291,4 +315,5 @@ EVALUATORS: dict[str, Callable[[EvalContext], Evaluation]] = {
     "pix2pix": evaluate_paired,
     "cyclegan": evaluate_unpaired,
     "dbvae": evaluate_detector,
+    "pixelcnn": evaluate_likelihood,
 }

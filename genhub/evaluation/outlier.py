@@ -114,6 +114,43 @@ def evaluate_auroc(model, inliers: torch.utils.data.Dataset, outliers: torch.uti
             "outlier_images": float(len(outlier))}
 
 
+def _neg_elbo(model, images: torch.Tensor) -> torch.Tensor:
+    return model.negative_elbo(images)["neg_elbo"]
+
+
+def _reconstruction_error(model, images: torch.Tensor) -> torch.Tensor:
+    from genhub.models.vae import reconstruction_error
+
+    return reconstruction_error(model.reconstruct(images), images.to(next(model.parameters()).device))
+
+
+def _nll_bits(model, images: torch.Tensor) -> torch.Tensor:
+    from genhub.models.pixelcnn import quantize
+
+    return model.nll_bits(quantize(images.to(next(model.parameters()).device), model.num_levels))
+
+
+#: family -> (outlier score of images (B, C, H, W) in [-1, 1] -> float (B,), higher = more unusual; its name).
+SCORES = {
+    "vae": (_neg_elbo, "negative ELBO (nats)"),
+    "autoencoder": (_reconstruction_error, "reconstruction error ||x - x_hat||^2"),
+    "pixelcnn": (_nll_bits, "negative log-likelihood (bits/dim)"),
+}
+
+
+@torch.no_grad()
+def score_dataset(model, dataset: torch.utils.data.Dataset, batch_size: int = 128) -> torch.Tensor:
+    """The family's outlier score (:data:`SCORES`) of every item's ``pixel_values``, in order: float32 (N,) on CPU.
+
+    Raises:
+        KeyError: the model's family has no score.
+    """
+    score = SCORES[model.family][0]
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    found = [score(model, batch["pixel_values"]).float().cpu() for batch in loader]
+    return torch.cat(found) if found else torch.zeros(0)
+
+
 def auroc_metric_name(outliers: str) -> str:
     """The metric's name in ``training_info.json`` and the card, naming the outlier data set."""
     return f"outlier_auroc_vs_{Path(str(outliers).rstrip('/')).name}"

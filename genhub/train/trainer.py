@@ -106,8 +106,8 @@ class Recipe:
         flip_groups: with ``--random_flip``, each group of batch keys is mirrored left-right together
             (e.g. pix2pix's input and target), groups independently, in this order, on the torch RNG
             (so a resumed run flips the same images). Default: ``pixel_values`` alone.
-        ema_network: name of the network to average, or a tuple of names averaged as one (e.g. a VAE's
-            ``("encoder", "decoder")``); None: no EMA.
+        ema_network: name (a key of ``networks``) of the network to average, or a tuple of names averaged as one
+            (e.g. a VAE's ``("encoder", "decoder")``); the network may be the model itself; None: no EMA.
         schedulers: name -> LR scheduler, stepped once per optimisation step (build them with
             :meth:`Trainer.num_training_steps`).
         state: name -> extra object with ``state_dict``/``load_state_dict`` saved in checkpoints
@@ -258,7 +258,7 @@ class Trainer:
                                    accelerator.backward)
         self.ema = None
         if args.use_ema and recipe.ema_network:
-            self.ema = AveragedModel(self._ema_source(lambda name: getattr(self.model, name)),
+            self.ema = AveragedModel(self._ema_source(lambda name: self.model.get_submodule(self._module_path(name))),
                                      multi_avg_fn=ema_with_warmup(args.ema_decay), use_buffers=True)
         accelerator.register_for_checkpointing(self.progress, *filter(None, [self.ema]), *recipe.state.values())
         return prepared[-1]
@@ -401,8 +401,17 @@ class Trainer:
         """A copy of the model with the EMA weights swapped in, on CPU, in eval mode."""
         model = copy.deepcopy(self.accelerator.unwrap_model(self.model)).cpu().eval()
         if self.ema is not None:
-            self._ema_source(lambda name: getattr(model, name)).load_state_dict(self.ema.module.state_dict())
+            self._ema_source(lambda name: model.get_submodule(self._module_path(name))).load_state_dict(
+                self.ema.module.state_dict())
         return model
+
+    def _module_path(self, name: str) -> str:
+        """Where ``recipe.networks[name]`` sits inside the model: its ``named_modules`` path ("" for the model)."""
+        target = self.recipe.networks[name]
+        for path, module in self.model.named_modules():
+            if module is target:
+                return path
+        raise ValueError(f"network {name!r} is not a submodule of the recipe's model")
 
     def _ema_source(self, network: Callable[[str], torch.nn.Module]) -> torch.nn.Module:
         """What the EMA averages: the one network named by ``recipe.ema_network``, or a ``ModuleDict``

@@ -22,7 +22,16 @@ from genhub.app.loading import LoadedModel, held_out, unavailable
 from genhub.app.serving import handler, readable_upload
 from genhub.data import DataError
 from genhub.evaluation.metrics import psnr
-from genhub.images import center_crop_resize, make_grid, sanitize_image, to_pil, to_pixel_values
+from genhub.images import (
+    center_crop_resize,
+    enlarge,
+    make_grid,
+    sanitize_image,
+    scale_for,
+    show,
+    to_pil,
+    to_pixel_values,
+)
 from genhub.models import DDPM
 from genhub.models.ddpm import SAMPLERS
 
@@ -112,22 +121,6 @@ def _sampling(model: DDPM, seed, sampler: str, num_inference_steps, eta) -> tupl
 
 def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
-
-
-def scale_for(size: int, longer_side: int) -> int:
-    """The whole factor that brings ``size`` pixels closest to ``longer_side`` (at least 1)."""
-    return max(1, round(longer_side / size))
-
-
-def enlarge(image: Image.Image, factor: int) -> Image.Image:
-    """Each pixel becomes a ``factor`` x ``factor`` block (nearest neighbour): samples and noise are shown exactly
-    as the model made them, where a smooth resampling would blur the very noise x_t is made of."""
-    return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
-
-
-def show(image: Image.Image, longer_side: int) -> Image.Image:
-    """:func:`enlarge` by :func:`scale_for` the image's longer side."""
-    return enlarge(image, scale_for(max(image.size), longer_side))
 
 
 def prepare(model: DDPM, image) -> torch.Tensor:
