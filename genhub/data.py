@@ -153,6 +153,38 @@ class ImageDataset(torch.utils.data.Dataset):
         return {key: to_pixel_values(image) for key, image in prepared.items()}
 
 
+class LabelledImageDataset(torch.utils.data.Dataset):
+    """The rows of an :class:`ImageDataset` whose attribute labels are all known, with those labels: item i is
+    ``{"pixel_values": ..., "labels": float32 (A,) in {0, 1}}`` (CelebA's 1 = present, 0 = absent).
+
+    Parameters:
+        images: the split, one image per row (key ``pixel_values``).
+        attributes: the label columns, in order (integer 0/1 columns; null = unknown, such rows are left out).
+
+    Raises:
+        DataError: a missing attribute column, or no row with every label known.
+    """
+
+    def __init__(self, images: ImageDataset, attributes: list[str] | tuple[str, ...]):
+        missing = [name for name in attributes if name not in images.table.column_names]
+        if missing:
+            raise DataError(f"dataset {images.source!r} has no attribute column {missing[0]!r}")
+        values = images.table.select_columns(list(attributes)).to_dict()
+        rows = [row for row in range(len(images)) if all(values[name][row] is not None for name in attributes)]
+        if not rows:
+            raise DataError(f"dataset {images.source!r}: no row has every label of {list(attributes)}")
+        self.images = ImageDataset(images.table.select(rows), images.columns, images.resolution, images.channels,
+                                   images.source)
+        self.labels = torch.tensor([[float(values[name][row]) for name in attributes] for row in rows])
+        self.attributes = list(attributes)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"pixel_values": self.images[index]["pixel_values"], "labels": self.labels[index]}
+
+
 def select_domain(table: datasets.Dataset, column: str, value: str, source: str = "dataset") -> datasets.Dataset:
     """The rows of ``table`` whose ``column`` equals ``value`` (compared as text, so ``"1"`` matches 1).
 

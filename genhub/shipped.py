@@ -6,7 +6,8 @@ trained on a machine with no data and no network. Small and low-resolution: star
   (:func:`genhub.images.xdog_sketch`, the operator of genhub's CelebA sketch->face data, after an
   autocontrast), ``target``, the face.
 - ``lfw-subset-faces-vs-patches``: unpaired domains for CycleGAN from the same package: ``domain`` ``"A"`` =
-  the 100 faces, ``"B"`` = its 100 non-face patches of natural images (a toy pair: "face <-> texture").
+  the 100 faces, ``"B"`` = its 100 non-face patches of natural images (a toy pair: "face <-> texture"); ``is_face``
+  (1/0) is the same split as a label (the DB-VAE's positives, a conditional GAN's one attribute).
 
 Each is one ``train`` split; :func:`genhub.data.load_source` holds out 10% as ``test``.
 """
@@ -46,9 +47,10 @@ def _sketches() -> datasets.Dataset:
 def _faces_vs_patches() -> datasets.Dataset:
     images = _lfw(slice(0, 200))
     return datasets.Dataset.from_dict(
-        {"image": images, "domain": ["A"] * 100 + ["B"] * 100, "domain_name": ["face"] * 100 + ["patch"] * 100},
+        {"image": images, "domain": ["A"] * 100 + ["B"] * 100, "domain_name": ["face"] * 100 + ["patch"] * 100,
+         "is_face": [1] * 100 + [0] * 100},
         features=datasets.Features({"image": datasets.Image(), "domain": datasets.Value("string"),
-                                    "domain_name": datasets.Value("string")}))
+                                    "domain_name": datasets.Value("string"), "is_face": datasets.Value("int8")}))
 
 
 #: name -> builder of its one split. A new shipped source adds one entry (and its line in ABOUT).

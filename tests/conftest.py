@@ -231,6 +231,13 @@ def tiny_pixelcnn_export(faces_dir, tmp_path_factory) -> Path:
     return train_tiny("pixelcnn", tiny_pixelcnn_args(faces_dir, output, "--max_train_steps", "3"))
 
 
+def tiny_cgan_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[str]:
+    """Flags for a conditional DCGAN on two CelebA attributes, small enough to train a step in milliseconds."""
+    return ["--dataset", str(dataset), "--output_dir", str(output_dir), "--resolution", "32", "--ngf", "8", "--ndf",
+            "8", "--latent_dim", "16", "--attributes", "Male", "Smiling", "--train_batch_size", "8",
+            "--num_grid_images", "6", "--save_images_steps", "5", *extra]
+
+
 def tiny_feature_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[str]:
     """Flags for a face feature network small enough to train a step in well under a second."""
     return ["--dataset", str(dataset), "--output_dir", str(output_dir), "--resolution", "32", "--width", "4",

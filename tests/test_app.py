@@ -20,7 +20,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 import app
-from conftest import ROOT, tiny_autoencoder_args, tiny_dbvae_args, train_tiny
+from conftest import ROOT, tiny_autoencoder_args, tiny_cgan_args, tiny_dbvae_args, train_tiny
 from genhub.app import loading, serving
 from genhub.app.registry import DEFAULT_MODELS, parse_overrides, resolve_registry
 from genhub.app.serving import GPU_MARKER, MAX_UPLOAD_BYTES, handler, served_png
@@ -80,15 +80,15 @@ def public_api_names(demo: gr.Blocks) -> set[str]:
 
 def test_module_level_demo_has_every_tab_of_the_table():
     assert [t.title for t in TABS] == ["Which face is fake?", "Image-to-image", "Latent explorer", "Diffusion",
-                                       "Autoregressive", "Fairness", "Models"]
+                                       "Conditional GAN", "Autoregressive", "Fairness", "Models"]
     labels = tab_labels(app.demo)
     assert labels[:3] == [t.title for t in TABS[:3]]  # then the latent explorer's sub-tabs
     texts = [block.value or "" for block in app.demo.blocks.values() if isinstance(block, gr.Markdown)]
     ddpm_missing = any("Model **ddpm-faces** is not available" in text for text in texts)
     pixelcnn_missing = any("Model **pixelcnn-faces** is not available" in text for text in texts)
     assert labels[3:] == [*LATENT_SUB_TABS, "Diffusion", *([] if ddpm_missing else DIFFUSION_SUB_TABS),
-                          "Autoregressive", *([] if pixelcnn_missing else AUTOREGRESSIVE_SUB_TABS), "Fairness",
-                          "Models"]
+                          "Conditional GAN", "Autoregressive", *([] if pixelcnn_missing else AUTOREGRESSIVE_SUB_TABS),
+                          "Fairness", "Models"]
     assert texts[0].startswith("# genhub")
     for key in model_keys(TABS):  # no checkpoints/ in the test checkout: every model says how to get it
         location = resolve_registry()[key].location
@@ -144,7 +144,7 @@ def test_load_models_loads_only_the_keys_asked_for(tiny_export):
     with pytest.raises(ValueError, match="unknown model key 'nope'"):
         loading.load_models(["nope"])
     assert model_keys(TABS) == ["dcgan-faces", "vae-faces", "ddpm-faces", "pix2pix-sketch2face",
-                                "cyclegan-eyeglasses", "autoencoder-faces", "pixelcnn-faces", "face-cnn",
+                                "cyclegan-eyeglasses", "autoencoder-faces", "cgan-faces", "pixelcnn-faces", "face-cnn",
                                 "dbvae-faces-alpha-inf", "dbvae-faces-alpha-1", "dbvae-faces-alpha-0.1",
                                 "dbvae-faces-alpha-0.01"]
     assert model_keys([tab("latent")]) == ["vae-faces", "dcgan-faces", "autoencoder-faces"]
@@ -448,6 +448,8 @@ def gpu_calls():
 @pytest.fixture(scope="module")
 def full_demo(gpu_calls, tiny_export, tiny_vae_export, tiny_pix2pix_export, tiny_cyclegan_export, tiny_ddpm_export,
               tiny_pixelcnn_export, labelled_faces_dir, faces_and_nonfaces, tmp_path_factory):
+    cgan = train_tiny("cgan", tiny_cgan_args(labelled_faces_dir, tmp_path_factory.mktemp("export") / "cgan",
+                                             "--max_train_steps", "2"))
     autoencoder = train_tiny("autoencoder", tiny_autoencoder_args(  # on the VAE's data: the same held-out faces
         labelled_faces_dir, tmp_path_factory.mktemp("export") / "autoencoder", "--max_train_steps", "4"))
     cnn, dbvae = (train_tiny("dbvae", tiny_dbvae_args(faces_and_nonfaces, tmp_path_factory.mktemp("export") / name,
@@ -456,13 +458,14 @@ def full_demo(gpu_calls, tiny_export, tiny_vae_export, tiny_pix2pix_export, tiny
     return app.build_demo([f"dcgan-faces={tiny_export}", f"vae-faces={tiny_vae_export}",
                            f"pix2pix-sketch2face={tiny_pix2pix_export}", f"cyclegan-eyeglasses={tiny_cyclegan_export}",
                            f"ddpm-faces={tiny_ddpm_export}", f"autoencoder-faces={autoencoder}", f"face-cnn={cnn}",
-                           f"dbvae-faces-alpha-0.1={dbvae}", f"pixelcnn-faces={tiny_pixelcnn_export}"])
+                           f"dbvae-faces-alpha-0.1={dbvae}", f"pixelcnn-faces={tiny_pixelcnn_export}",
+                           f"cgan-faces={cgan}"])
 
 
 def test_the_full_demo_has_the_tables_tabs_and_api_names(full_demo):
-    quiz, translate, latent, diffusion, autoregressive, fairness, models = TABS
+    quiz, translate, latent, diffusion, conditional, autoregressive, fairness, models = TABS
     assert tab_labels(full_demo) == [quiz.title, translate.title, "Picture", "Draw", latent.title, *LATENT_SUB_TABS,
-                                     diffusion.title, *DIFFUSION_SUB_TABS, autoregressive.title,
+                                     diffusion.title, *DIFFUSION_SUB_TABS, conditional.title, autoregressive.title,
                                      *AUTOREGRESSIVE_SUB_TABS, fairness.title, models.title]
     assert public_api_names(full_demo) == {name for entry in TABS for name in entry.api_names}
 
@@ -516,6 +519,9 @@ def test_models_run_only_inside_gpu_calls_when_every_tab_is_played(full_demo, gp
         client.predict(handle_file(str(photo)), 30, 1, api_name="/diffusion_forward")
         client.predict(handle_file(str(photo)), 10, api_name="/diffusion_invert")
         client.predict(handle_file(str(photo)), handle_file(str(photo)), 3, 10, api_name="/diffusion_interpolate")
+        client.predict(3, ["Smiling"], api_name="/cgan_generate")
+        client.predict(3, ["Smiling"], api_name="/cgan_flips")
+        client.predict(3, 2, api_name="/cgan_grid")
         client.predict(1, 1.0, 1, api_name="/pixelcnn_sample")
         client.predict(handle_file(str(photo)), "lower half", 2, 1.0, 0, api_name="/pixelcnn_complete")
         client.predict(handle_file(str(photo)), api_name="/pixelcnn_surprise")

@@ -119,7 +119,8 @@ def test_evaluation_with_inception_weights_checks_the_hash_and_labels_the_space(
 
 
 def test_every_family_has_an_evaluator_and_a_model_class():
-    assert set(EVALUATORS) == {"dcgan", "ddpm", "vae", "autoencoder", "pix2pix", "cyclegan", "dbvae", "pixelcnn"}
+    assert set(EVALUATORS) == {"dcgan", "ddpm", "vae", "autoencoder", "pix2pix", "cyclegan", "dbvae", "pixelcnn",
+                               "cgan"}
     assert set(EVALUATORS) <= set(MODEL_CLASSES)
 
 
@@ -211,3 +212,18 @@ def test_pixelcnn_evaluation_reports_bits_per_dim(tiny_pixelcnn_export, feature_
     info = json.loads((tiny_pixelcnn_export / "training_info.json").read_text())
     assert bits == pytest.approx(info["metrics"]["heldout_bits_per_dim"], rel=1e-5)  # the export's own measure
     assert report["metrics"]["bits/dim, 8-bit equivalent"] == pytest.approx(bits + 6)
+
+
+def test_cgan_evaluation_reports_conditional_accuracy_beside_the_networks_ceiling(labelled_faces_dir, feature_network,
+                                                                                 tmp_path):
+    from conftest import tiny_cgan_args
+
+    export = train_tiny("cgan", tiny_cgan_args(labelled_faces_dir, tmp_path / "cgan", "--max_train_steps", "2"))
+    report = evaluate(export, feature_network=feature_network, output_dir=tmp_path / "out", max_real=16,
+                      memorisation_samples=4)
+    for name in ("Male", "Smiling"):
+        accuracy = report["metrics"][f"conditional accuracy: {name}"]
+        detail = report["details"][f"conditional_accuracy_{name}"]
+        assert 0 <= accuracy <= 1 and detail["n"] == 256 and detail["low"] <= accuracy <= detail["high"]
+        assert 0 <= detail["real_accuracy"] <= 1
+    assert any(name.startswith("FID") for name in report["metrics"])

@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 from conftest import (
     tiny_autoencoder_args,
+    tiny_cgan_args,
     tiny_cyclegan_args,
     tiny_dbvae_args,
     tiny_dcgan_args,
@@ -63,6 +64,9 @@ CASES = [
     ResumeCase("dbvae", "faces_and_nonfaces", tiny_dbvae_args,
                ("--max_train_steps", "6", *ACCUMULATE, "--checkpointing_steps", "3", "--max_train_samples", "16",
                 "--alpha", "0.1"), 9, (3, 5)),
+    # 64 labelled rows / (8 x 2) = 4 steps per epoch; the fakes' labels are a permutation drawn from the torch RNG
+    ResumeCase("cgan", "labelled_faces_dir", tiny_cgan_args,
+               ("--max_train_steps", "6", *ACCUMULATE, "--checkpointing_steps", "3"), 9, (3, 5)),
     ResumeCase("pixelcnn", "faces_dir", tiny_pixelcnn_args,
                ("--max_train_steps", "6", *ACCUMULATE, "--checkpointing_steps", "3"), 9, (3, 5)),
 ]

@@ -61,6 +61,11 @@ def test_resume_from_an_explicit_checkpoint_and_a_missing_one(faces_dir, tmp_pat
     assert json.loads((out / "training_info.json").read_text())["global_step"] == 6
     with pytest.raises(FileNotFoundError, match="no such checkpoint folder"):
         _run(*tiny_dcgan_args(faces_dir, out, "--resume_from_checkpoint", str(out / "checkpoint-99")))
+    # other model flags than the run that saved it: a clear refusal, and the checkpoint is still there
+    with pytest.raises(ValueError, match="saved by a run with another model configuration"):
+        _run(*tiny_dcgan_args(faces_dir, out, "--ngf", "16", "--max_train_steps", "8", "--resume_from_checkpoint",
+                              "latest"))
+    assert (out / "checkpoint-6").is_dir()
 
 
 def test_two_process_cpu_run_through_accelerate_launch(faces_dir, tmp_path):

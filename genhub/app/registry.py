@@ -88,6 +88,11 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
                "--latent_dim 128 --hidden_channels 32 --random_flip --num_epochs 15 "
                "--output_dir checkpoints/autoencoder-faces-64"),
     **{key: _dbvae_spec(key, flag) for key, flag in DBVAE_FLAGS.items()},
+    "cgan-faces": ModelSpec(
+        "cgan", "checkpoints/cgan-faces-64", local=True,
+        recipe="accelerate launch training/train_cgan.py --dataset ../shared/data/faces_celeba --resolution 64 "
+               "--attributes Male Smiling Eyeglasses Young Blond_Hair Bald --ngf 32 --ndf 32 --random_flip "
+               "--num_epochs 20 --max_train_minutes 45 --output_dir checkpoints/cgan-faces-64"),
     "pixelcnn-faces": ModelSpec(
         "pixelcnn", "checkpoints/pixelcnn-faces-32", local=True,
         recipe="accelerate launch training/train_pixelcnn.py --dataset ../shared/data/faces_lfw_gray --resolution 32 "

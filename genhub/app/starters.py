@@ -103,6 +103,15 @@ STARTERS: dict[str, Starter] = {
          "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1500", *_budget(0.6), *_QUIET),
         (2.3, 0.8)),
     **{key: _dbvae(*flag.split()) for key, flag in DBVAE_FLAGS.items()},
+    "cgan-faces": Starter(
+        "cgan",
+        ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--attributes", "Male", "Smiling", "Eyeglasses",
+         "Young", "Blond_Hair", "Bald", "--ngf", "32", "--ndf", "32", "--random_flip", "--train_batch_size", "64",
+         "--max_train_steps", "450", *_budget(3.0), *_QUIET),
+        ("--dataset", "lfw-subset-faces-vs-patches", "--resolution", "32", "--attributes", "is_face", "--ngf", "32",
+         "--ndf", "32", "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1000", *_budget(1.0),
+         *_QUIET),
+        (3.3, 1.2)),
     "pixelcnn-faces": Starter(
         "pixelcnn",
         ("--dataset", "{data}/faces_lfw_gray", "--resolution", "32", "--num_levels", "16", "--hidden_channels", "32",

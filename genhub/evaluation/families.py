@@ -17,6 +17,8 @@
 - ``cyclegan``: FID/KID of translations A->B against held-out B (and B->A against A);
 - ``pixelcnn``: held-out bits/dim (and the 8-bit equivalent); sample metrics only with ``num_samples`` set
   (pixel-by-pixel sampling is slow);
+- ``cgan``: conditional accuracy per attribute (genhub's face feature network judges samples asked to show it or
+  not), then the sample metrics above on fakes conditioned on the held-out faces' label vectors;
 - ``dbvae``: the fairness audit of a face detector (:mod:`genhub.evaluation.fairness`): recall per group of held-out
   faces with N and 95% Wilson intervals, the across-group variance, the false-positive rate on held-out non-faces.
 
@@ -192,13 +194,14 @@ def _memorisation(ctx: EvalContext, result: Evaluation, real: torch.Tensor, fake
                f"{summary['held_out_median_distance']:.4f}.")
 
 
-def sample_quality(ctx: EvalContext, result: Evaluation, memorise: bool = True) -> None:
+def sample_quality(ctx: EvalContext, result: Evaluation, memorise: bool = True,
+                   sample: Callable[[int, torch.Generator], torch.Tensor] | None = None) -> None:
     """Sample metrics of an unconditional generator (``model.sample(count, generator=...)`` ->
-    (count, C, H, W) in [-1, 1]): distribution metrics, the training-data floor, detectability and, unless
-    ``memorise`` is False, memorisation."""
+    (count, C, H, W) in [-1, 1], or ``sample(count, generator)``): distribution metrics, the training-data floor,
+    detectability and, unless ``memorise`` is False, memorisation."""
     real = stack(ctx.data(ctx.split), "pixel_values", ctx.max_real)
-    fake = _generate(lambda count, generator: ctx.model.sample(count, generator=generator),
-                     ctx.num_samples or len(real), ctx)
+    sample = sample or (lambda count, generator: ctx.model.sample(count, generator=generator))
+    fake = _generate(sample, ctx.num_samples or len(real), ctx)
     real_features, fake_features = ctx.features(real), ctx.features(fake)
     distribution_metrics(ctx, result, real_features, fake_features)
 
@@ -236,6 +239,68 @@ def evaluate_autoencoder(ctx: EvalContext) -> Evaluation:
     result.add("reconstruction PSNR (dB)", psnr_db, "10 log10(1 / reconstruction MSE): the PSNR of the pooled MSE "
                "(not a mean of per-image PSNRs), pixels in [0, 1]; the export's heldout_psnr_db is the same measure.")
     sample_quality(ctx, result, memorise=False)
+    return result
+
+
+def _predicted(classifier, images: torch.Tensor, name: str, batch_size: int) -> torch.Tensor:
+    """The face feature network's call (logit > 0) on attribute ``name`` for images (N, C, H, W): bool (N,)."""
+    column = classifier.attributes.index(name)
+    with torch.no_grad():
+        return torch.cat([classifier(batch)[:, column] > 0 for batch in images.split(batch_size)])
+
+
+def conditional_accuracy(ctx: EvalContext, result: Evaluation, labelled, per_attribute: int = 256) -> None:
+    """For each conditioning attribute the face feature network knows: ``per_attribute`` samples, half asked to show
+    it and half not (the other labels from held-out faces), and how often the network sees what was asked, with the
+    network's own accuracy on the held-out photos beside it (its ceiling)."""
+    from genhub.evaluation.features import attribute_network
+    from genhub.evaluation.intervals import wilson_interval
+
+    classifier = attribute_network(ctx.space)
+    if classifier is None:
+        result.details["conditional_accuracy"] = "needs genhub's face feature network (not the Inception space)"
+        return
+    model, generator = ctx.model, ctx.generator(7)
+    real = stack(labelled, "pixel_values")
+    for index, name in enumerate(model.attributes):
+        if name not in classifier.attributes:
+            continue
+        wanted = labelled.labels[torch.randint(len(labelled), (per_attribute,), generator=generator)].clone()
+        wanted[:, index] = (torch.arange(per_attribute) < per_attribute // 2).float()
+        fakes = torch.cat([quantise(model.sample(len(chunk), generator, labels=chunk).cpu())
+                           for chunk in wanted.split(ctx.batch_size)])
+        hits = int((_predicted(classifier, fakes, name, ctx.batch_size) == wanted[:, index].bool()).sum())
+        low, high = wilson_interval(hits, per_attribute)
+        ceiling = float((_predicted(classifier, real, name, ctx.batch_size)
+                         == labelled.labels[:, index].bool()).float().mean())
+        result.add(f"conditional accuracy: {name}", hits / per_attribute,
+                   f"{per_attribute} samples, half asked for {name} and half not; share on which "
+                   f"{ctx.space.name} agrees with the request (95% Wilson {low:.3f}-{high:.3f}). The network's own "
+                   f"accuracy on {len(labelled)} held-out photos: {ceiling:.3f}.")
+        result.details[f"conditional_accuracy_{name}"] = {"hits": hits, "n": per_attribute, "low": low,
+                                                          "high": high, "real_accuracy": ceiling}
+
+
+def evaluate_conditional(ctx: EvalContext) -> Evaluation:
+    """Conditional GAN: conditional accuracy per attribute, then the sample metrics of fakes conditioned on the
+    held-out faces' own label vectors (so the attributes' joint distribution is the data's)."""
+    from genhub.data import LabelledImageDataset
+
+    labelled = LabelledImageDataset(ctx.data(ctx.split), ctx.model.attributes)
+    result = Evaluation()
+    conditional_accuracy(ctx, result, labelled)
+    pool = labelled.labels
+
+    class _FromData:  # the model's sampler with label vectors cycled from the held-out faces
+        def __init__(self):
+            self.start = 0
+
+        def __call__(self, count: int, generator=None):
+            rows = torch.arange(self.start, self.start + count) % len(pool)
+            self.start += count
+            return ctx.model.sample(count, generator, labels=pool[rows])
+
+    sample_quality(ctx, result, memorise=True, sample=_FromData())
     return result
 
 
@@ -316,4 +381,5 @@ EVALUATORS: dict[str, Callable[[EvalContext], Evaluation]] = {
     "cyclegan": evaluate_unpaired,
     "dbvae": evaluate_detector,
     "pixelcnn": evaluate_likelihood,
+    "cgan": evaluate_conditional,
 }

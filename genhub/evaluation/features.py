@@ -89,6 +89,13 @@ def face_feature_space(location: str | Path) -> FeatureSpace:
                         sha256_file(folder / "model.safetensors"))
 
 
+def attribute_network(space: FeatureSpace) -> FaceFeatureNet | None:
+    """The face feature network behind a :func:`face_feature_space` (its attribute logits judge conditional
+    samples), or None for another space."""
+    network = space.network
+    return network.net if isinstance(network, _Penultimate) else None
+
+
 def feature_space(feature_network: str | Path | None = None, inception_weights: str | Path | None = None,
                   inception_sha256: str = STANDARD_SHA256) -> FeatureSpace:
     """The space an evaluation measures in: Inception when ``inception_weights`` is given, else the face feature

@@ -3,6 +3,7 @@
 
 from genhub.models.autoencoder import Autoencoder
 from genhub.models.base import CheckpointError, GenhubModel
+from genhub.models.cgan import CGAN
 from genhub.models.cyclegan import CycleGAN
 from genhub.models.dbvae import DBVAE
 from genhub.models.dcgan import DCGAN
@@ -14,7 +15,7 @@ from genhub.models.vae import VAE
 
 MODEL_CLASSES: dict[str, type[GenhubModel]] = {cls.family: cls for cls in (DCGAN, VAE, Pix2Pix, CycleGAN,
                                                                            FaceFeatureNet, DDPM, Autoencoder,
-                                                                           DBVAE, PixelCNN)}
+                                                                           DBVAE, PixelCNN, CGAN)}
 
-__all__ = ["MODEL_CLASSES", "Autoencoder", "CheckpointError", "CycleGAN", "DBVAE", "DCGAN", "DDPM", "FaceFeatureNet",
-           "GenhubModel", "Pix2Pix", "PixelCNN", "VAE"]
+__all__ = ["CGAN", "MODEL_CLASSES", "Autoencoder", "CheckpointError", "CycleGAN", "DBVAE", "DCGAN", "DDPM",
+           "FaceFeatureNet", "GenhubModel", "Pix2Pix", "PixelCNN", "VAE"]

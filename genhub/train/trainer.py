@@ -213,7 +213,8 @@ class Trainer:
         unsaved and propagates.
 
         Raises:
-            ValueError: the dataset holds fewer images than one batch.
+            ValueError: the dataset holds fewer images than one batch; ``--resume_from_checkpoint`` names a checkpoint
+                of a differently configured model.
         """
         args, accelerator = self.args, self.accelerator
         self.recipe, self.model = recipe, recipe.model
@@ -380,7 +381,12 @@ class Trainer:
             path = Path(choice)
             if not path.is_dir():
                 raise FileNotFoundError(f"--resume_from_checkpoint {choice}: no such checkpoint folder")
-        self.accelerator.load_state(str(path))
+        try:
+            self.accelerator.load_state(str(path))
+        except RuntimeError as error:  # torch's size / key mismatch: the flags built another model
+            raise ValueError(f"{path} was saved by a run with another model configuration, so it cannot resume "
+                             f"this one (use the same model flags, or another --output_dir): "
+                             f"{str(error).splitlines()[0]}") from None
         self._checkpointed_step = self.progress.global_step
         self.accelerator.print(f"resumed from {path} at step {self.progress.global_step}")
 

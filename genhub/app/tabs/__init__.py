@@ -10,7 +10,7 @@ from typing import Sequence
 from genhub.app.loading import LoadedModel
 from genhub.app.registry import DEFAULT_MODELS
 from genhub.app.serving import DELETE_CACHE, expire_cache_under_load
-from genhub.app.tabs import autoregressive, diffusion, fairness, latent, models, quiz, translate
+from genhub.app.tabs import autoregressive, conditional, diffusion, fairness, latent, models, quiz, translate
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ TABS: tuple[Tab, ...] = (
                                                       "random_held_out_face", "interpolate", "histogram"))),
     Tab("diffusion", "Diffusion", diffusion, ("ddpm-faces",),
         ("diffusion_sample", "diffusion_film_strip", "diffusion_forward", "diffusion_invert", "diffusion_interpolate")),
+    Tab("conditional", "Conditional GAN", conditional, (conditional.KEY,),
+        ("cgan_generate", "cgan_flips", "cgan_grid")),
     Tab("autoregressive", "Autoregressive", autoregressive, (autoregressive.KEY, *autoregressive.COMPARED),
         ("pixelcnn_sample", "pixelcnn_complete", "pixelcnn_surprise", "pixelcnn_outliers")),
     Tab("fairness", "Fairness", fairness, fairness.KEYS, ("fairness_table", "fairness_galleries", "fairness_score")),

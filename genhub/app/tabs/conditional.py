@@ -1,0 +1,133 @@
+"""Conditional GAN: choose what to generate. A conditional DCGAN (Mirza & Osindero 2014, projection discriminator of
+Miyato & Koyama 2018) draws a face from z and a set of attributes; with z fixed, toggling an attribute shows what the
+label controls and what z does (z vs y disentanglement). The model lives in :mod:`genhub.models.cgan`.
+"""
+
+import torch
+from PIL import Image
+
+from genhub.app.loading import LoadedModel
+from genhub.app.serving import handler
+from genhub.images import make_grid, show, to_pil
+from genhub.models.cgan import CGAN
+
+KEY = "cgan-faces"
+MAX_ROWS = 8
+DISPLAY = 256
+GRID_DISPLAY = 768
+GPU_SECONDS = 10
+
+
+def _seed(value) -> int:
+    try:
+        seed = int(value)
+    except (TypeError, ValueError):
+        raise ValueError("seed must be a whole number from 0 to 2147483647") from None
+    if not 0 <= seed < 2**31 or seed != float(value):
+        raise ValueError(f"seed must be a whole number from 0 to 2147483647, got {value}")
+    return seed
+
+
+def _z(model: CGAN, seed: int, count: int = 1) -> torch.Tensor:
+    return torch.randn(count, model.latent_dim, generator=torch.Generator().manual_seed(seed))
+
+
+def _decode(model: CGAN, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        return model.generator(z.to(device), labels.to(device)).cpu()
+
+
+def generate(model: CGAN, seed, chosen: list[str] | None) -> tuple[Image.Image, str]:
+    """One face for z from ``seed`` and the ``chosen`` attributes (the others absent): (image, note).
+
+    Raises:
+        ValueError: a bad seed or an attribute the model does not know.
+    """
+    seed, chosen = _seed(seed), list(chosen or [])
+    image = _decode(model, _z(model, seed), model.labels(dict.fromkeys(chosen, True)))[0]
+    return show(to_pil(image), DISPLAY), f"z from seed {seed}; attributes: {', '.join(chosen) or 'none'}."
+
+
+def flips(model: CGAN, seed, chosen: list[str] | None) -> tuple[Image.Image, str]:
+    """Same z, one attribute flipped at a time: the chosen face, then for each attribute the face with only that
+    label changed. Returns (strip, note naming the columns).
+
+    Raises:
+        ValueError: as :func:`generate`.
+    """
+    seed, chosen = _seed(seed), set(chosen or [])
+    base = model.labels(dict.fromkeys(chosen, True))
+    settings = [base[0]] + [base[0].clone().index_fill_(0, torch.tensor([i]), 1.0 - float(base[0, i]))
+                            for i in range(len(model.attributes))]
+    z = _z(model, seed).expand(len(settings), -1)
+    strip = make_grid(_decode(model, z, torch.stack(settings)), nrow=len(settings))
+    columns = ["as chosen"] + [("without " if name in chosen else "with ") + name for name in model.attributes]
+    return show(strip, GRID_DISPLAY), f"z from seed {seed}. Columns: {', '.join(columns)}."
+
+
+def grid(model: CGAN, seed, rows) -> tuple[Image.Image, str]:
+    """Seeds x attribute combinations: ``rows`` (1..:data:`MAX_ROWS`) z from seeds seed, seed + 1, ...; columns no
+    attribute, then each attribute alone. Returns (grid, note).
+
+    Raises:
+        ValueError: a bad seed or row count.
+    """
+    seed = _seed(seed)
+    try:
+        rows = int(rows)
+    except (TypeError, ValueError):
+        raise ValueError(f"rows must be a whole number from 1 to {MAX_ROWS}") from None
+    if not 1 <= rows <= MAX_ROWS:
+        raise ValueError(f"rows must be a whole number from 1 to {MAX_ROWS}, got {rows}")
+    count = len(model.attributes)
+    settings = torch.cat([torch.zeros(1, count), torch.eye(count)])
+    z = torch.cat([_z(model, seed + row) for row in range(rows)]).repeat_interleave(len(settings), 0)
+    images = _decode(model, z, settings.repeat(rows, 1))
+    return show(make_grid(images, nrow=len(settings)), GRID_DISPLAY), (
+        f"Rows: seeds {seed}..{seed + rows - 1}. Columns: no attribute, then {', '.join(model.attributes)} alone.")
+
+
+# ------------------------------------------------------------------------------------------- the tab
+def build(demo, models: dict[str, LoadedModel]) -> None:
+    """Lay out the tab for ``models[KEY]``. Public api names: ``cgan_generate``, ``cgan_flips``, ``cgan_grid``."""
+    import gradio as gr
+
+    loaded = models[KEY]
+    gr.Markdown("## Conditional GAN\nA DCGAN that takes attributes as well as z (Mirza & Osindero 2014; projection "
+                "discriminator, Miyato & Koyama 2018): keep z, change the attributes.")
+    if loaded.model is None:
+        gr.Markdown(loaded.missing_message)
+        return
+    model = loaded.model
+    with gr.Row():
+        seed = gr.Number(label="seed (z)", value=0, precision=0)
+        chosen = gr.CheckboxGroup(model.attributes, label="attributes present", value=[])
+    with gr.Row():
+        face = gr.Image(label="face", format="png", interactive=False, height=DISPLAY)
+        face_note = gr.Markdown()
+    flip_button = gr.Button("Same z, flip one attribute at a time")
+    strip = gr.Image(label="one attribute flipped per column", format="png", interactive=False)
+    strip_note = gr.Markdown()
+    with gr.Row():
+        rows = gr.Slider(1, MAX_ROWS, value=4, step=1, label="seeds (rows)")
+        grid_button = gr.Button("Grid: seeds x attributes")
+    grid_image = gr.Image(label="seeds x attributes", format="png", interactive=False)
+    grid_note = gr.Markdown()
+
+    @handler(gpu_seconds=GPU_SECONDS)
+    def on_generate(seed_value, chosen_value):
+        return generate(model, seed_value, chosen_value)
+
+    @handler(gpu_seconds=GPU_SECONDS)
+    def on_flips(seed_value, chosen_value):
+        return flips(model, seed_value, chosen_value)
+
+    @handler(gpu_seconds=GPU_SECONDS)
+    def on_grid(seed_value, rows_value):
+        return grid(model, seed_value, rows_value)
+
+    gr.on([seed.change, chosen.change, demo.load], on_generate, [seed, chosen], [face, face_note],
+          api_name="cgan_generate", trigger_mode="always_last")
+    flip_button.click(on_flips, [seed, chosen], [strip, strip_note], api_name="cgan_flips")
+    grid_button.click(on_grid, [seed, rows], [grid_image, grid_note], api_name="cgan_grid")
