@@ -97,3 +97,49 @@ def compose(base: torch.Tensor, directions: torch.Tensor, values: torch.Tensor,
 def coordinates(code: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
     """Slider positions (K,) of a code (D,) along orthonormal directions (K, D): <code, d_k>."""
     return directions.float() @ code.float()
+
+
+def linear_boundary(codes: torch.Tensor, labels: torch.Tensor, steps: int = 1000, seed: int = 0) -> torch.Tensor:
+    """The unit normal of a linear boundary separating codes with an attribute from codes without it (InterFaceGAN,
+    Shen, Gu, Tang & Zhou 2020, section 2.2, with logistic regression in place of their linear SVM).
+
+    Args:
+        codes: float (N, D) latent codes; labels: (N,) bool or {0, 1}, the attribute as judged on each decode.
+
+    Returns:
+        float32 (D,), unit length, pointing towards the attribute: moving a code along it adds the attribute.
+
+    Raises:
+        ValueError: fewer than two codes, or one class missing.
+    """
+    y = labels.float()
+    if len(codes) < 2 or y.min() == y.max():
+        raise ValueError("a boundary needs codes with and without the attribute")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layer = torch.nn.Linear(codes.shape[1], 1)
+        optimizer = torch.optim.Adam(layer.parameters(), lr=1e-2)
+        for _ in range(steps):
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(layer(codes.float()).flatten(), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    normal = layer.weight.detach()[0]
+    return normal / normal.norm().clamp_min(1e-12)
+
+
+def condition(primary: torch.Tensor, *others: torch.Tensor) -> torch.Tensor:
+    """``primary`` (D,) with its components along ``others`` removed, renormalised (InterFaceGAN's conditional
+    manipulation, eq. 4: n1 - (n1^T n2) n2 for one unit ``other``; for several, the projection out of their span),
+    so moving along it leaves the other attributes' boundaries' sides unchanged.
+
+    Raises:
+        ValueError: ``primary`` lies in the span of ``others``.
+    """
+    if not others:
+        return primary / primary.norm()
+    basis, _ = torch.linalg.qr(torch.stack([o.double() for o in others], dim=1))
+    rest = primary.double() - basis @ (basis.T @ primary.double())
+    if rest.norm() < 1e-8:
+        raise ValueError("the direction lies in the span of the conditions: nothing is left to move along")
+    return (rest / rest.norm()).to(primary.dtype)

@@ -5,10 +5,14 @@ GAN objective of Goodfellow et al. 2014 (eq. 1, non-saturating generator loss)."
 from __future__ import annotations
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
-from genhub.models.base import GenhubModel
+from genhub.models.base import GenhubModel, export_file
 from genhub.models.layers import init_dcgan_weights, resolution_stages, truncate
+
+#: InterFaceGAN attribute directions in z (unit vectors), fitted by ``python -m genhub.evaluation.directions``.
+BOUNDARIES_FILE = "attribute_boundaries.safetensors"
 
 
 class DCGANGenerator(nn.Module):
@@ -73,7 +77,8 @@ class DCGAN(GenhubModel, tags=["dcgan", "gan"], pipeline_tag="unconditional-imag
             paper_url="https://arxiv.org/abs/1511.06434"):
     """A DCGAN generator and its discriminator, saved and loaded together.
 
-    The app uses the generator for samples and the discriminator for its "real or fake" guess.
+    The app uses the generator for samples and the discriminator for its "real or fake" guess. ``boundaries``:
+    attribute name -> unit direction in z (float32 (latent_dim,)) when the export has :data:`BOUNDARIES_FILE`.
 
     Parameters:
         resolution: 32, 64 or 128.
@@ -94,6 +99,7 @@ class DCGAN(GenhubModel, tags=["dcgan", "gan"], pipeline_tag="unconditional-imag
         self.generator = DCGANGenerator(resolution, latent_dim, channels, ngf)
         self.discriminator = DCGANDiscriminator(resolution, channels, ndf)
         self.apply(init_dcgan_weights)
+        self.boundaries: dict[str, torch.Tensor] = {}
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Same as ``self.generator(z)``."""
@@ -120,3 +126,17 @@ class DCGAN(GenhubModel, tags=["dcgan", "gan"], pipeline_tag="unconditional-imag
     def real_probability(self, images: torch.Tensor) -> torch.Tensor:
         """The discriminator's probability (B,) in [0, 1] that each image (B, C, H, W) in [-1, 1] is real."""
         return torch.sigmoid(self.discriminator(images.to(next(self.parameters()).device)))
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision, cache_dir, force_download, local_files_only, token,
+                         **kwargs):
+        model = super()._from_pretrained(model_id=model_id, revision=revision, cache_dir=cache_dir,
+                                         force_download=force_download, local_files_only=local_files_only,
+                                         token=token, **kwargs)
+        found = export_file(model_id, BOUNDARIES_FILE, revision, {
+            "cache_dir": cache_dir, "force_download": force_download, "local_files_only": local_files_only,
+            "token": token})
+        if found is not None:
+            model.boundaries = {name: vector.float() for name, vector in load_file(str(found)).items()
+                                if vector.shape == (model.latent_dim,)}
+        return model

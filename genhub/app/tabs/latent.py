@@ -1,12 +1,14 @@
 """Latent explorer: walk a generator's latent space with sliders, attribute sliders, uploads and interpolation.
 
-For a VAE the sliders are the K latent dimensions with the highest average KL to the prior on
-held-out data, attribute sliders come from the export's ``directions.safetensors``, an uploaded
-photo is encoded (the sliders jump to its code) and gets an outlier score. For the DCGAN the
-sliders are unsupervised directions found at load time by SeFa (Shen & Zhou 2021) in the
-generator's first layer; there is no encoder, so no upload. With both ``autoencoder-faces`` and ``vae-faces``, a
-sub-tab compares the two (:mod:`genhub.app.tabs.ae_vs_vae`). Math lives in :mod:`genhub.geometry` and
-:mod:`genhub.evaluation.outlier`; this module holds the per-model :class:`Explorer` and the Gradio wiring.
+For a VAE the sliders are the K latent dimensions with the highest average KL to the prior on held-out data,
+attribute sliders come from the export's ``directions.safetensors``, an uploaded photo is encoded (the sliders jump
+to its code) and gets an outlier score. For the DCGAN the sliders are unsupervised directions found at load time by
+SeFa (Shen & Zhou 2021) in the generator's first layer, and attribute sliders move z along the InterFaceGAN
+boundaries of the export's ``attribute_boundaries.safetensors`` when it has them (``python -m
+genhub.evaluation.directions``; unit directions, so an amount is in standard deviations of z); there is no encoder,
+so no upload. With both ``autoencoder-faces`` and ``vae-faces``, a sub-tab compares the two
+(:mod:`genhub.app.tabs.ae_vs_vae`). Math lives in :mod:`genhub.geometry` and :mod:`genhub.evaluation.outlier`; this
+module holds the per-model :class:`Explorer` and the Gradio wiring.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ class Explorer:
             self.directions = sefa(weight)[1][:num_sliders]
             self.slider_labels = [f"SeFa direction {k + 1}" for k in range(num_sliders)]
             self.how = "unsupervised directions from the first layer's weights (SeFa, Shen & Zhou 2021)"
-        available = dict(space.directions) if space is not None else {}
+        available = dict(space.directions) if space is not None else dict(getattr(model, "boundaries", {}))
         names = [n for n in attributes if n in available] + sorted(n for n in available if n not in attributes)
         self.attribute_names = names[:MAX_ATTRIBUTE_SLIDERS]
         self.attribute_vectors = (torch.stack([available[n].float() for n in self.attribute_names])

@@ -1,0 +1,73 @@
+"""InterFaceGAN attribute directions: a planted linear attribute is recovered, conditioning removes the other
+direction, and the boundaries round-trip through an export into the DCGAN and the Latent explorer's sliders."""
+
+import pytest
+import torch
+
+from conftest import one_torch_thread
+from genhub.app.tabs.latent import Explorer
+from genhub.evaluation.directions import fit_boundaries, label_samples, main, save_boundaries
+from genhub.geometry import condition, linear_boundary
+from genhub.models import DCGAN
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with one_torch_thread():
+        yield
+
+
+class _Toy(torch.nn.Module):
+    """A 'generator' whose image brightness is z . u, and a 'classifier' whose Smiling logit is the brightness."""
+
+    attributes = ["Smiling", "Male"]
+
+    def __init__(self, u: torch.Tensor):
+        super().__init__()
+        self.u = u
+
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        return (z @ self.u).tanh().view(-1, 1, 1, 1).expand(-1, 3, 4, 4)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        brightness = images.mean((1, 2, 3))
+        return torch.stack([brightness, torch.zeros_like(brightness)], dim=1)
+
+
+def test_a_planted_linear_attribute_is_recovered():
+    u = torch.randn(16, generator=torch.Generator().manual_seed(0))
+    u = u / u.norm()
+    toy = _Toy(u)
+    z, logits = label_samples(toy.generate, toy, 2000, 16, seed=1)
+    found = fit_boundaries(z, logits, toy.attributes, wanted=("Smiling",))
+    assert float(found["Smiling"]["direction"] @ u) > 0.99 and found["Smiling"]["accuracy"] > 0.95
+    assert "Male" not in fit_boundaries(z, logits, toy.attributes, wanted=("Beard",))
+    with pytest.raises(ValueError, match="with and without"):
+        linear_boundary(z[:4], torch.ones(4))
+
+
+def test_conditioning_removes_the_other_direction():
+    n1, n2 = torch.tensor([0.6, 0.8, 0.0]), torch.tensor([1.0, 0.0, 0.0])
+    conditioned = condition(n1, n2)
+    assert torch.allclose(conditioned, torch.tensor([0.0, 1.0, 0.0]))  # n1 - (n1.n2) n2, renormalised
+    several = condition(torch.tensor([1.0, 1.0, 1.0]), n2, torch.tensor([0.0, 1.0, 0.0]))
+    assert torch.allclose(several, torch.tensor([0.0, 0.0, 1.0]), atol=1e-6)
+    with pytest.raises(ValueError, match="span"):
+        condition(n2, n2)
+
+
+def test_boundaries_round_trip_into_the_dcgan_and_its_explorer(tmp_path):
+    model = DCGAN(32, 8, 3, 8, 8)
+    model.save_pretrained(tmp_path)
+    direction = torch.eye(8)[2]
+    save_boundaries(tmp_path, {"Smiling": {"direction": direction, "accuracy": 0.9, "samples": 10}})
+    loaded = DCGAN.from_pretrained(str(tmp_path))
+    assert torch.equal(loaded.boundaries["Smiling"], direction)
+    explorer = Explorer(loaded.eval())
+    assert explorer.attribute_names == ["Smiling"] and torch.equal(explorer.attribute_vectors[0], direction)
+    assert DCGAN.from_pretrained(str(tmp_path), force_download=False).boundaries  # and again, from the same folder
+
+
+def test_the_command_refuses_a_missing_feature_network_clearly(tiny_export, tmp_path, capsys):
+    assert main([str(tiny_export), "--feature_network", str(tmp_path / "none")]) == 2
+    assert "no training_info.json" in capsys.readouterr().err
