@@ -111,7 +111,7 @@ STARTERS: dict[str, Starter] = {
         ("--dataset", "lfw-subset-faces-vs-patches", "--resolution", "32", "--attributes", "is_face", "--ngf", "32",
          "--ndf", "32", "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1000", *_budget(1.0),
          *_QUIET),
-        (3.3, 1.2)),
+        (3.3, 1.6)),
     "pixelcnn-faces": Starter(
         "pixelcnn",
         ("--dataset", "{data}/faces_lfw_gray", "--resolution", "32", "--num_levels", "16", "--hidden_channels", "32",
@@ -120,7 +120,7 @@ STARTERS: dict[str, Starter] = {
         ("--dataset", "lfw-subset", "--resolution", "32", "--num_levels", "16", "--hidden_channels", "32",
          "--num_layers", "6", "--random_flip", "--train_batch_size", "16", "--max_train_steps", "300",
          "--num_grid_images", "8", *_budget(1.0), *_QUIET),
-        (3.3, 1.2)),
+        (4.7, 1.5)),
     "pix2pix-sketch2face": Starter(
         "pix2pix",
         ("--dataset", "{data}/sketch2face_celeba_128", "--input_column", "input", "--target_column", "target",
