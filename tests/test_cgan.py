@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 
 from conftest import one_torch_thread, tiny_cgan_args, train_tiny
 from genhub.data import DataError, DataSpec, LabelledImageDataset, load_split
@@ -69,4 +70,6 @@ def test_training_and_export_through_the_real_entry_point(labelled_faces_dir, tm
     assert info["family"] == "cgan" and info["config"]["attributes"] == ["Male", "Smiling"]
     assert "Trained on the 64 training rows" in info["description"]
     model = CGAN.from_pretrained(str(folder))
-    assert model.attributes == ["Male", "Smiling"] and (folder / "samples.png").is_file()
+    assert model.attributes == ["Male", "Smiling"]
+    grid = Image.open(folder / "samples.png")  # rows of one z; columns: none, Male, Smiling
+    assert grid.size == (3 * (32 + 2) + 2, 2 * (32 + 2) + 2)

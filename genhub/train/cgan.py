@@ -73,7 +73,7 @@ def training_step(ctx: StepContext, batch: dict) -> dict[str, torch.Tensor]:
 
 
 def grid_settings(attributes: list[str]) -> torch.Tensor:
-    """The grid's columns: no attribute, then each attribute alone (at most 8 columns): (columns, A) in {0, 1}."""
+    """The grid's columns: no attribute, then each attribute alone (at most 7 of them): (columns, A) in {0, 1}."""
     rows = [torch.zeros(len(attributes))] + [torch.eye(len(attributes))[i] for i in range(min(7, len(attributes)))]
     return torch.stack(rows)
 
@@ -111,6 +111,7 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
                     for name in ("generator", "discriminator")},
         training_step=training_step,
         sample=grid_sample(args),
+        grid_columns=len(grid_settings(args.attributes)),
         hparams=CGANHparams(args.latent_dim),
         card=CardText(DESCRIPTION.format(attributes=", ".join(args.attributes), rows=len(dataset), share=share),
                       usage=USAGE),

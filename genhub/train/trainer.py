@@ -118,6 +118,7 @@ class Recipe:
         on_epoch: ``epoch -> None``, called before the first batch of each epoch (e.g. DB-VAE's resampling
             weights); not for an epoch a resumed run re-enters mid-way, whose state (checkpointed in ``state``)
             is already that epoch's. It must leave the global RNGs alone, or a resumed run diverges.
+        grid_columns: images per row of the sample grid (None: about a square).
     """
 
     model: GenhubModel
@@ -133,6 +134,7 @@ class Recipe:
     state: dict = field(default_factory=dict)
     on_export: Callable[[GenhubModel, Path], dict[str, float]] | None = None
     on_epoch: Callable[[int], None] | None = None
+    grid_columns: int | None = None
 
 
 def flip_batch(batch: dict[str, torch.Tensor], groups: tuple[tuple[str, ...], ...]) -> dict[str, torch.Tensor]:
@@ -430,7 +432,7 @@ class Trainer:
     @torch.no_grad()
     def sample_grid(self) -> Image.Image:
         """The recipe's samples from the exported (EMA) model, tiled; also saved as the export's grid."""
-        return make_grid(self.recipe.sample(self.export_model()))
+        return make_grid(self.recipe.sample(self.export_model()), nrow=self.recipe.grid_columns)
 
     def _export(self, losses: dict, batch_images: int) -> Path:
         """Write the export folder: extra files and metrics (``Recipe.on_export``), ``training_info.json`` and
