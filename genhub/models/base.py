@@ -81,7 +81,15 @@ class GenhubModel(
             safetensors.torch.load_model(model, str(weights), strict=strict, device=map_location)
         except (RuntimeError, safetensors.SafetensorError) as error:
             raise CheckpointError(f"{model_id}: weights do not fit {cls.__name__}{model.config}: {error}") from error
+        download = {"cache_dir": cache_dir, "force_download": force_download, "local_files_only": local_files_only,
+                    "token": token}
+        model._load_extras(lambda name: export_file(model_id, name, revision, download))
         return model.eval()
+
+    def _load_extras(self, find) -> None:
+        """Read the family's extra files (beside the weights) after loading; ``find(name)`` is the file's local
+        path (downloaded from the Hub when the export is a repo id) or None when the export has none. Default:
+        nothing to read."""
 
     @property
     def config(self) -> dict:

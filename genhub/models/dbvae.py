@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from genhub.models.backbones import ConvDecoder, ConvEncoder
-from genhub.models.base import GenhubModel, export_file
+from genhub.models.base import GenhubModel
 from genhub.models.debiasing import RESAMPLING_FILE, LatentDensity
 from genhub.models.vae import kl_divergence, split_posterior
 
@@ -121,14 +121,6 @@ class DBVAE(GenhubModel, tags=["db-vae", "debiasing", "face-detection", "fairnes
         if self.resampling is not None:
             self.resampling.save(save_directory)
 
-    @classmethod
-    def _from_pretrained(cls, *, model_id: str, revision, cache_dir, force_download, local_files_only, token,
-                         **kwargs):
-        model = super()._from_pretrained(model_id=model_id, revision=revision, cache_dir=cache_dir,
-                                         force_download=force_download, local_files_only=local_files_only,
-                                         token=token, **kwargs)
-        found = export_file(model_id, RESAMPLING_FILE, revision, {
-            "cache_dir": cache_dir, "force_download": force_download, "local_files_only": local_files_only,
-            "token": token})
-        model.resampling = None if found is None else LatentDensity.load(found)
-        return model
+    def _load_extras(self, find) -> None:
+        found = find(RESAMPLING_FILE)
+        self.resampling = None if found is None else LatentDensity.load(found)

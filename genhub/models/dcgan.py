@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from genhub.models.base import GenhubModel, export_file
+from genhub.models.base import GenhubModel
 from genhub.models.layers import init_dcgan_weights, resolution_stages, truncate
 
 #: InterFaceGAN attribute directions in z (unit vectors), fitted by ``python -m genhub.evaluation.directions``.
@@ -127,16 +127,8 @@ class DCGAN(GenhubModel, tags=["dcgan", "gan"], pipeline_tag="unconditional-imag
         """The discriminator's probability (B,) in [0, 1] that each image (B, C, H, W) in [-1, 1] is real."""
         return torch.sigmoid(self.discriminator(images.to(next(self.parameters()).device)))
 
-    @classmethod
-    def _from_pretrained(cls, *, model_id: str, revision, cache_dir, force_download, local_files_only, token,
-                         **kwargs):
-        model = super()._from_pretrained(model_id=model_id, revision=revision, cache_dir=cache_dir,
-                                         force_download=force_download, local_files_only=local_files_only,
-                                         token=token, **kwargs)
-        found = export_file(model_id, BOUNDARIES_FILE, revision, {
-            "cache_dir": cache_dir, "force_download": force_download, "local_files_only": local_files_only,
-            "token": token})
+    def _load_extras(self, find) -> None:
+        found = find(BOUNDARIES_FILE)
         if found is not None:
-            model.boundaries = {name: vector.float() for name, vector in load_file(str(found)).items()
-                                if vector.shape == (model.latent_dim,)}
-        return model
+            self.boundaries = {name: vector.float() for name, vector in load_file(str(found)).items()
+                               if vector.shape == (self.latent_dim,)}

@@ -14,10 +14,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
-
-from genhub.models.base import export_file
 
 STATS_FILE = "latent_stats.safetensors"
 DIRECTIONS_FILE = "directions.safetensors"
@@ -64,15 +63,12 @@ class LatentSpace:
                       metadata={"counts": json.dumps({name: list(count) for name, count in self.counts.items()})})
 
     @classmethod
-    def load(cls, location: str | Path, revision: str | None = None, **download_kwargs) -> "LatentSpace | None":
-        """Read the files from a local export folder or a Hub repo id; None when there are none.
-
-        ``download_kwargs`` go to ``huggingface_hub.hf_hub_download`` (cache_dir, token, ...).
-        """
+    def load(cls, find: Callable[[str], Path | None]) -> "LatentSpace | None":
+        """Read the files of an export; None when it has none. ``find(name)`` gives an export file's local path or
+        None (see :meth:`genhub.models.base.GenhubModel._load_extras`)."""
         from safetensors import safe_open
 
-        stats, directions = (export_file(location, name, revision, download_kwargs)
-                             for name in (STATS_FILE, DIRECTIONS_FILE))
+        stats, directions = find(STATS_FILE), find(DIRECTIONS_FILE)
         if stats is None:
             return None
         with safe_open(str(stats), "pt") as file:

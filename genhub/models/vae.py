@@ -176,16 +176,8 @@ class VAE(GenhubModel, tags=["vae", "variational-autoencoder"], pipeline_tag="un
         if self.latent_space is not None:
             self.latent_space.save(save_directory)
 
-    @classmethod
-    def _from_pretrained(cls, *, model_id: str, revision, cache_dir, force_download, local_files_only, token,
-                         **kwargs):
-        model = super()._from_pretrained(model_id=model_id, revision=revision, cache_dir=cache_dir,
-                                         force_download=force_download, local_files_only=local_files_only,
-                                         token=token, **kwargs)
-        model.latent_space = LatentSpace.load(model_id, revision=revision, cache_dir=cache_dir,
-                                              force_download=force_download, local_files_only=local_files_only,
-                                              token=token)
-        if model.latent_space is not None and model.latent_space.latent_dim != model.latent_dim:
-            raise CheckpointError(f"{model_id}: latent files describe {model.latent_space.latent_dim} dimensions, "
-                                  f"the model has {model.latent_dim}")
-        return model
+    def _load_extras(self, find) -> None:
+        self.latent_space = LatentSpace.load(find)
+        if self.latent_space is not None and self.latent_space.latent_dim != self.latent_dim:
+            raise CheckpointError(f"the export's latent files describe {self.latent_space.latent_dim} dimensions, "
+                                  f"the model has {self.latent_dim}")
