@@ -178,6 +178,16 @@ def held_out(loaded: LoadedModel, key: str | None = None, source: str | None = N
     return load_split(located(spec), "test", key=key or next(iter(spec.columns)))
 
 
+def held_out_images(loaded: LoadedModel, count: int) -> list:
+    """Up to ``count`` held-out images (PIL) of the training data of ``loaded`` (:func:`held_out`), full size.
+
+    Raises:
+        DataError: as :func:`held_out`.
+    """
+    images = held_out(loaded)
+    return [images.image(index) for index in range(min(count, len(images)))]
+
+
 def unavailable(loaded: LoadedModel, error: DataError) -> str:
     """What a page may say when ``loaded``'s held-out data cannot be read: the dataset's name only (a server
     path or the loader's own text would tell strangers about the machine). The full error goes to the log."""

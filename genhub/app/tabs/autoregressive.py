@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from genhub.app.loading import LoadedModel, held_out, unavailable
+from genhub.app.loading import LoadedModel, held_out, held_out_images, unavailable
 from genhub.app.serving import handler, readable_upload
 from genhub.app.starters import shared_data
 from genhub.data import DataError, load_split
@@ -190,13 +190,8 @@ def outlier_rows(models: dict[str, LoadedModel], outliers: str) -> list[list[str
 
 
 def examples(loaded: LoadedModel, count: int = NUM_EXAMPLES) -> list[Image.Image]:
-    """Up to ``count`` held-out faces of the model's training data (full size).
-
-    Raises:
-        DataError: the export names no dataset, or it cannot be loaded.
-    """
-    images = held_out(loaded)
-    return [images.image(index) for index in range(min(count, len(images)))]
+    """Up to ``count`` held-out faces of the model's training data (full size): :func:`held_out_images`."""
+    return held_out_images(loaded, count)
 
 
 # ------------------------------------------------------------------------------------------- the tab

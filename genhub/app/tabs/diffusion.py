@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 import torch
 from PIL import Image
 
-from genhub.app.loading import LoadedModel, held_out, unavailable
+from genhub.app.loading import LoadedModel, held_out_images, unavailable
 from genhub.app.serving import handler, readable_upload
 from genhub.data import DataError
 from genhub.evaluation.metrics import psnr
@@ -261,13 +261,8 @@ def interpolate(model: DDPM, first, second, num_frames, num_inference_steps) -> 
 
 
 def examples(loaded: LoadedModel, count: int = NUM_EXAMPLES) -> list[Image.Image]:
-    """Up to ``count`` held-out faces of the model's training data (full size).
-
-    Raises:
-        DataError: the export names no dataset, or it cannot be loaded.
-    """
-    images = held_out(loaded)
-    return [images.image(index) for index in range(min(count, len(images)))]
+    """Up to ``count`` held-out faces of the model's training data (full size): :func:`held_out_images`."""
+    return held_out_images(loaded, count)
 
 
 # ------------------------------------------------------------------------------------------- the tab
