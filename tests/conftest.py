@@ -238,6 +238,14 @@ def tiny_cgan_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[s
             "--num_grid_images", "6", "--save_images_steps", "5", *extra]
 
 
+def tiny_stylegan_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[str]:
+    """Flags for a style-based GAN grown 4 -> 8 -> 16 px over two-step stages, small enough for milliseconds a step."""
+    return ["--dataset", str(dataset), "--output_dir", str(output_dir), "--resolution", "16", "--latent_dim", "16",
+            "--w_dim", "16", "--mapping_layers", "2", "--channel_base", "64", "--max_channels", "16",
+            "--stage_steps", "2", "--fade_steps", "2", "--r1_interval", "2", "--train_batch_size", "8",
+            "--num_grid_images", "4", "--save_images_steps", "5", *extra]
+
+
 def tiny_feature_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[str]:
     """Flags for a face feature network small enough to train a step in well under a second."""
     return ["--dataset", str(dataset), "--output_dir", str(output_dir), "--resolution", "32", "--width", "4",

@@ -21,6 +21,7 @@ from conftest import (
     tiny_feature_args,
     tiny_pix2pix_args,
     tiny_pixelcnn_args,
+    tiny_stylegan_args,
     tiny_vae_args,
     train_tiny,
 )
@@ -69,6 +70,10 @@ CASES = [
                ("--max_train_steps", "6", *ACCUMULATE, "--checkpointing_steps", "3"), 9, (3, 5)),
     ResumeCase("pixelcnn", "faces_dir", tiny_pixelcnn_args,
                ("--max_train_steps", "6", *ACCUMULATE, "--checkpointing_steps", "3"), 9, (3, 5)),
+    # stages of 2 steps, 2 steps of fade-in: stage 1 ends at step 6, so resuming from checkpoint-5 crosses into stage
+    # 2's fade-in; style mixing (crossover from the torch RNG), per-layer noise and lazy R1 every 2 steps in play
+    ResumeCase("stylegan", "faces_dir", tiny_stylegan_args,
+               ("--max_train_steps", "8", *ACCUMULATE, "--checkpointing_steps", "3"), 9, (3, 5)),
 ]
 
 

@@ -11,11 +11,12 @@ from genhub.models.ddpm import DDPM
 from genhub.models.face_features import FaceFeatureNet
 from genhub.models.pix2pix import Pix2Pix
 from genhub.models.pixelcnn import PixelCNN
+from genhub.models.stylegan import StyleGAN
 from genhub.models.vae import VAE
 
 MODEL_CLASSES: dict[str, type[GenhubModel]] = {cls.family: cls for cls in (DCGAN, VAE, Pix2Pix, CycleGAN,
                                                                            FaceFeatureNet, DDPM, Autoencoder,
-                                                                           DBVAE, PixelCNN, CGAN)}
+                                                                           DBVAE, PixelCNN, CGAN, StyleGAN)}
 
 __all__ = ["CGAN", "MODEL_CLASSES", "Autoencoder", "CheckpointError", "CycleGAN", "DBVAE", "DCGAN", "DDPM",
-           "FaceFeatureNet", "GenhubModel", "Pix2Pix", "PixelCNN", "VAE"]
+           "FaceFeatureNet", "GenhubModel", "Pix2Pix", "PixelCNN", "StyleGAN", "VAE"]

@@ -57,6 +57,8 @@ class StepContext:
         state: the recipe's extra checkpointed objects (e.g. image pools).
         hparams: the family's own hyper-parameters (a frozen dataclass, e.g. the loss weights).
         backward: ``loss -> None``, Accelerate's backward (scales for fp16, syncs on the last micro-batch).
+        global_step: optimisation steps finished before this micro-batch (the same for every micro-batch of one
+            step; restored on resume), for schedules that are pure functions of the step (e.g. progressive growing).
     """
 
     networks: dict[str, torch.nn.Module]
@@ -65,6 +67,7 @@ class StepContext:
     state: dict[str, Any]
     hparams: Any
     backward: Callable[[torch.Tensor], None]
+    global_step: int = 0
 
     @contextlib.contextmanager
     def frozen(self, *names: str) -> Iterator[Any]:
@@ -119,6 +122,10 @@ class Recipe:
             weights); not for an epoch a resumed run re-enters mid-way, whose state (checkpointed in ``state``)
             is already that epoch's. It must leave the global RNGs alone, or a resumed run diverges.
         grid_columns: images per row of the sample grid (None: about a square).
+        on_step: ``(global_step, export_model) -> None``, called on the main process after each optimisation step,
+            before that step's checkpoint: e.g. save a snapshot of the model at the end of a growth stage.
+            ``export_model()`` is :meth:`Trainer.export_model` (the EMA copy). It must leave the RNGs alone, and
+            should write atomically: a killed run repeats the steps after its last checkpoint.
     """
 
     model: GenhubModel
@@ -135,6 +142,7 @@ class Recipe:
     on_export: Callable[[GenhubModel, Path], dict[str, float]] | None = None
     on_epoch: Callable[[int], None] | None = None
     grid_columns: int | None = None
+    on_step: Callable[[int, Callable[[], GenhubModel]], None] | None = None
 
 
 def flip_batch(batch: dict[str, torch.Tensor], groups: tuple[tuple[str, ...], ...]) -> dict[str, torch.Tensor]:
@@ -309,6 +317,7 @@ class Trainer:
 
     def _run_step(self, batch: dict) -> dict[str, torch.Tensor]:
         """One micro-batch: the random flips (``Recipe.flip_groups``), then the family's step."""
+        self.context.global_step = self.progress.global_step
         if self.args.random_flip:
             batch = flip_batch(batch, self.recipe.flip_groups)
         return self.recipe.training_step(self.context, batch)
@@ -328,6 +337,8 @@ class Trainer:
         if args.report_to != "none":
             self.accelerator.log(values, step=self.progress.global_step)
         step = self.progress.global_step
+        if self.recipe.on_step is not None and self.accelerator.is_main_process:
+            self.recipe.on_step(step, self.export_model)
         if step % args.checkpointing_steps == 0:
             self.save_checkpoint()
         if step % args.save_images_steps == 0 and self.accelerator.is_main_process:
