@@ -66,6 +66,12 @@ FAMILIES: dict[str, FamilyBench] = {
     "ddpm": FamilyBench("faces_celeba", ("--resolution", "32", "--train_batch_size", "64"),
                         ("--resolution", "16", "--block_out_channels", "8", "16", "--attention_levels", "1",
                          "--norm_num_groups", "4", "--train_batch_size", "8")),
+    # one-step stages without fade-in: every step after the warm-up runs at the final resolution
+    "stylegan": FamilyBench("faces_celeba", ("--resolution", "32", "--train_batch_size", "32", "--stage_steps", "1",
+                                             "--fade_steps", "0"),
+                            ("--resolution", "16", "--latent_dim", "16", "--w_dim", "16", "--mapping_layers", "2",
+                             "--channel_base", "64", "--max_channels", "16", "--train_batch_size", "8",
+                             "--stage_steps", "1", "--fade_steps", "0")),
 }
 
 

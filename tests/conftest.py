@@ -246,6 +246,13 @@ def tiny_stylegan_args(dataset: Path | str, output_dir: Path, *extra: str) -> li
             "--num_grid_images", "4", "--save_images_steps", "5", *extra]
 
 
+@pytest.fixture(scope="session")
+def tiny_stylegan_export(faces_dir, tmp_path_factory) -> Path:
+    """A style-based GAN export (16 px) trained for 8 steps through the real entry point: stages/4px and 8px too."""
+    output = tmp_path_factory.mktemp("export") / "stylegan"
+    return train_tiny("stylegan", tiny_stylegan_args(faces_dir, output, "--max_train_steps", "8"))
+
+
 def tiny_feature_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[str]:
     """Flags for a face feature network small enough to train a step in well under a second."""
     return ["--dataset", str(dataset), "--output_dir", str(output_dir), "--resolution", "32", "--width", "4",

@@ -80,14 +80,15 @@ def public_api_names(demo: gr.Blocks) -> set[str]:
 
 def test_module_level_demo_has_every_tab_of_the_table():
     assert [t.title for t in TABS] == ["Which face is fake?", "Image-to-image", "Latent explorer", "Diffusion",
-                                       "Conditional GAN", "Autoregressive", "Fairness", "Models"]
+                                       "Conditional GAN", "Style mixing", "Autoregressive", "Fairness", "Models"]
     labels = tab_labels(app.demo)
     assert labels[:3] == [t.title for t in TABS[:3]]  # then the latent explorer's sub-tabs
     texts = [block.value or "" for block in app.demo.blocks.values() if isinstance(block, gr.Markdown)]
     ddpm_missing = any("Model **ddpm-faces** is not available" in text for text in texts)
     pixelcnn_missing = any("Model **pixelcnn-faces** is not available" in text for text in texts)
     assert labels[3:] == [*LATENT_SUB_TABS, "Diffusion", *([] if ddpm_missing else DIFFUSION_SUB_TABS),
-                          "Conditional GAN", "Autoregressive", *([] if pixelcnn_missing else AUTOREGRESSIVE_SUB_TABS),
+                          "Conditional GAN", "Style mixing", "Autoregressive",
+                          *([] if pixelcnn_missing else AUTOREGRESSIVE_SUB_TABS),
                           "Fairness", "Models"]
     assert texts[0].startswith("# genhub")
     for key in model_keys(TABS):  # no checkpoints/ in the test checkout: every model says how to get it
@@ -143,7 +144,7 @@ def test_load_models_loads_only_the_keys_asked_for(tiny_export):
     assert samples.shape == (3, 3, 32, 32) and samples.min() >= -1 and samples.max() <= 1
     with pytest.raises(ValueError, match="unknown model key 'nope'"):
         loading.load_models(["nope"])
-    assert model_keys(TABS) == ["dcgan-faces", "vae-faces", "ddpm-faces", "pix2pix-sketch2face",
+    assert model_keys(TABS) == ["dcgan-faces", "vae-faces", "ddpm-faces", "stylegan-faces", "pix2pix-sketch2face",
                                 "cyclegan-eyeglasses", "autoencoder-faces", "cgan-faces", "pixelcnn-faces", "face-cnn",
                                 "dbvae-faces-alpha-inf", "dbvae-faces-alpha-1", "dbvae-faces-alpha-0.1",
                                 "dbvae-faces-alpha-0.01"]
@@ -262,13 +263,16 @@ def test_handler_streams_a_generator_serving_every_value_it_yields(monkeypatch):
 
 #: The quiz's face generators as tiny exports: each key -> the difficulties it offers.
 QUIZ_DIFFICULTIES = {"dcgan-faces": ("normal", "truncated", "hard"), "vae-faces": ("normal", "truncated"),
-                     "ddpm-faces": ("normal",)}
+                     "ddpm-faces": ("normal",), "stylegan-faces": ("normal", "truncated", "hard")}
+GANS = ("dcgan-faces", "stylegan-faces")
 
 
-def test_quiz_played_through_gradio_client(tiny_export, tiny_vae_export, tiny_ddpm_export, launched, tmp_path):
+def test_quiz_played_through_gradio_client(tiny_export, tiny_vae_export, tiny_ddpm_export, tiny_stylegan_export,
+                                           launched, tmp_path):
     stats = QuizStats(tmp_path / "quiz.sqlite")
     client = launched(app.build_demo([f"dcgan-faces={tiny_export}", f"vae-faces={tiny_vae_export}",
-                                      f"ddpm-faces={tiny_ddpm_export}"], stats=stats))
+                                      f"ddpm-faces={tiny_ddpm_export}", f"stylegan-faces={tiny_stylegan_export}"],
+                                     stats=stats))
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/new_round", "/guess_left", "/guess_right", "/everyone"} <= set(endpoints)
     parameters = {p["parameter_name"]: p for p in endpoints["/new_round"]["parameters"]}
@@ -290,8 +294,8 @@ def test_quiz_played_through_gradio_client(tiny_export, tiny_vae_export, tiny_dd
     surprise = re.search(r"It was made by \*\*([a-z-]+)\*\* \(\w+, \d+×\d+ px, your surprise model\) at difficulty "
                          r"\*\*normal\*\*", verdict).group(1)
     assert "The fake was on the **" in verdict and surprise in QUIZ_DIFFICULTIES
-    assert ("The discriminator rated" in verdict) == (surprise == "dcgan-faces")  # only a GAN's has an opinion
-    assert "/1 = " in score and ("Discriminator:" in score) == (surprise == "dcgan-faces")
+    assert ("The discriminator rated" in verdict) == (surprise in GANS)  # only a GAN's has an opinion
+    assert "/1 = " in score and ("Discriminator:" in score) == (surprise in GANS)
     assert "1 round played" in everyone and f"| {surprise} | 1 |" in everyone
     with pytest.raises(AppError, match="No open round"):
         client.predict(api_name="/guess_left")
@@ -303,7 +307,9 @@ def test_quiz_played_through_gradio_client(tiny_export, tiny_vae_export, tiny_dd
             assert f"made by **{key}** (" in verdict and f"difficulty **{difficulty}**" in verdict
             assert "surprise" not in verdict
     client.predict(difficulty="hard", api_name="/new_round")  # a surprise among the models with a discriminator
-    assert "made by **dcgan-faces** (DCGAN, 32×32 px, your surprise model)" in client.predict(api_name="/guess_left")[0]
+    hard = re.search(r"made by \*\*([a-z-]+)\*\* \((DCGAN, 32|StyleGAN, 16)×\d+ px, your surprise model\)",
+                     client.predict(api_name="/guess_left")[0]).group(1)
+    assert hard in GANS
     for key, difficulty, message in [("vae-faces", "hard", "hard mode needs a GAN with a discriminator: vae-faces "
                                                            "has none"),
                                      ("ddpm-faces", "truncated", "truncated mode needs a latent code to truncate")]:
@@ -314,19 +320,19 @@ def test_quiz_played_through_gradio_client(tiny_export, tiny_vae_export, tiny_dd
 
     rounds = {(key, difficulty): 1 for key, difficulties in QUIZ_DIFFICULTIES.items() for difficulty in difficulties}
     rounds[surprise, "normal"] += 1
-    rounds["dcgan-faces", "hard"] += 1
+    rounds[hard, "hard"] += 1
     assert {group: tally.played for group, tally in stats.per_model_and_difficulty().items()} == rounds
     everyone = client.predict(api_name="/everyone")
-    assert "8 rounds played" in everyone and "### Deception leaderboard" in everyone
+    assert "11 rounds played" in everyone and "### Deception leaderboard" in everyone
     for key in QUIZ_DIFFICULTIES:
         played = sum(count for (model, _), count in rounds.items() if model == key)
         assert f"| {key} | {played} | " in everyone
-    assert "| dcgan-faces | hard | 2 | " in everyone and "| ddpm-faces | normal | " in everyone
+    assert f"| {hard} | hard | 2 | " in everyone and "| ddpm-faces | normal | " in everyone
 
 
 def test_sessions_do_not_share_rounds(tiny_export, launched, tmp_path):
     demo = app.build_demo([f"dcgan-faces={tiny_export}", f"vae-faces={tmp_path / 'absent'}",
-                           f"ddpm-faces={tmp_path / 'absent'}"])
+                           f"ddpm-faces={tmp_path / 'absent'}", f"stylegan-faces={tmp_path / 'absent'}"])
     first = launched(demo)
     second = Client(first.src, verbose=False)
     first.predict(api_name="/new_round")
@@ -343,7 +349,7 @@ def test_quiz_plays_the_models_that_loaded_and_names_the_others(tiny_export, tin
     info["data"]["source"] = str(tmp_path / "gone" / "faces")
     (no_data / "training_info.json").write_text(json.dumps(info))
     demo = app.build_demo([f"dcgan-faces={tiny_export}", f"vae-faces={tmp_path / 'absent'}",
-                           f"ddpm-faces={no_data}"])
+                           f"ddpm-faces={no_data}", f"stylegan-faces={tmp_path / 'absent'}"])
     texts = [block.value or "" for block in demo.blocks.values() if isinstance(block, gr.Markdown)]
     assert any(text.startswith("Model **vae-faces** is not available (no folder") for text in texts)
     assert ("`ddpm-faces` sits out: the quiz needs held-out real faces, and the held-out images of `ddpm-faces`'s "
@@ -447,7 +453,7 @@ def gpu_calls():
 
 @pytest.fixture(scope="module")
 def full_demo(gpu_calls, tiny_export, tiny_vae_export, tiny_pix2pix_export, tiny_cyclegan_export, tiny_ddpm_export,
-              tiny_pixelcnn_export, labelled_faces_dir, faces_and_nonfaces, tmp_path_factory):
+              tiny_pixelcnn_export, tiny_stylegan_export, labelled_faces_dir, faces_and_nonfaces, tmp_path_factory):
     cgan = train_tiny("cgan", tiny_cgan_args(labelled_faces_dir, tmp_path_factory.mktemp("export") / "cgan",
                                              "--max_train_steps", "2"))
     autoencoder = train_tiny("autoencoder", tiny_autoencoder_args(  # on the VAE's data: the same held-out faces
@@ -459,13 +465,14 @@ def full_demo(gpu_calls, tiny_export, tiny_vae_export, tiny_pix2pix_export, tiny
                            f"pix2pix-sketch2face={tiny_pix2pix_export}", f"cyclegan-eyeglasses={tiny_cyclegan_export}",
                            f"ddpm-faces={tiny_ddpm_export}", f"autoencoder-faces={autoencoder}", f"face-cnn={cnn}",
                            f"dbvae-faces-alpha-0.1={dbvae}", f"pixelcnn-faces={tiny_pixelcnn_export}",
-                           f"cgan-faces={cgan}"])
+                           f"cgan-faces={cgan}", f"stylegan-faces={tiny_stylegan_export}"])
 
 
 def test_the_full_demo_has_the_tables_tabs_and_api_names(full_demo):
-    quiz, translate, latent, diffusion, conditional, autoregressive, fairness, models = TABS
+    quiz, translate, latent, diffusion, conditional, style, autoregressive, fairness, models = TABS
     assert tab_labels(full_demo) == [quiz.title, translate.title, "Picture", "Draw", latent.title, *LATENT_SUB_TABS,
-                                     diffusion.title, *DIFFUSION_SUB_TABS, conditional.title, autoregressive.title,
+                                     diffusion.title, *DIFFUSION_SUB_TABS, conditional.title, style.title,
+                                     autoregressive.title,
                                      *AUTOREGRESSIVE_SUB_TABS, fairness.title, models.title]
     assert public_api_names(full_demo) == {name for entry in TABS for name in entry.api_names}
 

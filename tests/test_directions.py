@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from conftest import one_torch_thread
-from genhub.app.tabs.latent import Explorer
-from genhub.evaluation.directions import fit_boundaries, label_samples, main, save_boundaries
+from genhub.app.tabs.latent import Explorer, ExplorerState
+from genhub.evaluation.directions import SPACES, fit_boundaries, label_samples, main, save_boundaries
 from genhub.geometry import condition, linear_boundary
-from genhub.models import DCGAN
+from genhub.models import DCGAN, StyleGAN
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -71,3 +71,40 @@ def test_boundaries_round_trip_into_the_dcgan_and_its_explorer(tmp_path):
 def test_the_command_refuses_a_missing_feature_network_clearly(tiny_export, tmp_path, capsys):
     assert main([str(tiny_export), "--feature_network", str(tmp_path / "none")]) == 2
     assert "no training_info.json" in capsys.readouterr().err
+
+
+def test_a_style_based_generators_directions_live_in_w_and_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = StyleGAN(8, latent_dim=8, w_dim=6, mapping_layers=2, channel_base=32, max_channels=8).eval()
+    to_code, decode = SPACES["stylegan"]
+    brightness = _Toy(torch.zeros(8))  # its Smiling logit is the image's mean brightness
+    codes, logits = label_samples(lambda w: decode(model, w), brightness, 64, 8, seed=3,
+                                  to_code=lambda z: to_code(model, z))
+    z = torch.randn(64, 8, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.allclose(codes, model.mapping(z))  # w, not z
+        assert torch.allclose(logits[:, 0], model.decode_w(codes).mean((1, 2, 3)), atol=1e-6)
+    model.save_pretrained(tmp_path)
+    direction = torch.eye(6)[1]
+    save_boundaries(tmp_path, {"Smiling": {"direction": direction, "accuracy": 0.9, "samples": 10},
+                               "Male": {"direction": torch.ones(8), "accuracy": 0.9, "samples": 10}})
+    assert list(StyleGAN.from_pretrained(str(tmp_path)).boundaries) == ["Smiling"]  # a z-sized vector is left out
+
+
+def test_the_explorers_keep_choice_holds_the_other_attribute_fixed(tmp_path):
+    model = DCGAN(32, 8, 3, 8, 8)
+    model.save_pretrained(tmp_path)
+    smiling, male = torch.tensor([0.6, 0.8, 0, 0, 0, 0, 0, 0]), torch.eye(8)[0]
+    save_boundaries(tmp_path, {"Smiling": {"direction": smiling, "accuracy": 0.9, "samples": 10},
+                               "Male": {"direction": male, "accuracy": 0.9, "samples": 10}})
+    explorer = Explorer(DCGAN.from_pretrained(str(tmp_path)).eval())
+    state = explorer.random_face(ExplorerState(), seed=1)[-1]
+    values = explorer._sliders_for(state.base)
+    _, free = explorer.edit(state, values, [2.0, 0.0])
+    free_code = free.code.clone()
+    _, kept = explorer.edit(state, values, [2.0, 0.0], keep=["Male"])
+    assert float((free_code - kept.base) @ male) == pytest.approx(1.2, abs=1e-5)  # Smiling also moves Male
+    assert float((kept.code - kept.base) @ male) == pytest.approx(0.0, abs=1e-5)  # not once Male is kept
+    assert float((kept.code - kept.base).norm()) == pytest.approx(2.0, abs=1e-5)  # the same distance
+    with pytest.raises(ValueError, match="no attribute slider for Wings"):
+        explorer.edit(state, values, [0.0, 0.0], keep=["Wings"])

@@ -262,8 +262,8 @@ def test_a_game_refuses_what_it_cannot_play(game, faces_dir):
     with pytest.raises(ValueError, match="repeated model keys"):
         QuizGame([entry, entry])
     unknown = DCGAN(32, latent_dim=8, ngf=4, ndf=4)
-    unknown.family = "stylegan"  # a family without a row in quiz.SAMPLERS
-    with pytest.raises(ValueError, match="cannot sample family 'stylegan': add a row to quiz.SAMPLERS"):
+    unknown.family = "progan"  # a family without a row in quiz.SAMPLERS
+    with pytest.raises(ValueError, match="cannot sample family 'progan': add a row to quiz.SAMPLERS"):
         QuizGame([QuizModel("x", unknown, entry.real_images)])
     empty = load_split(DataSpec(str(faces_dir), resolution=32), "test")
     empty.table = empty.table.select([])

@@ -45,6 +45,7 @@ SPACE_TABS = {
                                                           "dcgan_faces_interpolate"}),
     "diffusion": ("diffusion", {"held_out_examples"}, set()),  # its model is missing here: the tab says so
     "autoregressive": ("autoregressive", {"held_out_examples"}, set()),  # likewise
+    "style-mixing": ("style", set(), set()),  # likewise
 }
 
 

@@ -93,6 +93,11 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
         recipe="accelerate launch training/train_cgan.py --dataset ../shared/data/faces_celeba --resolution 64 "
                "--attributes Male Smiling Eyeglasses Young Blond_Hair Bald --ngf 32 --ndf 32 --random_flip "
                "--num_epochs 20 --max_train_minutes 45 --output_dir checkpoints/cgan-faces-64"),
+    "stylegan-faces": ModelSpec(
+        "stylegan", "checkpoints/stylegan-faces-32", local=True,
+        recipe="accelerate launch training/train_stylegan.py --dataset ../shared/data/faces_celeba --resolution 32 "
+               "--random_flip --stage_steps 600 --fade_steps 600 --max_train_steps 100000 --max_train_minutes 45 "
+               "--output_dir checkpoints/stylegan-faces-32"),
     "pixelcnn-faces": ModelSpec(
         "pixelcnn", "checkpoints/pixelcnn-faces-32", local=True,
         recipe="accelerate launch training/train_pixelcnn.py --dataset ../shared/data/faces_lfw_gray --resolution 32 "

@@ -150,6 +150,14 @@ STARTERS: dict[str, Starter] = {
          "--learning_rate", "2e-4", "--lr_warmup_steps", "20", "--max_train_steps", "150", *_budget(1.0),
          "--num_grid_images", "16", *_QUIET),
         (3.1, 1.1)),
+    "stylegan-faces": Starter(
+        "stylegan",
+        ("--dataset", "{data}/faces_celeba", "--resolution", "32", "--random_flip", "--stage_steps", "100",
+         "--fade_steps", "100", "--max_train_steps", "800", *_budget(4.0), "--num_grid_images", "16", *_QUIET),
+        ("--dataset", "lfw-subset", "--resolution", "32", "--random_flip", "--train_batch_size", "16",
+         "--stage_steps", "60", "--fade_steps", "60", "--max_train_steps", "480", *_budget(2.0),
+         "--num_grid_images", "16", *_QUIET),
+        (4.5, 2.0)),
 }
 
 

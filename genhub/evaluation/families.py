@@ -4,6 +4,7 @@
   sample of *training* images against the same held-out split (the floor a perfect model would reach at
   this sample size), detectability (a small CNN on pixels and a logistic probe on features), and the
   memorisation check (nearest training image of each of a sample of fakes; gallery PNG);
+- ``stylegan``: the same as ``dcgan`` (samples at psi = 1, random noise);
 - ``ddpm``: the same as ``dcgan``, on DDIM samples (:meth:`genhub.models.DDPM.sample`'s default, 50 steps, eta 0);
 - ``vae`` and ``autoencoder``: reconstruction MSE/PSNR of held-out images (the VAE's from z = mu;
   :func:`genhub.evaluation.latent.reconstruction_quality`, the definition the export's card uses too), and the
@@ -219,7 +220,7 @@ def sample_quality(ctx: EvalContext, result: Evaluation, memorise: bool = True,
 
 # ------------------------------------------------------------------------------------ families
 def evaluate_unconditional(ctx: EvalContext) -> Evaluation:
-    """Unconditional generators (DCGAN, DDPM): sample metrics, floor, detectability, memorisation."""
+    """Unconditional generators (DCGAN, StyleGAN, DDPM): sample metrics, floor, detectability, memorisation."""
     result = Evaluation()
     sample_quality(ctx, result)
     return result
@@ -375,6 +376,7 @@ def evaluate_unpaired(ctx: EvalContext) -> Evaluation:
 EVALUATORS: dict[str, Callable[[EvalContext], Evaluation]] = {
     "dcgan": evaluate_unconditional,
     "ddpm": evaluate_unconditional,
+    "stylegan": evaluate_unconditional,
     "vae": evaluate_autoencoder,
     "autoencoder": evaluate_autoencoder,
     "pix2pix": evaluate_paired,

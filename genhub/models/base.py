@@ -97,6 +97,21 @@ class GenhubModel(
         return dict(self._hub_mixin_config)
 
 
+#: The attribute directions of a GAN's latent space (InterFaceGAN, ``python -m genhub.evaluation.directions``), beside
+#: its weights: attribute name -> unit vector.
+BOUNDARIES_FILE = "attribute_boundaries.safetensors"
+
+
+def read_boundaries(find, size: int) -> dict[str, torch.Tensor]:
+    """The export's :data:`BOUNDARIES_FILE` (``find`` as in :meth:`GenhubModel._load_extras`): name -> float32 (size,);
+    vectors of another size are left out, no file gives {}."""
+    found = find(BOUNDARIES_FILE)
+    if found is None:
+        return {}
+    return {name: vector.float() for name, vector in safetensors.torch.load_file(str(found)).items()
+            if vector.shape == (size,)}
+
+
 def export_file(location: str | Path, name: str, revision: str | None = None, download_kwargs: dict | None = None
                 ) -> Path | None:
     """An extra file ``name`` of an export (beside its weights): from a local folder, or downloaded from a Hub repo

@@ -5,14 +5,10 @@ GAN objective of Goodfellow et al. 2014 (eq. 1, non-saturating generator loss)."
 from __future__ import annotations
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
-from genhub.models.base import GenhubModel
+from genhub.models.base import GenhubModel, read_boundaries
 from genhub.models.layers import init_dcgan_weights, resolution_stages, truncate
-
-#: InterFaceGAN attribute directions in z (unit vectors), fitted by ``python -m genhub.evaluation.directions``.
-BOUNDARIES_FILE = "attribute_boundaries.safetensors"
 
 
 class DCGANGenerator(nn.Module):
@@ -78,7 +74,8 @@ class DCGAN(GenhubModel, tags=["dcgan", "gan"], pipeline_tag="unconditional-imag
     """A DCGAN generator and its discriminator, saved and loaded together.
 
     The app uses the generator for samples and the discriminator for its "real or fake" guess. ``boundaries``:
-    attribute name -> unit direction in z (float32 (latent_dim,)) when the export has :data:`BOUNDARIES_FILE`.
+    attribute name -> unit direction in z (float32 (latent_dim,)) when the export has
+    :data:`~genhub.models.base.BOUNDARIES_FILE`.
 
     Parameters:
         resolution: 32, 64 or 128.
@@ -128,7 +125,4 @@ class DCGAN(GenhubModel, tags=["dcgan", "gan"], pipeline_tag="unconditional-imag
         return torch.sigmoid(self.discriminator(images.to(next(self.parameters()).device)))
 
     def _load_extras(self, find) -> None:
-        found = find(BOUNDARIES_FILE)
-        if found is not None:
-            self.boundaries = {name: vector.float() for name, vector in load_file(str(found)).items()
-                               if vector.shape == (self.latent_dim,)}
+        self.boundaries = read_boundaries(find, self.latent_dim)

@@ -26,13 +26,11 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
-from genhub.models.base import CheckpointError, GenhubModel
+from genhub.models.base import CheckpointError, GenhubModel, read_boundaries
 from genhub.models.layers import truncate
 
 GENERATOR_TYPES = ("progressive", "style")
 NOISE_MODES = ("random", "const", "none")
-#: The file of attribute directions in w, as the DCGAN's (genhub.evaluation.directions).
-BOUNDARIES_FILE = "attribute_boundaries.safetensors"
 #: Where an export keeps the generator of each finished stage: ``stages/8px/model.safetensors`` and so on.
 STAGES_FOLDER = "stages"
 
@@ -269,7 +267,8 @@ class Synthesis(nn.Module):
 
 # ------------------------------------------------------------------------------------------ discriminator
 class DiscriminatorBlock(nn.Module):
-    """conv 3x3 -> leaky ReLU -> conv 3x3 -> leaky ReLU -> 2x2 average pool: (B, C_s, r, r) -> (B, C_{s-1}, r/2, r/2)."""
+    """conv 3x3 -> leaky ReLU -> conv 3x3 -> leaky ReLU -> 2x2 average pool: (B, C_s, r, r) -> (B, C_{s-1}, r/2,
+    r/2)."""
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
@@ -323,7 +322,7 @@ class StyleGAN(GenhubModel, tags=["stylegan", "progan", "gan"], pipeline_tag="un
 
     ``stages``: resolution -> the generator as it was when that stage finished training (a smaller ``StyleGAN``),
     read from the export's ``stages/<r>px/`` folders; ``boundaries``: attribute -> unit direction in w (float32
-    (w_dim,)) when the export has :data:`BOUNDARIES_FILE`.
+    (w_dim,)) when the export has :data:`~genhub.models.base.BOUNDARIES_FILE`.
 
     Parameters:
         resolution: final side in pixels, a power of two from 4 to 128.
@@ -371,6 +370,12 @@ class StyleGAN(GenhubModel, tags=["stylegan", "progan", "gan"], pipeline_tag="un
         """z (B, latent_dim) -> images (B, C, resolution, resolution), unclamped."""
         return self.synthesis(self.styles(z, truncation_psi), noise_mode=noise_mode, generator=generator)
 
+    def decode_w(self, codes: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
+        """One code per image, the same at every layer -> images (B, C, resolution, resolution) in [-1, 1]: w (B, w_dim)
+        for the style-based generator, z for the progressive one (its only latent)."""
+        ws = codes.unsqueeze(1).expand(-1, self.num_layers, -1) if self.style_based else codes
+        return self.synthesis(ws.to(self._device()), noise_mode=noise_mode).clamp(-1, 1)
+
     def latents(self, num_images: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """z ~ N(0, I): (num_images, latent_dim) on the model's device, drawn on CPU from ``generator``."""
         return torch.randn(num_images, self.latent_dim, generator=generator).to(self._device())
@@ -400,11 +405,7 @@ class StyleGAN(GenhubModel, tags=["stylegan", "progan", "gan"], pipeline_tag="un
         return next(self.parameters()).device
 
     def _load_extras(self, find) -> None:
-        found = find(BOUNDARIES_FILE)
-        w_size = self.mapping.w_avg.shape[0] if self.style_based else self.latent_dim
-        if found is not None:
-            self.boundaries = {name: vector.float() for name, vector in load_file(str(found)).items()
-                               if vector.shape == (w_size,)}
+        self.boundaries = read_boundaries(find, self.mapping.w_avg.shape[0] if self.style_based else self.latent_dim)
         for stage in range(self.num_stages - 1):
             size = stage_resolution(stage)
             weights = find(f"{STAGES_FOLDER}/{size}px/model.safetensors")

@@ -210,11 +210,13 @@ def grid_sample(args: argparse.Namespace):
 
 DESCRIPTION = (
     "A {kind} grown progressively from 4x4 to {resolution}x{resolution} ({stages}: {stage_steps} steps per stage, "
-    "{fade_steps} steps of fade-in), equalised learning rate, minibatch standard deviation in the discriminator{extra}. "
+    "{fade_steps} steps of fade-in), equalised learning rate, minibatch standard deviation in the discriminator"
+    "{extra}. "
     "The generator of each finished stage is in stages/<r>px/ (the app's growth strip).")
 STYLE_EXTRA = (", a {mapping_layers}-layer mapping network to w ({w_dim} d), AdaIN, per-layer noise, style mixing "
                "with probability {style_mixing_prob} and R1 gamma {r1_gamma:g}")
-USAGE = "images = model.sample(4, truncation_psi=0.7)  # (4, 3, H, W) in [-1, 1]\nws = model.styles(torch.randn(4, 128))"
+USAGE = ("images = model.sample(4, truncation_psi=0.7)  # (4, 3, H, W) in [-1, 1]\n"
+         "ws = model.styles(model.latents(4))  # (4, num_layers, w_dim): one w per layer, for style mixing")
 
 
 def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.utils.data.Dataset]:

@@ -10,7 +10,17 @@ from typing import Sequence
 from genhub.app.loading import LoadedModel
 from genhub.app.registry import DEFAULT_MODELS
 from genhub.app.serving import DELETE_CACHE, expire_cache_under_load
-from genhub.app.tabs import autoregressive, conditional, diffusion, fairness, latent, models, quiz, translate
+from genhub.app.tabs import (
+    autoregressive,
+    conditional,
+    diffusion,
+    fairness,
+    latent,
+    models,
+    quiz,
+    style_mixing,
+    translate,
+)
 
 
 @dataclass(frozen=True)
@@ -50,8 +60,7 @@ def _latent_api(key: str, vae: bool) -> tuple[str, ...]:
 
 
 TABS: tuple[Tab, ...] = (
-    Tab("quiz", "Which face is fake?", quiz, ("dcgan-faces", "vae-faces", "ddpm-faces"),  # every face generator
-        ("new_round", "guess_left", "guess_right", "everyone")),
+    Tab("quiz", "Which face is fake?", quiz, quiz.KEYS, ("new_round", "guess_left", "guess_right", "everyone")),
     Tab("translate", "Image-to-image", translate, ("pix2pix-sketch2face", "cyclegan-eyeglasses"),
         ("select_model", "translate", "translate_sketch")),
     Tab("latent", "Latent explorer", latent, ("vae-faces", "dcgan-faces", "autoencoder-faces"),
@@ -62,6 +71,8 @@ TABS: tuple[Tab, ...] = (
         ("diffusion_sample", "diffusion_film_strip", "diffusion_forward", "diffusion_invert", "diffusion_interpolate")),
     Tab("conditional", "Conditional GAN", conditional, (conditional.KEY,),
         ("cgan_generate", "cgan_flips", "cgan_grid")),
+    Tab("style", "Style mixing", style_mixing, (style_mixing.KEY,),
+        ("style_mixing", "style_growth", "style_truncation", "style_direction")),
     Tab("autoregressive", "Autoregressive", autoregressive, (autoregressive.KEY, *autoregressive.COMPARED),
         ("pixelcnn_sample", "pixelcnn_complete", "pixelcnn_surprise", "pixelcnn_outliers")),
     Tab("fairness", "Fairness", fairness, fairness.KEYS, ("fairness_table", "fairness_galleries", "fairness_score")),

@@ -25,7 +25,7 @@ from genhub.app.serving import handler
 from genhub.app.tabs import ae_vs_vae
 from genhub.data import DataError, ImageDataset
 from genhub.evaluation.outlier import OutlierReference
-from genhub.geometry import INTERPOLATION_MODES, axis_directions, compose, coordinates, interpolate, sefa
+from genhub.geometry import INTERPOLATION_MODES, axis_directions, compose, condition, coordinates, interpolate, sefa
 from genhub.images import center_crop_resize, make_grid, sanitize_image, to_pil, to_pixel_values
 from genhub.models import DCGAN, VAE
 
@@ -129,12 +129,14 @@ class Explorer:
         image, values, amounts = self._show(state, code)
         return image, values, amounts, int(seed), state
 
-    def edit(self, state: ExplorerState, values: list[float], amounts: list[float]):
+    def edit(self, state: ExplorerState, values: list[float], amounts: list[float], keep: list[str] | None = None):
         """Decode the code the sliders stand for (see :func:`genhub.geometry.compose`). Returns (image, state).
         A slider still at the rounded position :meth:`_sliders_for` showed keeps the code's exact coordinate.
+        ``keep``: attributes to hold fixed: every attribute slider then moves along its direction with the kept
+        attributes' directions projected out (InterFaceGAN's conditional manipulation, eq. 4), same length.
 
         Raises:
-            ValueError: wrong number of slider or attribute values.
+            ValueError: wrong number of slider or attribute values; ``keep`` names an attribute without a slider.
         """
         if len(values) != len(self.directions) or len(amounts) != len(self.attribute_names):
             raise ValueError(f"expected {len(self.directions)} slider values and {len(self.attribute_names)} "
@@ -145,8 +147,26 @@ class Explorer:
         shown = torch.tensor(self._sliders_for(base), dtype=torch.float32)
         values = torch.where(torch.tensor(values, dtype=torch.float32) == shown, exact, torch.tensor(values))
         state.code = compose(base, self.directions, values.float(),
-                             self.attribute_vectors, torch.tensor(amounts, dtype=torch.float32))
+                             self.conditioned_attributes(keep), torch.tensor(amounts, dtype=torch.float32))
         return self.display(self.decode(state.code[None])[0]), state
+
+    def conditioned_attributes(self, keep: list[str] | None = None) -> torch.Tensor:
+        """The attribute vectors (A, latent_dim), each with the directions of the other ``keep`` attributes projected
+        out (:func:`genhub.geometry.condition`) and its length restored.
+
+        Raises:
+            ValueError: an attribute without a slider.
+        """
+        keep = list(keep or [])
+        unknown = [name for name in keep if name not in self.attribute_names]
+        if unknown:
+            raise ValueError(f"no attribute slider for {', '.join(unknown)}; attributes: "
+                             f"{', '.join(self.attribute_names) or 'none'}")
+        rows = []
+        for name, vector in zip(self.attribute_names, self.attribute_vectors):
+            others = [self.attribute_vectors[self.attribute_names.index(k)] for k in keep if k != name]
+            rows.append(condition(vector, *others) * vector.norm() if others else vector)
+        return torch.stack(rows) if rows else self.attribute_vectors
 
     def prepare(self, source) -> torch.Tensor:
         """Any image source (path, bytes, PIL, array) -> sanitised, centre-cropped ``pixel_values``
@@ -262,7 +282,8 @@ def build(demo, models: dict[str, LoadedModel], num_sliders: int = NUM_SLIDERS, 
 def _face_panel(explorer: Explorer) -> SimpleNamespace:
     import gradio as gr
 
-    ui = SimpleNamespace(state=gr.State(ExplorerState()), attributes=[])  # the state is deep-copied per session
+    # the state is deep-copied per session
+    ui = SimpleNamespace(state=gr.State(ExplorerState()), attributes=[], keep=None)
     with gr.Row():
         with gr.Column():
             ui.face = gr.Image(label="face", format="png", interactive=False, buttons=[], height=DISPLAY_SIZE)
@@ -279,6 +300,10 @@ def _face_panel(explorer: Explorer) -> SimpleNamespace:
                             "between faces with and without)")
                 ui.attributes = [gr.Slider(-ATTRIBUTE_RANGE, ATTRIBUTE_RANGE, value=0.0, step=0.05,
                                            label=name.replace("_", " ")) for name in explorer.attribute_names]
+                if len(explorer.attribute_names) > 1:
+                    ui.keep = gr.CheckboxGroup(explorer.attribute_names, value=[],
+                                               label="keep these unchanged (each slider then moves with their "
+                                                     "directions projected out)")
     return ui
 
 
@@ -331,9 +356,12 @@ def _wire(demo, explorer: Explorer, prefix: str, ui: SimpleNamespace) -> None:
         image, values, amounts, used, current = explorer.random_face(current, _seed(seed_value))
         return image, *values, *amounts, f"z ~ N(0, I), seed {used}", current
 
+    keep = [ui.keep] if ui.keep is not None else []
+
     @handler(gpu_seconds=GPU_SECONDS)
     def edit(current, *values):
-        return explorer.edit(current, list(values[:count]), list(values[count:]))
+        amounts = list(values[count: count + len(ui.attributes)])
+        return explorer.edit(current, list(values[:count]), amounts, values[-1] if keep else None)
 
     @handler(gpu_seconds=GPU_SECONDS)
     def encode(current, source):
@@ -360,7 +388,7 @@ def _wire(demo, explorer: Explorer, prefix: str, ui: SimpleNamespace) -> None:
     ui.random_button.click(random_face, [ui.state, ui.seed], face_outputs, api_name=f"{prefix}_random_face")
     demo.load(random_face, [ui.state, ui.seed], face_outputs, api_name=f"{prefix}_first_face",
               api_visibility="private")
-    gr.on([control.input for control in controls], edit, [ui.state, *controls], [ui.face, ui.state],
+    gr.on([control.input for control in controls + keep], edit, [ui.state, *controls, *keep], [ui.face, ui.state],
           api_name=f"{prefix}_edit", trigger_mode="always_last", show_progress="hidden")
     if explorer.can_encode:
         encode_outputs = [ui.photo, ui.reconstruction, ui.face, *controls, ui.outlier, ui.state]

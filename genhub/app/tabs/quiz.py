@@ -9,7 +9,7 @@ and no file is ever served twice, so a client that remembers what it was sent ca
 back. What the pixels themselves show is the model's resolution (a 16 px model looks coarser than a 64 px one),
 and a round's response time grows with the model's sampling cost.
 
-A family joins the quiz with one row of :data:`SAMPLERS` and its registry key in the quiz's ``TABS`` entry.
+A family joins the quiz with one row of :data:`SAMPLERS` and its registry key in :data:`KEYS`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from genhub.models import GenhubModel
 from genhub.models.rejection_sampling import discriminator_logits, has_discriminator, rejection_sample
 from genhub.shipped import ABOUT
 
+#: Every face generator the quiz plays (registry keys; each family has a :data:`SAMPLERS` row).
+KEYS = ("dcgan-faces", "vae-faces", "ddpm-faces", "stylegan-faces")
 SIDES = ("left", "right")
 DISPLAY_SIZE = 256
 #: ZeroGPU seconds a round may hold a GPU (a DDPM's denoising steps, or hard mode's candidates and their scores).
@@ -81,6 +83,7 @@ class Sampler:
 SAMPLERS: dict[str, Sampler] = {
     "dcgan": Sampler(_sample_latent, truncates=True),
     "vae": Sampler(_sample_latent, truncates=True),
+    "stylegan": Sampler(_sample_latent, truncates=True),  # truncation in w: w_avg + psi (w - w_avg)
     "ddpm": Sampler(_sample_ddpm, truncates=False),
 }
 #: difficulty -> what a model needs for it, for the refusal message.

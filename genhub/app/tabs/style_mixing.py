@@ -1,0 +1,340 @@
+"""Style mixing and progressive growing: what a style-based generator's layers control, and how the model grew.
+
+- **Style mixing** (Karras, Laine & Aila 2019, fig. 3, in NVIDIA's layout): row seeds x column seeds; each cell is its
+  row's face with the chosen layer range (coarse: 4-8 px, middle: 16 px, fine: the last stage) of styles w taken from
+  its column's face, with the truncation trick w' = w_avg + psi (w - w_avg), a noise mode and per-layer noise.
+- **Growth strip**: the same z decoded by the generator of each finished stage (the export's ``stages/<r>px``), then
+  the final one; each image enlarged to the final size, so the strip shows what every stage added.
+- **Truncation strip**: one z at psi = 1 -> 0, ending at G(w_avg), the "average face".
+- **Directions in w**: SeFa (Shen & Zhou 2021) on the style layers' weights and the InterFaceGAN attribute boundaries
+  of the export (``python -m genhub.evaluation.directions``); an attribute can be conditioned on others
+  (n1 - (n1^T n2) n2, :func:`genhub.geometry.condition`). Amounts are in standard deviations of w along the direction.
+
+The math lives in :mod:`genhub.models.stylegan`; this module holds pure functions and the Gradio wiring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from genhub.app.loading import LoadedModel
+from genhub.app.serving import handler
+from genhub.geometry import condition, sefa
+from genhub.images import make_grid, show
+from genhub.models.stylegan import NOISE_MODES, StyleGAN, layer_groups, mix_styles, stage_resolution
+
+KEY = "stylegan-faces"
+MAX_SEEDS = 6
+GRID_DISPLAY = 768
+STRIP_DISPLAY = 896
+PSI_RANGE = (-1.0, 2.0)
+TRUNCATION_STEPS = (1.0, 0.75, 0.5, 0.25, 0.0)
+DIRECTION_AMOUNTS = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
+NUM_SEFA = 8
+#: codes sampled once per model to measure the spread of w along each direction
+SPREAD_SAMPLES = 2000
+GPU_SECONDS = 10
+
+
+def _seed(value) -> int:
+    try:
+        seed = int(value)
+    except (TypeError, ValueError):
+        raise ValueError("a seed must be a whole number from 0 to 2147483647") from None
+    if not 0 <= seed < 2**31 or seed != float(value):
+        raise ValueError(f"a seed must be a whole number from 0 to 2147483647, got {value}")
+    return seed
+
+
+def parse_seeds(text) -> list[int]:
+    """"1, 2, 3" (commas or spaces) -> [1, 2, 3]: 1 to :data:`MAX_SEEDS` seeds.
+
+    Raises:
+        ValueError: no seed, too many, or one that is not a whole number in [0, 2^31).
+    """
+    parts = str(text or "").replace(",", " ").split()
+    if not parts or len(parts) > MAX_SEEDS:
+        raise ValueError(f"give 1 to {MAX_SEEDS} seeds separated by commas, got {len(parts)}")
+    return [_seed(part) for part in parts]
+
+
+def _psi(value) -> float:
+    try:
+        psi = float(value)
+    except (TypeError, ValueError):
+        raise ValueError("ψ must be a number") from None
+    if not PSI_RANGE[0] <= psi <= PSI_RANGE[1]:
+        raise ValueError(f"ψ must be between {PSI_RANGE[0]:g} and {PSI_RANGE[1]:g}, got {value}")
+    return psi
+
+
+def _z(model: StyleGAN, seeds: list[int]) -> torch.Tensor:
+    return torch.cat([model.latents(1, torch.Generator().manual_seed(seed)) for seed in seeds])
+
+
+def _images(model: StyleGAN, ws: torch.Tensor, noise_mode: str = "const",
+            noise_layers: list[bool] | None = None) -> torch.Tensor:
+    with torch.no_grad():
+        return model.synthesis(ws, noise_mode=noise_mode, noise_layers=noise_layers).clamp(-1, 1).float().cpu()
+
+
+def noise_layer_labels(model: StyleGAN) -> list[str]:
+    """One label per style layer, for the per-layer noise toggle: "0: 4 px", "1: 4 px", "2: 8 px", ..."""
+    labels, index = [], 0
+    for stage, block in enumerate(model.synthesis.blocks):
+        for _ in block:
+            labels.append(f"{index}: {stage_resolution(stage)} px")
+            index += 1
+    return labels
+
+
+def group_labels(model: StyleGAN) -> dict[str, str]:
+    """coarse / middle / fine -> "coarse (layers 0-3: 4-8 px)" for the layer-range choice (empty groups left out)."""
+    labels = noise_layer_labels(model)
+    found = {}
+    for name, layers in layer_groups(model.num_layers).items():
+        if len(layers):
+            sizes = sorted({labels[i].split(": ")[1] for i in layers}, key=lambda s: int(s.split()[0]))
+            found[name] = f"{name} (layers {layers[0]}-{layers[-1]}: {', '.join(sizes)})"
+    return found
+
+
+def _require_styles(model: StyleGAN) -> None:
+    if not model.style_based:
+        raise ValueError("this is a progressive GAN (ProGAN) without a mapping network: it has no styles to mix; "
+                         "the growth strip works")
+
+
+def mixing_grid(model: StyleGAN, row_seeds, column_seeds, group: str, psi, noise_mode: str = "const",
+                noise_layers: list[str] | None = None) -> tuple[Image.Image, str]:
+    """NVIDIA's style-mixing figure: top row the column sources, left column the row sources, cell (i, j) row i's ws
+    with the ``group`` layers (coarse / middle / fine) from column j. ``noise_layers``: labels of
+    :func:`noise_layer_labels` that get noise (None: all). Returns (grid, note).
+
+    Raises:
+        ValueError: a progressive GAN, bad seeds, an unknown group or noise mode, ψ out of range.
+    """
+    _require_styles(model)
+    rows, columns, psi = parse_seeds(row_seeds), parse_seeds(column_seeds), _psi(psi)
+    groups = layer_groups(model.num_layers)
+    if group not in groups or not len(groups[group]):
+        raise ValueError(f"choose a layer range among {', '.join(group_labels(model))}, got {group!r}")
+    if noise_mode not in NOISE_MODES:
+        raise ValueError(f"noise mode must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")
+    labels = noise_layer_labels(model)
+    flags = None if noise_layers is None else [label in set(noise_layers) for label in labels]
+    with torch.no_grad():
+        ws_rows, ws_columns = model.styles(_z(model, rows), psi), model.styles(_z(model, columns), psi)
+    cells = [mix_styles(ws_rows[i:i + 1].expand(len(columns), -1, -1), ws_columns, groups[group])
+             for i in range(len(rows))]
+    sources = _images(model, torch.cat([ws_columns, ws_rows]), noise_mode, flags)
+    mixed = _images(model, torch.cat(cells), noise_mode, flags)
+    blank = torch.ones(1, *sources.shape[1:])
+    tiles = [blank, sources[: len(columns)]]
+    for i in range(len(rows)):
+        tiles += [sources[len(columns) + i: len(columns) + i + 1], mixed[i * len(columns): (i + 1) * len(columns)]]
+    grid = make_grid(torch.cat(tiles), nrow=len(columns) + 1)
+    return show(grid, GRID_DISPLAY), (
+        f"Rows: seeds {', '.join(map(str, rows))}; columns: seeds {', '.join(map(str, columns))}. Each cell is its "
+        f"row's face with the {group_labels(model)[group]} styles of its column's face; ψ = {psi:g}, "
+        f"noise {noise_mode}.")
+
+
+def growth_strip(model: StyleGAN, seed) -> tuple[Image.Image, str]:
+    """The same z (from ``seed``) decoded by each finished stage's generator, then the final one, each enlarged to
+    the final resolution (nearest neighbour, so a 4 px stage shows its 16 pixels). Returns (strip, note).
+
+    Raises:
+        ValueError: a bad seed.
+    """
+    seed = _seed(seed)
+    generators = [model.stages[size] for size in sorted(model.stages)] + [model]
+    z = model.latents(1, torch.Generator().manual_seed(seed)).cpu()
+    images = []
+    with torch.no_grad():  # the stages stay on the CPU (tiny); the final model on the app's device
+        for generator in generators:
+            image = generator(z.to(generator._device()), noise_mode="const").clamp(-1, 1).float().cpu()
+            images.append(F.interpolate(image, size=model.resolution, mode="nearest"))
+    sizes = [f"{g.resolution} px" for g in generators]
+    missing = "" if model.stages else (" This export has no stages/ folders (trained before per-stage exports, or "
+                                       "a single stage): only the final generator is shown.")
+    return show(make_grid(torch.cat(images), nrow=len(images)), STRIP_DISPLAY), (
+        f"z from seed {seed}, decoded by the generator as it was at the end of each stage: {' → '.join(sizes)}."
+        + missing)
+
+
+def truncation_strip(model: StyleGAN, seed) -> tuple[Image.Image, str]:
+    """One z at ψ = 1, 0.75, 0.5, 0.25, 0: from the sample towards G(w_avg). Returns (strip, note).
+
+    Raises:
+        ValueError: a progressive GAN or a bad seed.
+    """
+    _require_styles(model)
+    seed = _seed(seed)
+    z = _z(model, [seed]).expand(len(TRUNCATION_STEPS), -1)
+    with torch.no_grad():
+        ws = torch.cat([model.styles(z[:1], psi) for psi in TRUNCATION_STEPS])
+    strip = make_grid(_images(model, ws), nrow=len(TRUNCATION_STEPS))
+    return show(strip, STRIP_DISPLAY), (f"z from seed {seed} at ψ = {', '.join(f'{p:g}' for p in TRUNCATION_STEPS)}: "
+                                        "the last column is G(w_avg), the same for every seed.")
+
+
+# ----------------------------------------------------------------------------------- directions in w
+@dataclass(frozen=True)
+class WDirections:
+    """Unit directions in w (name -> float32 (w_dim,)): SeFa's first :data:`NUM_SEFA` on the style layers' weights,
+    then the export's attribute boundaries; ``spread``: the standard deviation of w along each over
+    :data:`SPREAD_SAMPLES` mapped codes (an amount's unit)."""
+
+    vectors: dict[str, torch.Tensor]
+    spread: dict[str, float]
+    attributes: tuple[str, ...]
+
+
+def w_directions(model: StyleGAN) -> WDirections:
+    """Compute :class:`WDirections` once per model (about a second on a CPU core).
+
+    Raises:
+        ValueError: a progressive GAN.
+    """
+    _require_styles(model)
+    # SeFa for StyleGAN: the styles y = A_l w of every layer, stacked (Shen & Zhou 2021, sec. 3.2)
+    weight = torch.cat([layer.adain.style.weight.detach().float().cpu()
+                        for block in model.synthesis.blocks for layer in block]).T
+    vectors = {f"SeFa {k + 1}": direction for k, direction in enumerate(sefa(weight)[1][:NUM_SEFA])}
+    vectors.update({name: vector / vector.norm() for name, vector in model.boundaries.items()})
+    with torch.no_grad():
+        w = model.mapping(model.latents(SPREAD_SAMPLES, torch.Generator().manual_seed(0))).float().cpu()
+    spread = {name: float((w @ vector).std()) for name, vector in vectors.items()}
+    return WDirections(vectors, spread, tuple(model.boundaries))
+
+
+def direction_strip(model: StyleGAN, directions: WDirections, seed, name: str, conditions: list[str] | None = None,
+                    psi=1.0) -> tuple[Image.Image, str]:
+    """One face (z from ``seed``, ψ) moved along direction ``name`` by -3..3 standard deviations of w along it;
+    an attribute direction is first conditioned on the attributes in ``conditions`` (their components removed,
+    InterFaceGAN eq. 4), so they should stay as they are. Returns (strip, note).
+
+    Raises:
+        ValueError: a bad seed or ψ, an unknown direction, a condition that is not an attribute or is ``name``.
+    """
+    seed, psi = _seed(seed), _psi(psi)
+    if name not in directions.vectors:
+        raise ValueError(f"unknown direction {name!r}; choose one of {', '.join(directions.vectors)}")
+    conditions = list(conditions or [])
+    bad = [c for c in conditions if c not in directions.attributes or c == name]
+    if bad:
+        raise ValueError(f"can only condition on other attributes ({', '.join(directions.attributes) or 'none'}), "
+                         f"got {', '.join(bad)}")
+    vector = directions.vectors[name]
+    if conditions:
+        vector = condition(vector, *(directions.vectors[c] for c in conditions))
+    unit = directions.spread[name]
+    with torch.no_grad():
+        w = model.styles(_z(model, [seed]), psi)[:, 0].float().cpu()
+    steps = torch.tensor(DIRECTION_AMOUNTS).view(-1, 1) * unit
+    ws = (w + steps * vector).to(model._device()).unsqueeze(1).expand(-1, model.num_layers, -1)
+    strip = make_grid(_images(model, ws), nrow=len(DIRECTION_AMOUNTS))
+    held = f", conditioned on {', '.join(conditions)}" if conditions else ""
+    return show(strip, STRIP_DISPLAY), (
+        f"Seed {seed}, ψ = {psi:g}, moved along {name}{held}: {', '.join(f'{a:+g}' for a in DIRECTION_AMOUNTS)} × "
+        f"{unit:.2f} (one standard deviation of w along it).")
+
+
+# ------------------------------------------------------------------------------------------- the tab
+def build(demo, models: dict[str, LoadedModel]) -> None:
+    """Lay out the tab for ``models[KEY]``. Public api names: ``style_mixing``, ``style_growth``,
+    ``style_truncation``, ``style_direction``."""
+    import gradio as gr
+
+    loaded = models[KEY]
+    gr.Markdown("## Style mixing\nA style-based generator (StyleGAN, Karras et al. 2019) grown progressively (ProGAN, "
+                "Karras et al. 2018): every layer reads its own style w, so the layers of one face can take the "
+                "styles of another.")
+    if loaded.model is None:
+        gr.Markdown(loaded.missing_message)
+        return
+    model = loaded.model
+    if model.style_based:
+        _mixing_panel(demo, model)
+    _growth_panel(model)
+    if model.style_based:
+        _direction_panel(model, w_directions(model))
+
+
+def _mixing_panel(demo, model: StyleGAN) -> None:
+    import gradio as gr
+
+    groups = group_labels(model)
+    with gr.Row():
+        row_seeds = gr.Textbox("1, 2, 3", label=f"row seeds (up to {MAX_SEEDS})")
+        column_seeds = gr.Textbox("10, 11, 12, 13", label=f"column seeds (up to {MAX_SEEDS})")
+    with gr.Row():
+        group = gr.Radio([(label, name) for name, label in groups.items()], value=next(iter(groups)),
+                         label="styles taken from the column")
+        psi = gr.Slider(*PSI_RANGE, value=0.7, step=0.05, label="ψ (truncation)")
+    with gr.Row():
+        noise_mode = gr.Radio(list(NOISE_MODES), value="const", label="noise")
+        labels = noise_layer_labels(model)
+        noise_layers = gr.CheckboxGroup(labels, value=labels, label="layers that get noise")
+    button = gr.Button("Mix styles", variant="primary")
+    grid = gr.Image(label="style mixing", format="png", interactive=False)
+    note = gr.Markdown()
+
+    @handler(gpu_seconds=GPU_SECONDS)
+    def on_mix(rows, columns, group_value, psi_value, mode, layers):
+        return mixing_grid(model, rows, columns, group_value, psi_value, mode, layers)
+
+    gr.on([button.click, demo.load], on_mix, [row_seeds, column_seeds, group, psi, noise_mode, noise_layers],
+          [grid, note], api_name="style_mixing", trigger_mode="always_last")
+
+
+def _growth_panel(model: StyleGAN) -> None:
+    import gradio as gr
+
+    gr.Markdown("### Growth strip and truncation")
+    with gr.Row():
+        seed = gr.Number(label="seed (z)", value=0, precision=0)
+        growth_button = gr.Button("Growth strip: the same z at every stage")
+        truncation_button = gr.Button("Truncation strip: ψ from 1 to 0", interactive=model.style_based)
+    strip = gr.Image(label="strip", format="png", interactive=False)
+    note = gr.Markdown()
+
+    @handler(gpu_seconds=GPU_SECONDS)
+    def on_growth(seed_value):
+        return growth_strip(model, seed_value)
+
+    @handler(gpu_seconds=GPU_SECONDS)
+    def on_truncation(seed_value):
+        return truncation_strip(model, seed_value)
+
+    growth_button.click(on_growth, [seed], [strip, note], api_name="style_growth")
+    truncation_button.click(on_truncation, [seed], [strip, note], api_name="style_truncation")
+
+
+def _direction_panel(model: StyleGAN, directions: WDirections) -> None:
+    import gradio as gr
+
+    gr.Markdown("### Directions in w\nSeFa directions of the style layers" + (
+        ", and attribute directions fitted with genhub's face-attribute network (InterFaceGAN)"
+        if directions.attributes else " (this export has no attribute directions: `python -m "
+                                      "genhub.evaluation.directions EXPORT` fits them)") + ".")
+    names = list(directions.vectors)
+    with gr.Row():
+        seed = gr.Number(label="seed (z)", value=0, precision=0)
+        name = gr.Dropdown(names, value=(directions.attributes or names)[0], label="direction")
+        conditions = gr.CheckboxGroup(list(directions.attributes), label="keep these attributes (condition on)")
+        psi = gr.Slider(*PSI_RANGE, value=0.7, step=0.05, label="ψ (truncation)")
+    button = gr.Button("Move along the direction")
+    strip = gr.Image(label="-3 … +3 standard deviations", format="png", interactive=False)
+    note = gr.Markdown()
+
+    @handler(gpu_seconds=GPU_SECONDS)
+    def on_direction(seed_value, name_value, conditions_value, psi_value):
+        return direction_strip(model, directions, seed_value, name_value, conditions_value, psi_value)
+
+    button.click(on_direction, [seed, name, conditions, psi], [strip, note], api_name="style_direction")
