@@ -119,8 +119,11 @@ def linear_boundary(codes: torch.Tensor, labels: torch.Tensor, steps: int = 1000
         torch.manual_seed(seed)
         layer = torch.nn.Linear(codes.shape[1], 1)
         optimizer = torch.optim.Adam(layer.parameters(), lr=1e-2)
+        # centred: the same optimal normal (the bias absorbs the mean), but reached within the step budget for codes
+        # far from the origin, e.g. a StyleGAN's w after the mapping network's leaky ReLUs
+        centred = codes.float() - codes.float().mean(0)
         for _ in range(steps):
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(layer(codes.float()).flatten(), y)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(layer(centred).flatten(), y)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -108,3 +108,11 @@ def test_the_explorers_keep_choice_holds_the_other_attribute_fixed(tmp_path):
     assert float((kept.code - kept.base).norm()) == pytest.approx(2.0, abs=1e-5)  # the same distance
     with pytest.raises(ValueError, match="no attribute slider for Wings"):
         explorer.edit(state, values, [0.0, 0.0], keep=["Wings"])
+
+
+def test_the_held_out_accuracy_does_not_assume_a_boundary_through_the_origin():
+    u = torch.eye(16)[0]
+    toy = _Toy(u)
+    z, logits = label_samples(toy.generate, toy, 2000, 16, seed=1)
+    shifted = fit_boundaries(z + 3.0, logits, toy.attributes, wanted=("Smiling",))  # codes far from the origin
+    assert float(shifted["Smiling"]["direction"] @ u) > 0.99 and shifted["Smiling"]["accuracy"] > 0.95

@@ -57,7 +57,8 @@ def fit_boundaries(z: torch.Tensor, logits: torch.Tensor, names: list[str], want
     the same share with the lowest negatives (InterFaceGAN's choice); 80% fit the boundary, 20% measure it.
 
     Returns:
-        name -> {"direction": float32 (latent_dim,) unit, "accuracy": share of the held-out 20% on the right side,
+        name -> {"direction": float32 (latent_dim,) unit, "accuracy": share of the held-out 20% on the right side
+        of the boundary (normal ``direction``, offset midway between the two classes on the fit share),
         "samples": codes used}.
     """
     found = {}
@@ -73,7 +74,11 @@ def fit_boundaries(z: torch.Tensor, logits: torch.Tensor, names: list[str], want
         chosen, labels = chosen[shuffle], labels[shuffle]
         split = int(0.8 * len(chosen))
         direction = linear_boundary(z[chosen[:split]], labels[:split], seed=seed)
-        held_out = ((z[chosen[split:]] @ direction > 0).float() == labels[split:]).float().mean()
+        # the boundary's offset along the normal: midway between the two classes' mean projections on the fit
+        # share (not 0: a StyleGAN's w is not centred on the origin as z ~ N(0, I) is)
+        fitted = z[chosen[:split]] @ direction
+        offset = (fitted[labels[:split] == 1].mean() + fitted[labels[:split] == 0].mean()) / 2
+        held_out = ((z[chosen[split:]] @ direction > offset).float() == labels[split:]).float().mean()
         found[name] = {"direction": direction, "accuracy": float(held_out), "samples": int(len(chosen))}
     return found
 

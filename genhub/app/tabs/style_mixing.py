@@ -23,6 +23,7 @@ from PIL import Image
 
 from genhub.app.loading import LoadedModel
 from genhub.app.serving import handler
+from genhub.evaluation.directions import ATTRIBUTES
 from genhub.geometry import condition, sefa
 from genhub.images import make_grid, show
 from genhub.models.stylegan import NOISE_MODES, StyleGAN, layer_groups, mix_styles, stage_resolution
@@ -206,11 +207,13 @@ def w_directions(model: StyleGAN) -> WDirections:
     weight = torch.cat([layer.adain.style.weight.detach().float().cpu()
                         for block in model.synthesis.blocks for layer in block]).T
     vectors = {f"SeFa {k + 1}": direction for k, direction in enumerate(sefa(weight)[1][:NUM_SEFA])}
-    vectors.update({name: vector / vector.norm() for name, vector in model.boundaries.items()})
+    known = [name for name in ATTRIBUTES if name in model.boundaries]  # the usual order, Smiling first
+    attributes = known + sorted(set(model.boundaries) - set(known))
+    vectors.update({name: model.boundaries[name] / model.boundaries[name].norm() for name in attributes})
     with torch.no_grad():
         w = model.mapping(model.latents(SPREAD_SAMPLES, torch.Generator().manual_seed(0))).float().cpu()
     spread = {name: float((w @ vector).std()) for name, vector in vectors.items()}
-    return WDirections(vectors, spread, tuple(model.boundaries))
+    return WDirections(vectors, spread, tuple(attributes))
 
 
 def direction_strip(model: StyleGAN, directions: WDirections, seed, name: str, conditions: list[str] | None = None,
