@@ -157,7 +157,7 @@ STARTERS: dict[str, Starter] = {
         ("--dataset", "lfw-subset", "--resolution", "32", "--random_flip", "--train_batch_size", "16",
          "--stage_steps", "60", "--fade_steps", "60", "--max_train_steps", "480", *_budget(2.0),
          "--num_grid_images", "16", *_QUIET),
-        (4.5, 2.0)),
+        (4.2, 2.2)),
 }
 
 
