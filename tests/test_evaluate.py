@@ -120,7 +120,7 @@ def test_evaluation_with_inception_weights_checks_the_hash_and_labels_the_space(
 
 def test_every_family_has_an_evaluator_and_a_model_class():
     assert set(EVALUATORS) == {"dcgan", "ddpm", "vae", "autoencoder", "pix2pix", "cyclegan", "dbvae", "pixelcnn",
-                               "cgan"}
+                               "cgan", "stylegan"}
     assert set(EVALUATORS) <= set(MODEL_CLASSES)
 
 
