@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install test lint demo starters bench browser clean
+.PHONY: install test lint demo starters bench browser audio-tools clean
 
 # torch first and alone (the CPU build); then the pinned requirements; then genhub itself, editable.
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
@@ -23,7 +23,15 @@ browser:
 		apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
 		echo "note: no Chromium (not root, or no apt-get): the browser test will be skipped"
 
-test: install browser
+# The speech dataset (genhub/voices.py) speaks with Debian's espeak-ng; sox is for measuring and converting clips by
+# hand. Installed here when missing and we can (root); otherwise the espeak-ng test is skipped and pytest says why.
+audio-tools:
+	@{ command -v espeak-ng >/dev/null 2>&1 && command -v sox >/dev/null 2>&1; } || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		apt-get update -qq && apt-get install -y -qq espeak-ng sox >/dev/null; } || \
+		echo "note: no espeak-ng (not root, or no apt-get): the espeak-ng test will be skipped"
+
+test: install browser audio-tools
 	$(PY) -m pytest -q -rs tests
 
 lint: install

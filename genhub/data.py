@@ -1,7 +1,9 @@
-"""One entry point for image datasets: Hub ids, local parquet folders, image folders, ``lfw-subset``.
+"""One entry point for image datasets: Hub ids, local parquet folders, image folders, ``lfw-subset``; and for the
+audio of voice conversion, as log-mel spectrogram windows (:class:`SpectrogramWindows`, ``DataSpec.modality``).
 
-Images are decoded by :func:`genhub.images.sanitize_image` (not by ``datasets``), so a corrupt
-row gives an error that names the source and the row instead of a crash deep in a worker.
+Images are decoded by :func:`genhub.images.sanitize_image` and clips by :func:`genhub.audio.read_audio` (not by
+``datasets``), so a corrupt row gives an error that names the source and the row instead of a crash deep in a
+worker.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ HELD_OUT_FRACTION = 0.1
 #: waiting 16% of its time on JPEG decoding + Lanczos resizing without it.
 CACHE_LIMIT_BYTES = 2 * 1024**3
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+#: A parquet shard in the Hub's layout names its split: ``paired-00000-of-00001.parquet`` is split ``paired``.
+_SHARD = re.compile(r"^([A-Za-z]\w*?)-\d{5}-of-\d{5}\.parquet$")
+MODALITIES = ("image", "audio")
 
 
 class DataError(ValueError):
@@ -38,8 +43,10 @@ def _load_local(path: Path) -> datasets.DatasetDict:
         return datasets.load_dataset("imagefolder", data_dir=str(path))
     splits: dict[str, list[str]] = {}
     for file in parquet:
-        split = re.split(r"[-_.]", file.name)[0]
-        splits.setdefault(split if split in ("train", "test", "validation") else "train", []).append(str(file))
+        shard = _SHARD.match(file.name)
+        split = shard.group(1) if shard else re.split(r"[-_.]", file.name)[0]
+        known = shard or split in ("train", "test", "validation")
+        splits.setdefault(split if known else "train", []).append(str(file))
     for split, files in splits.items():
         if sum(pq.ParquetFile(file).metadata.num_rows for file in files) == 0:
             raise DataError(f"dataset {str(path)!r}: split {split!r} is empty")
@@ -95,6 +102,60 @@ def load_source(source: str) -> datasets.DatasetDict:
 def image_columns(table: datasets.Dataset) -> list[str]:
     """Names of the columns whose feature is ``datasets.Image``, in table order."""
     return [name for name, feature in table.features.items() if isinstance(feature, datasets.Image)]
+
+
+def audio_columns(table: datasets.Dataset) -> list[str]:
+    """Names of the columns whose feature is ``datasets.Audio``, in table order."""
+    return [name for name, feature in table.features.items() if isinstance(feature, datasets.Audio)]
+
+
+class SpectrogramWindows(torch.utils.data.Dataset):
+    """The clips of a table's audio column as log-mel windows, the 1-channel "images" of a voice CycleGAN: item i is
+    ``{key: float32 (1, resolution, resolution) in [-1, 1]}`` (mel bands x frames; -1 is silence).
+
+    Every clip is read by :func:`genhub.audio.read_audio` (mono, resampled to 16 kHz), turned into a log-mel
+    spectrogram by :func:`genhub.audio.square_spec` ``(resolution)`` and cut by :func:`genhub.audio.windows` into
+    windows that overlap by half; all at construction, kept in memory (16 KB a window at 64 x 64).
+
+    Parameters:
+        table: the rows. column: the audio column. key: the item key (e.g. ``"real_A"``).
+        resolution: mel bands = frames per window. source: the dataset's name, used in error messages.
+
+    Raises:
+        DataError: no such column, or a row whose clip cannot be read (the row and the reason).
+    """
+
+    def __init__(self, table: datasets.Dataset, column: str, key: str, resolution: int, source: str = "dataset"):
+        from genhub import audio  # librosa and numba load only for audio data
+
+        if column not in table.column_names:
+            raise DataError(f"dataset {source!r} has no column {column!r}; its audio columns are "
+                            f"{audio_columns(table)}")
+        self.table = table.cast_column(column, datasets.Audio(decode=False))
+        self.column, self.key, self.source, self.spec = column, key, source, audio.square_spec(resolution)
+        self.windows = torch.cat([audio.windows(self.spec.mel(self.clip(row)), self.spec.frames)
+                                  for row in range(len(self.table))])
+
+    def clip(self, row: int):
+        """Row ``row``'s clip: float32 numpy (samples,) in [-1, 1], mono, at the spec's sample rate.
+
+        Raises:
+            DataError: the clip cannot be read.
+        """
+        from genhub.audio import AudioError, read_audio
+
+        value = self.table[int(row)][self.column]
+        try:
+            return read_audio(value["bytes"] if value.get("bytes") is not None else value["path"],
+                              self.spec.sample_rate)[0]
+        except AudioError as error:
+            raise DataError(f"dataset {self.source!r}, row {row}, column {self.column!r}: {error}") from error
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {self.key: self.windows[index]}
 
 
 class ImageDataset(torch.utils.data.Dataset):
@@ -255,6 +316,8 @@ class DataSpec:
         domains: unpaired data: item key -> its ``domain_column`` value, e.g. ``{"real_A": "A", "real_B": "B"}``.
         source_b: unpaired data in two sources: the second key's source (``source`` holds the first).
         seed: seeds the unpaired A/B pairing (see :class:`UnpairedImageDataset`).
+        modality: ``"image"``, or ``"audio"``: unpaired clips as :class:`SpectrogramWindows` (``resolution`` mel
+            bands x frames, ``channels`` 1; the columns are audio columns).
     """
 
     source: str
@@ -265,6 +328,7 @@ class DataSpec:
     domains: dict[str, str] = field(default_factory=dict)
     source_b: str | None = None
     seed: int = 0
+    modality: str = "image"
 
     @property
     def unpaired(self) -> bool:
@@ -282,10 +346,12 @@ class DataSpec:
         return replace(self, source=source, columns=dict.fromkeys(self.columns), source_b=None)
 
 
-def _columns(table: datasets.Dataset, wanted: dict[str, str | None], source: str) -> dict[str, str]:
-    found = image_columns(table)
+def _columns(table: datasets.Dataset, wanted: dict[str, str | None], source: str,
+             modality: str = "image") -> dict[str, str]:
+    found = audio_columns(table) if modality == "audio" else image_columns(table)
     if not found and None in wanted.values():
-        raise DataError(f"dataset {source!r} has no image column (columns: {table.column_names}); name the column")
+        raise DataError(f"dataset {source!r} has no {modality} column (columns: {table.column_names}); name the "
+                        "column")
     free = [column for column in found if column not in wanted.values()]
     columns = {}
     for key, column in wanted.items():
@@ -319,8 +385,12 @@ def load_split(spec: DataSpec, split: str = "train", key: str | None = None) -> 
 
     Raises:
         DataError: as :func:`load_source`; a missing column or domain; too few image columns; both a domain
-            column and a second source; an unknown ``key``.
+            column and a second source; an unknown ``key``; audio that is not unpaired; an unknown modality.
     """
+    if spec.modality not in MODALITIES:
+        raise DataError(f"modality must be one of {MODALITIES}, got {spec.modality!r}")
+    if spec.modality == "audio" and not spec.unpaired:
+        raise DataError("audio data is for unpaired voice conversion: name its --domain_column (or a second dataset)")
     if key is not None and key not in spec.columns:
         raise DataError(f"no images {key!r} in this data (keys: {list(spec.columns)})")
     if spec.domain_column is not None and spec.source_b is not None:
@@ -337,8 +407,11 @@ def load_split(spec: DataSpec, split: str = "train", key: str | None = None) -> 
             continue
         table, source = _domain_table(spec, split, name, index)
         label = spec.domains.get(name, "AB"[index])
-        parts[name] = ImageDataset(table, _columns(table, {name: column}, source), spec.resolution, spec.channels,
-                                   f"{source} (domain {label})")
+        found = _columns(table, {name: column}, source, spec.modality)
+        where = f"{source} (domain {label})"
+        parts[name] = (SpectrogramWindows(table, found[name], name, spec.resolution, where)
+                       if spec.modality == "audio" else
+                       ImageDataset(table, found, spec.resolution, spec.channels, where))
     if key is not None:
         return parts[key]
     return UnpairedImageDataset(*parts.values(), seed=spec.seed)

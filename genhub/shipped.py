@@ -9,7 +9,11 @@ trained on a machine with no data and no network. Small and low-resolution: star
   the 100 faces, ``"B"`` = its 100 non-face patches of natural images (a toy pair: "face <-> texture"); ``is_face``
   (1/0) is the same split as a label (the DB-VAE's positives, a conditional GAN's one attribute).
 
-Each is one ``train`` split; :func:`genhub.data.load_source` holds out 10% as ``test``.
+- ``synthetic-voices``: two small unpaired "voices" for a voice CycleGAN starter, spoken by genhub's numpy
+  source-filter voice (:func:`genhub.voices.speech_splits` with ``synthetic=True``: 60 clips per voice, vowels only, A
+  low-pitched, B high-pitched with shifted formants), with its own ``test`` and ``paired`` splits; column ``audio``.
+
+The image sources are one ``train`` split; :func:`genhub.data.load_source` holds out 10% as ``test``.
 """
 
 from __future__ import annotations
@@ -53,8 +57,16 @@ def _faces_vs_patches() -> datasets.Dataset:
                                     "domain_name": datasets.Value("string"), "is_face": datasets.Value("int8")}))
 
 
-#: name -> builder of its one split. A new shipped source adds one entry (and its line in ABOUT).
-SHIPPED = {"lfw-subset": _faces, "lfw-subset-sketch": _sketches, "lfw-subset-faces-vs-patches": _faces_vs_patches}
+def _synthetic_voices() -> datasets.DatasetDict:
+    from genhub.voices import speech_splits  # librosa loads only for audio
+
+    return speech_splits(num_train=60, num_test=6, num_paired=6, seed=0, synthetic=True)[0]
+
+
+#: name -> builder of its train split (or of all its splits). A new shipped source adds one entry (and its line in
+#: ABOUT).
+SHIPPED = {"lfw-subset": _faces, "lfw-subset-sketch": _sketches, "lfw-subset-faces-vs-patches": _faces_vs_patches,
+           "synthetic-voices": _synthetic_voices}
 #: name -> what a model trained on it has learnt, for the tab that shows the model.
 ABOUT = {
     "lfw-subset": "Trained on scikit-image's 100 LFW faces (25x25 grayscale, upscaled): expect blurry gray faces.",
@@ -62,9 +74,13 @@ ABOUT = {
                          "sketch -> face starter; point the app at a model trained on real sketch pairs for more.",
     "lfw-subset-faces-vs-patches": "A toy translation: face <-> texture patch, the only unpaired pair scikit-image "
                                    "ships (its 100 LFW faces and 100 non-face patches), not eyeglasses.",
+    "synthetic-voices": "A toy voice conversion between two vowel-only numpy voices (low and high pitch): train on "
+                        "espeak-ng speech (training/make_speech_domains.py) for real sentences.",
 }
 
 
 def load_shipped(name: str) -> datasets.DatasetDict:
-    """The shipped source ``name`` (a key of :data:`SHIPPED`) as a ``DatasetDict`` with one ``train`` split."""
-    return datasets.DatasetDict({"train": SHIPPED[name]()})
+    """The shipped source ``name`` (a key of :data:`SHIPPED`) as a ``DatasetDict``: its builder's splits, or one
+    ``train`` split."""
+    built = SHIPPED[name]()
+    return built if isinstance(built, datasets.DatasetDict) else datasets.DatasetDict({"train": built})

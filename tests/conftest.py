@@ -253,6 +253,31 @@ def tiny_stylegan_export(faces_dir, tmp_path_factory) -> Path:
     return train_tiny("stylegan", tiny_stylegan_args(faces_dir, output, "--max_train_steps", "8"))
 
 
+@pytest.fixture(scope="session")
+def voices_dir(tmp_path_factory) -> Path:
+    """Two synthetic voices (genhub.voices, numpy source-filter: no espeak-ng needed): 4 clips per voice for training,
+    2 held out, 2 sentences said by both (the paired split)."""
+    from genhub.voices import make_speech_domains
+
+    folder = tmp_path_factory.mktemp("voices")
+    make_speech_domains(folder, num_train=4, num_test=2, num_paired=2, seed=0, synthetic=True)
+    return folder
+
+
+def tiny_voice_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[str]:
+    """Flags for a voice CycleGAN on 64 x 64 log-mel windows, small enough to train a step in a fraction of a second."""
+    return ["--dataset", str(dataset), "--output_dir", str(output_dir), "--domain_column", "voice", "--modality",
+            "audio", "--resolution", "64", "--ngf", "4", "--ndf", "4", "--n_blocks", "1", "--pool_size", "3",
+            "--train_batch_size", "2", "--num_grid_images", "2", "--save_images_steps", "5", *extra]
+
+
+@pytest.fixture(scope="session")
+def tiny_voice_export(voices_dir, tmp_path_factory) -> Path:
+    """A voice CycleGAN export trained for 2 steps through the real entry point."""
+    output = tmp_path_factory.mktemp("export") / "voices"
+    return train_tiny("cyclegan", tiny_voice_args(voices_dir, output, "--max_train_steps", "2"))
+
+
 def tiny_feature_args(dataset: Path | str, output_dir: Path, *extra: str) -> list[str]:
     """Flags for a face feature network small enough to train a step in well under a second."""
     return ["--dataset", str(dataset), "--output_dir", str(output_dir), "--resolution", "32", "--width", "4",

@@ -80,7 +80,8 @@ def public_api_names(demo: gr.Blocks) -> set[str]:
 
 def test_module_level_demo_has_every_tab_of_the_table():
     assert [t.title for t in TABS] == ["Which face is fake?", "Image-to-image", "Latent explorer", "Diffusion",
-                                       "Conditional GAN", "Style mixing", "Autoregressive", "Fairness", "Models"]
+                                       "Conditional GAN", "Style mixing", "Autoregressive", "Voice conversion",
+                                       "Fairness", "Models"]
     labels = tab_labels(app.demo)
     assert labels[:3] == [t.title for t in TABS[:3]]  # then the latent explorer's sub-tabs
     texts = [block.value or "" for block in app.demo.blocks.values() if isinstance(block, gr.Markdown)]
@@ -88,7 +89,7 @@ def test_module_level_demo_has_every_tab_of_the_table():
     pixelcnn_missing = any("Model **pixelcnn-faces** is not available" in text for text in texts)
     assert labels[3:] == [*LATENT_SUB_TABS, "Diffusion", *([] if ddpm_missing else DIFFUSION_SUB_TABS),
                           "Conditional GAN", "Style mixing", "Autoregressive",
-                          *([] if pixelcnn_missing else AUTOREGRESSIVE_SUB_TABS),
+                          *([] if pixelcnn_missing else AUTOREGRESSIVE_SUB_TABS), "Voice conversion",
                           "Fairness", "Models"]
     assert texts[0].startswith("# genhub")
     for key in model_keys(TABS):  # no checkpoints/ in the test checkout: every model says how to get it
@@ -145,9 +146,9 @@ def test_load_models_loads_only_the_keys_asked_for(tiny_export):
     with pytest.raises(ValueError, match="unknown model key 'nope'"):
         loading.load_models(["nope"])
     assert model_keys(TABS) == ["dcgan-faces", "vae-faces", "ddpm-faces", "stylegan-faces", "pix2pix-sketch2face",
-                                "cyclegan-eyeglasses", "autoencoder-faces", "cgan-faces", "pixelcnn-faces", "face-cnn",
-                                "dbvae-faces-alpha-inf", "dbvae-faces-alpha-1", "dbvae-faces-alpha-0.1",
-                                "dbvae-faces-alpha-0.01"]
+                                "cyclegan-eyeglasses", "autoencoder-faces", "cgan-faces", "pixelcnn-faces",
+                                "cyclegan-voices", "face-cnn", "dbvae-faces-alpha-inf", "dbvae-faces-alpha-1",
+                                "dbvae-faces-alpha-0.1", "dbvae-faces-alpha-0.01"]
     assert model_keys([tab("latent")]) == ["vae-faces", "dcgan-faces", "autoencoder-faces"]
     with pytest.raises(ValueError, match="unknown tab 'nope'"):
         tab("nope")
@@ -397,7 +398,8 @@ def test_readme_api_example_calls_every_tab(tiny_export, tiny_vae_export, tiny_p
 # ------------------------------------------------------------------------------------------- ZeroGPU on every event
 #: Events that run no model (they read the session's state or the held-out data), by api name.
 NON_MODEL_EVENTS = {"guess_left", "guess_right", "everyone", "quiz_difficulties", "select_model", "pick_example",
-                    "diffusion_preset", "diffusion_invert_example", "fairness_galleries", "pixelcnn_pick_example"}
+                    "diffusion_preset", "diffusion_invert_example", "fairness_galleries", "pixelcnn_pick_example",
+                    "voice_held_out"}
 
 
 @pytest.fixture(scope="module")
@@ -453,7 +455,8 @@ def gpu_calls():
 
 @pytest.fixture(scope="module")
 def full_demo(gpu_calls, tiny_export, tiny_vae_export, tiny_pix2pix_export, tiny_cyclegan_export, tiny_ddpm_export,
-              tiny_pixelcnn_export, tiny_stylegan_export, labelled_faces_dir, faces_and_nonfaces, tmp_path_factory):
+              tiny_pixelcnn_export, tiny_stylegan_export, tiny_voice_export, labelled_faces_dir, faces_and_nonfaces,
+              tmp_path_factory):
     cgan = train_tiny("cgan", tiny_cgan_args(labelled_faces_dir, tmp_path_factory.mktemp("export") / "cgan",
                                              "--max_train_steps", "2"))
     autoencoder = train_tiny("autoencoder", tiny_autoencoder_args(  # on the VAE's data: the same held-out faces
@@ -465,15 +468,16 @@ def full_demo(gpu_calls, tiny_export, tiny_vae_export, tiny_pix2pix_export, tiny
                            f"pix2pix-sketch2face={tiny_pix2pix_export}", f"cyclegan-eyeglasses={tiny_cyclegan_export}",
                            f"ddpm-faces={tiny_ddpm_export}", f"autoencoder-faces={autoencoder}", f"face-cnn={cnn}",
                            f"dbvae-faces-alpha-0.1={dbvae}", f"pixelcnn-faces={tiny_pixelcnn_export}",
-                           f"cgan-faces={cgan}", f"stylegan-faces={tiny_stylegan_export}"])
+                           f"cgan-faces={cgan}", f"stylegan-faces={tiny_stylegan_export}",
+                           f"cyclegan-voices={tiny_voice_export}"])
 
 
 def test_the_full_demo_has_the_tables_tabs_and_api_names(full_demo):
-    quiz, translate, latent, diffusion, conditional, style, autoregressive, fairness, models = TABS
+    quiz, translate, latent, diffusion, conditional, style, autoregressive, voice, fairness, models = TABS
     assert tab_labels(full_demo) == [quiz.title, translate.title, "Picture", "Draw", latent.title, *LATENT_SUB_TABS,
                                      diffusion.title, *DIFFUSION_SUB_TABS, conditional.title, style.title,
-                                     autoregressive.title,
-                                     *AUTOREGRESSIVE_SUB_TABS, fairness.title, models.title]
+                                     autoregressive.title, *AUTOREGRESSIVE_SUB_TABS, voice.title, fairness.title,
+                                     models.title]
     assert public_api_names(full_demo) == {name for entry in TABS for name in entry.api_names}
 
 

@@ -23,6 +23,7 @@ from conftest import (
     tiny_pixelcnn_args,
     tiny_stylegan_args,
     tiny_vae_args,
+    tiny_voice_args,
     train_tiny,
 )
 from genhub.models import MODEL_CLASSES
@@ -72,6 +73,10 @@ CASES = [
                ("--max_train_steps", "6", *ACCUMULATE, "--checkpointing_steps", "3"), 9, (3, 5)),
     # stages of 2 steps, 2 steps of fade-in: stage 1 ends at step 6, so resuming from checkpoint-5 crosses into stage
     # 2's fade-in; style mixing (crossover from the torch RNG), per-layer noise and lazy R1 every 2 steps in play
+    # the audio configuration: log-mel windows of synthetic voices (about 20 per voice: 5 steps per epoch), no flips
+    ResumeCase("cyclegan", "voices_dir", tiny_voice_args,
+               ("--max_train_steps", "7", "--gradient_accumulation_steps", "2", "--checkpointing_steps", "2"), 9,
+               (2, 4, 5)),
     ResumeCase("stylegan", "faces_dir", tiny_stylegan_args,
                ("--max_train_steps", "8", *ACCUMULATE, "--checkpointing_steps", "3"), 9, (3, 5)),
 ]

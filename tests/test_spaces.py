@@ -46,6 +46,7 @@ SPACE_TABS = {
     "diffusion": ("diffusion", {"held_out_examples"}, set()),  # its model is missing here: the tab says so
     "autoregressive": ("autoregressive", {"held_out_examples"}, set()),  # likewise
     "style-mixing": ("style", set(), set()),  # likewise
+    "voice-conversion": ("voice", set(), set()),  # likewise
 }
 
 

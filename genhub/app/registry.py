@@ -115,6 +115,13 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
                "--domain_column domain --domain_a A --domain_b B --domain_a_name no_eyeglasses "
                "--domain_b_name eyeglasses --resolution 64 --ngf 32 --ndf 32 --n_blocks 6 --train_batch_size 4 "
                "--random_flip --max_train_steps 5000 --output_dir checkpoints/cyclegan-eyeglasses-64"),
+    "cyclegan-voices": ModelSpec(
+        "cyclegan", "checkpoints/cyclegan-voices-64", local=True,
+        recipe="python training/make_speech_domains.py --output_dir data/voices && accelerate launch "
+               "training/train_cyclegan.py --dataset data/voices --domain_column voice --modality audio "
+               "--domain_a_name 'low voice' --domain_b_name 'high voice' --resolution 64 --ngf 16 --ndf 16 "
+               "--n_blocks 6 --train_batch_size 4 --max_train_steps 3000 --max_train_minutes 45 "
+               "--output_dir checkpoints/cyclegan-voices-64"),
     "ddpm-faces": ModelSpec(
         "ddpm", "checkpoints/ddpm-faces-32", local=True,
         recipe="accelerate launch training/train_ddpm.py --dataset ../shared/data/faces_celeba --resolution 32 "

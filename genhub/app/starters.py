@@ -141,6 +141,12 @@ STARTERS: dict[str, Starter] = {
          "--ndf", "16", "--n_blocks", "4", "--train_batch_size", "4", "--random_flip", "--max_train_steps", "600",
          *_budget(1.0), *_QUIET),
         (2.1, 1.0)),
+    "cyclegan-voices": Starter(  # both on the synthetic voices: no speech data ships anywhere
+        "cyclegan",
+        *[("--dataset", "synthetic-voices", "--domain_column", "voice", "--modality", "audio", "--domain_a_name",
+           "low voice", "--domain_b_name", "high voice", "--resolution", "64", "--ngf", "8", "--ndf", "8",
+           "--n_blocks", "2", "--train_batch_size", "4", "--max_train_steps", "300", *_budget(2.0), *_QUIET)] * 2,
+        (2.5, 2.5)),
     "ddpm-faces": Starter(
         "ddpm",
         ("--dataset", "{data}/faces_celeba", "--resolution", "32", "--random_flip", "--train_batch_size", "32",

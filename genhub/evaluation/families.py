@@ -362,7 +362,10 @@ def evaluate_paired(ctx: EvalContext) -> Evaluation:
 
 
 def evaluate_unpaired(ctx: EvalContext) -> Evaluation:
-    """CycleGAN: FID/KID/precision/recall of A->B translations against held-out B images, and of B->A against A."""
+    """CycleGAN: FID/KID/precision/recall of A->B translations against held-out B images, and of B->A against A; a
+    voice CycleGAN (audio data): :func:`evaluate_voice`."""
+    if ctx.spec.modality == "audio":
+        return evaluate_voice(ctx)
     real = {key[-1]: stack(ctx.data(ctx.split, key), key, ctx.max_real) for key in ("real_A", "real_B")}
     result = Evaluation()
     for direction in ("AB", "BA"):
@@ -370,6 +373,27 @@ def evaluate_unpaired(ctx: EvalContext) -> Evaluation:
         distribution_metrics(ctx, result, ctx.features(target), ctx.features(_translate(ctx, source, direction)),
                              f"{direction[0]}->{direction[1]}", f"held-out domain-{direction[1]} images")
     return result
+
+
+def evaluate_voice(ctx: EvalContext) -> Evaluation:
+    """A voice CycleGAN on the paired held-out split: :func:`genhub.evaluation.voice.voice_metrics` (spectrogram DTW
+    distance to the true target-voice clip, converted and not; median F0; cycle L1), at most ``max_real`` pairs."""
+    from genhub.evaluation.voice import voice_metrics
+
+    result = Evaluation()
+    for name, value in voice_metrics(ctx.model, ctx.spec, ctx.max_real).items():
+        result.add(name, value, next(text for prefix, text in VOICE_METRICS if name.startswith(prefix)))
+    return result
+
+
+#: What each voice measurement is (by the start of its name), for the report and the card.
+VOICE_METRICS = (
+    ("dtw_l1", "mean L1 (in [-1, 1] log-mel units) between the clip and the true clip of the same sentence in the "
+               "target voice, after DTW alignment, over the paired held-out split"),
+    ("cycle", "mean |X->Y->X - X| of the log-mel spectrograms, in [-1, 1] units"),
+    ("median F0", "median over clips of each clip's median F0 (pYIN), Hz; converted clips through Griffin-Lim"),
+    ("paired", "sentences of the paired held-out split, each said in both voices"),
+)
 
 
 #: family (``training_info.json`` "family") -> its evaluator. Add a family here.

@@ -23,7 +23,7 @@ from typing import Callable
 
 import torch
 
-from genhub.data import DataSpec, load_split
+from genhub.data import MODALITIES, DataSpec, load_split
 from genhub.hub.card import CardText
 from genhub.models import CycleGAN
 from genhub.models.layers import NORMS
@@ -48,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--domain_a_name", default=None, help="what domain A is, for the app and the model card")
     data.add_argument("--domain_b_name", default=None, help="what domain B is, for the app and the model card")
     data.add_argument("--channels", type=int, choices=[1, 3], default=3)
+    data.add_argument("--modality", choices=MODALITIES, default="image",
+                      help="audio: the domains are clips (an audio column, e.g. training/make_speech_domains.py's), "
+                           "seen as log-mel windows of --resolution mel bands x frames, 1 channel (voice conversion)")
     model = parser.add_argument_group("CycleGAN model")
     model.add_argument("--ngf", type=int, default=64, help="ResNet generator width")
     model.add_argument("--ndf", type=int, default=64, help="PatchGAN width")
@@ -70,10 +73,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.n_blocks is None:
         args.n_blocks = 6 if args.resolution <= 128 else 9
+    if args.modality == "audio":
+        if args.random_flip:
+            parser.error("--random_flip mirrors images left-right: on a spectrogram that plays speech backwards")
+        args.channels = 1  # a log-mel spectrogram has one channel
     args.data = DataSpec(args.dataset, args.resolution, args.channels,
                          {"real_A": args.image_column, "real_B": args.image_column_b or args.image_column},
                          args.domain_column, {"real_A": args.domain_a, "real_B": args.domain_b}, args.dataset_b,
-                         args.seed)
+                         args.seed, args.modality)
     return args
 
 
@@ -180,11 +187,20 @@ def heldout_cycle_l1(held_out: dict[str, torch.utils.data.Dataset]) -> Callable[
     return on_export
 
 
-def card_text(names: dict[str, str]) -> CardText:
+#: What an audio model's card adds: how a clip becomes the images the networks see.
+AUDIO_NOTE = (" Voice conversion: each clip is a log-mel spectrogram (16 kHz, 1024-sample STFT, hop 256, {r} mel bands "
+              "scaled to [-1, 1]) cut into {r}-frame windows (about {seconds:.1f} s) that overlap by half; a whole "
+              "clip is converted window by window, stitched back by overlap-add and turned into sound by "
+              "Griffin-Lim (genhub.audio). The grid's images are spectrograms (low frequencies at the top).")
+
+
+def card_text(names: dict[str, str], data: DataSpec) -> CardText:
+    audio = AUDIO_NOTE.format(r=data.resolution, seconds=data.resolution * 256 / 16000) \
+        if data.modality == "audio" else ""
     return CardText(
         f"CycleGAN: two ResNet generators translate between unpaired domains A ({names['A']}) and B "
         f"({names['B']}), both exported (with both PatchGAN discriminators). The grid shows held-out "
-        "real_A | fake_B | rec_A, then real_B | fake_A | rec_B.",
+        "real_A | fake_B | rec_A, then real_B | fake_A | rec_B." + audio,
         usage='fake_B, rec_A = model.cycle(real_A, "AB")  # or model.translate(real_B, "BA"); (B, C, H, W) in [-1, 1]',
         metric_descriptions={
             f"heldout_cycle_l1_{x}": f"mean absolute error |rec_{x} - real_{x}| per pixel of the cycle {x} -> {y} -> "
@@ -234,7 +250,8 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
                     for name, optimizer in optimizers.items()},
         state={"pool_A": ImagePool(args.pool_size), "pool_B": ImagePool(args.pool_size)},
         on_export=heldout_cycle_l1(held_out),
-        card=card_text({"A": args.domain_a_name or args.domain_a, "B": args.domain_b_name or args.domain_b}),
+        card=card_text({"A": args.domain_a_name or args.domain_a, "B": args.domain_b_name or args.domain_b},
+                       args.data),
     )
     return recipe, dataset
 

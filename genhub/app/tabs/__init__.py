@@ -20,6 +20,7 @@ from genhub.app.tabs import (
     quiz,
     style_mixing,
     translate,
+    voice,
 )
 
 
@@ -75,6 +76,7 @@ TABS: tuple[Tab, ...] = (
         ("style_mixing", "style_growth", "style_truncation", "style_direction")),
     Tab("autoregressive", "Autoregressive", autoregressive, (autoregressive.KEY, *autoregressive.COMPARED),
         ("pixelcnn_sample", "pixelcnn_complete", "pixelcnn_surprise", "pixelcnn_outliers")),
+    Tab("voice", "Voice conversion", voice, (voice.KEY,), ("voice_convert", "voice_held_out")),
     Tab("fairness", "Fairness", fairness, fairness.KEYS, ("fairness_table", "fairness_galleries", "fairness_score")),
     Tab("models", "Models", models, tuple(DEFAULT_MODELS), ()),
 )

@@ -1,0 +1,16 @@
+"""Voice conversion — genhub's CycleGAN on spectrograms as a Space of its own: record or upload a clip, hear
+it in the other voice and back.
+
+In a bundle (``genhub-space-bundle``) the ``genhub`` package sits beside this file; in the repository it is
+installed (``pip install -e .``)."""
+
+from genhub.app.loading import load_models
+from genhub.app.serving import MAX_UPLOAD_BYTES, configure_threads
+from genhub.app.tabs import assemble, tab
+
+configure_threads()
+TAB = tab("voice")
+demo = assemble([TAB], load_models(TAB.keys), TAB.title)
+
+if __name__ == "__main__":
+    demo.queue(default_concurrency_limit=4).launch(max_file_size=MAX_UPLOAD_BYTES)
