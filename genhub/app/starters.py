@@ -146,7 +146,7 @@ STARTERS: dict[str, Starter] = {
         *[("--dataset", "synthetic-voices", "--domain_column", "voice", "--modality", "audio", "--domain_a_name",
            "low voice", "--domain_b_name", "high voice", "--resolution", "64", "--ngf", "8", "--ndf", "8",
            "--n_blocks", "2", "--train_batch_size", "4", "--max_train_steps", "300", *_budget(2.0), *_QUIET)] * 2,
-        (2.5, 2.5)),
+        (1.6, 1.6)),
     "ddpm-faces": Starter(
         "ddpm",
         ("--dataset", "{data}/faces_celeba", "--resolution", "32", "--random_flip", "--train_batch_size", "32",
