@@ -285,6 +285,24 @@ def tiny_feature_args(dataset: Path | str, output_dir: Path, *extra: str) -> lis
 
 
 @contextlib.contextmanager
+def served_tab(module, models: dict):
+    """A tab module's ``build(demo, models)`` in its own ``gr.Blocks``, launched on a free local port: yields
+    (demo, a gradio_client ``Client`` of it); closed afterwards."""
+    import gradio as gr
+    from gradio_client import Client
+    from test_app import free_port
+
+    with gr.Blocks() as demo:
+        module.build(demo, models)
+    port = free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield demo, Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        demo.close()
+
+
+@contextlib.contextmanager
 def one_torch_thread():
     """Tiny models on a busy 2-core machine: one intra-op thread avoids OpenMP oversubscription, which
     made a 40-step tiny run 20x slower (20 s instead of 1 s) while another job used the cores."""

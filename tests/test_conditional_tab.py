@@ -4,11 +4,9 @@ import gradio as gr
 import numpy as np
 import pytest
 import torch
-from gradio_client import Client
 from gradio_client.exceptions import AppError
-from test_app import free_port
 
-from conftest import one_torch_thread, tiny_cgan_args, train_tiny
+from conftest import one_torch_thread, served_tab, tiny_cgan_args, train_tiny
 from genhub.app.loading import load_model
 from genhub.app.registry import ModelSpec
 from genhub.app.tabs import conditional, tab
@@ -57,14 +55,8 @@ def test_grid_is_seeds_by_attributes(loaded):
 
 @pytest.fixture(scope="module")
 def served(loaded):
-    with gr.Blocks() as demo:
-        conditional.build(demo, {"cgan-faces": loaded})
-    port = free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield demo, Client(f"http://127.0.0.1:{port}/", verbose=False)
-    finally:
-        demo.close()
+    with served_tab(conditional, {"cgan-faces": loaded}) as served_demo:
+        yield served_demo
 
 
 def test_every_event_through_gradio_client(served, tmp_path):

@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from gradio_client import Client
 from gradio_client.exceptions import AppError
-from test_app import free_port
 
-from conftest import one_torch_thread
+from conftest import one_torch_thread, served_tab
 from genhub.app.loading import load_model
 from genhub.app.registry import ModelSpec
 from genhub.app.tabs import style_mixing, tab
@@ -138,14 +136,8 @@ def test_directions_in_w_move_one_face_and_condition_on_other_attributes(loaded)
 
 @pytest.fixture(scope="module")
 def served(loaded):
-    with gr.Blocks() as demo:
-        style_mixing.build(demo, {style_mixing.KEY: loaded})
-    port = free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield demo, Client(f"http://127.0.0.1:{port}/", verbose=False)
-    finally:
-        demo.close()
+    with served_tab(style_mixing, {style_mixing.KEY: loaded}) as served_demo:
+        yield served_demo
 
 
 def test_every_event_through_gradio_client(served):

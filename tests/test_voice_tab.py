@@ -4,16 +4,14 @@ tests/test_resume.py's second ``cyclegan`` row."""
 
 import io
 
-import gradio as gr
 import numpy as np
 import pytest
 import soundfile
 import torch
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
-from test_app import free_port
 
-from conftest import one_torch_thread
+from conftest import one_torch_thread, served_tab
 from genhub.app.loading import load_model
 from genhub.app.registry import ModelSpec
 from genhub.app.tabs import tab, voice
@@ -107,21 +105,16 @@ def test_convert_returns_the_three_clips_their_spectrograms_and_a_note(loaded, t
 
 
 def test_a_held_out_clip_of_the_source_voice(loaded):
-    (rate, samples), note = voice.held_out_clip(loaded, "BA", 3)  # wraps around the 2 held-out clips of voice B
+    # row 3 wraps around the 2 held-out clips of voice B
+    (rate, samples), note = voice.held_out_clip(voice.held_out_clips(loaded), "BA", 3)
     assert rate == 16000 and len(samples) > 16000 and "Held-out clip 1 of voice B" in note
     assert data_spec(loaded.info).modality == "audio"
 
 
 @pytest.fixture(scope="module")
 def served(loaded):
-    with gr.Blocks() as demo:
-        voice.build(demo, {voice.KEY: loaded})
-    port = free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield demo, Client(f"http://127.0.0.1:{port}/", verbose=False)
-    finally:
-        demo.close()
+    with served_tab(voice, {voice.KEY: loaded}) as served_demo:
+        yield served_demo
 
 
 def test_every_event_through_gradio_client_with_hostile_clips(served, tmp_path):

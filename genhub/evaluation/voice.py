@@ -62,28 +62,28 @@ def voice_metrics(model, spec: DataSpec, max_pairs: int | None = None) -> dict[s
     def convert(image, direction: str):
         return translate_clip(image, lambda w: model.translate(w.to(device), direction), audio_spec.frames)
 
-    metrics: dict[str, float] = {}
-    for direction, source, target, order in (("AB", clips_a, clips_b, 0), ("BA", clips_b, clips_a, 1)):
+    # each paired clip's spectrogram and F0 once, for both directions
+    mels = {"A": [], "B": []}
+    for row_a, row_b in pairs:
+        for voice, clips, row in (("A", clips_a, row_a), ("B", clips_b, row_b)):
+            clip = clips.clip(row)
+            mels[voice].append((audio_spec.mel(clip), median_f0(clip, audio_spec.sample_rate)))
+    unconverted = float(np.mean([dtw_l1(a, b) for (a, _), (b, _) in zip(mels["A"], mels["B"])]))
+    metrics: dict[str, float] = {f"median F0 {voice} (Hz)": float(np.nanmedian([f0 for _, f0 in mels[voice]]))
+                                 for voice in "AB"}
+    for direction in ("AB", "BA"):
         x, y = direction
-        back = direction[::-1]
-        converted_dtw, plain_dtw, cycle, f0_converted, f0_target, f0_source = [], [], [], [], [], []
-        for pair in pairs:
-            clip_source, clip_target = source.clip(pair[order]), target.clip(pair[1 - order])
-            mel_source, mel_target = audio_spec.mel(clip_source), audio_spec.mel(clip_target)
+        converted_dtw, cycle, f0_converted = [], [], []
+        for (mel_source, _), (mel_target, _) in zip(mels[x], mels[y]):
             converted = convert(mel_source, direction)
-            rec = convert(converted, back)
+            rec = convert(converted, direction[::-1])
             converted_dtw.append(dtw_l1(converted, mel_target))
-            plain_dtw.append(dtw_l1(mel_source, mel_target))
             cycle.append(float((rec - mel_source).abs().mean()))
             sound = audio_spec.waveform(converted, n_iter=GRIFFIN_LIM_ITERATIONS)
             f0_converted.append(median_f0(sound, audio_spec.sample_rate))
-            f0_target.append(median_f0(clip_target, audio_spec.sample_rate))
-            f0_source.append(median_f0(clip_source, audio_spec.sample_rate))
         metrics[f"dtw_l1 {x}->{y}"] = float(np.mean(converted_dtw))
-        metrics[f"dtw_l1 {x}->{y} unconverted"] = float(np.mean(plain_dtw))
+        metrics[f"dtw_l1 {x}->{y} unconverted"] = unconverted  # DTW distance is symmetric
         metrics[f"cycle L1 {x}"] = float(np.mean(cycle))
         metrics[f"median F0 {x}->{y} (Hz)"] = float(np.nanmedian(f0_converted))
-        metrics[f"median F0 {y} (Hz)"] = float(np.nanmedian(f0_target))
-        metrics[f"median F0 {x} (Hz)"] = float(np.nanmedian(f0_source))
     metrics["paired sentences"] = float(len(pairs))
     return metrics

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from genhub.app.loading import LoadedModel
-from genhub.app.serving import handler
+from genhub.app.serving import handler, parse_seed
 from genhub.images import make_grid, show, to_pil
 from genhub.models.cgan import CGAN
 
@@ -16,16 +16,6 @@ MAX_ROWS = 8
 DISPLAY = 256
 GRID_DISPLAY = 768
 GPU_SECONDS = 10
-
-
-def _seed(value) -> int:
-    try:
-        seed = int(value)
-    except (TypeError, ValueError):
-        raise ValueError("seed must be a whole number from 0 to 2147483647") from None
-    if not 0 <= seed < 2**31 or seed != float(value):
-        raise ValueError(f"seed must be a whole number from 0 to 2147483647, got {value}")
-    return seed
 
 
 def _z(model: CGAN, seed: int, count: int = 1) -> torch.Tensor:
@@ -44,7 +34,7 @@ def generate(model: CGAN, seed, chosen: list[str] | None) -> tuple[Image.Image, 
     Raises:
         ValueError: a bad seed or an attribute the model does not know.
     """
-    seed, chosen = _seed(seed), list(chosen or [])
+    seed, chosen = parse_seed(seed), list(chosen or [])
     image = _decode(model, _z(model, seed), model.labels(dict.fromkeys(chosen, True)))[0]
     return show(to_pil(image), DISPLAY), f"z from seed {seed}; attributes: {', '.join(chosen) or 'none'}."
 
@@ -56,7 +46,7 @@ def flips(model: CGAN, seed, chosen: list[str] | None) -> tuple[Image.Image, str
     Raises:
         ValueError: as :func:`generate`.
     """
-    seed, chosen = _seed(seed), set(chosen or [])
+    seed, chosen = parse_seed(seed), set(chosen or [])
     base = model.labels(dict.fromkeys(chosen, True))
     settings = [base[0]] + [base[0].clone().index_fill_(0, torch.tensor([i]), 1.0 - float(base[0, i]))
                             for i in range(len(model.attributes))]
@@ -73,7 +63,7 @@ def grid(model: CGAN, seed, rows) -> tuple[Image.Image, str]:
     Raises:
         ValueError: a bad seed or row count.
     """
-    seed = _seed(seed)
+    seed = parse_seed(seed)
     try:
         rows = int(rows)
     except (TypeError, ValueError):

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from genhub.app.loading import LoadedModel
-from genhub.app.serving import handler
+from genhub.app.serving import handler, parse_seed
 from genhub.evaluation.directions import ATTRIBUTES
 from genhub.geometry import condition, sefa
 from genhub.images import make_grid, show
@@ -41,16 +41,6 @@ SPREAD_SAMPLES = 2000
 GPU_SECONDS = 10
 
 
-def _seed(value) -> int:
-    try:
-        seed = int(value)
-    except (TypeError, ValueError):
-        raise ValueError("a seed must be a whole number from 0 to 2147483647") from None
-    if not 0 <= seed < 2**31 or seed != float(value):
-        raise ValueError(f"a seed must be a whole number from 0 to 2147483647, got {value}")
-    return seed
-
-
 def parse_seeds(text) -> list[int]:
     """"1, 2, 3" (commas or spaces) -> [1, 2, 3]: 1 to :data:`MAX_SEEDS` seeds.
 
@@ -60,7 +50,7 @@ def parse_seeds(text) -> list[int]:
     parts = str(text or "").replace(",", " ").split()
     if not parts or len(parts) > MAX_SEEDS:
         raise ValueError(f"give 1 to {MAX_SEEDS} seeds separated by commas, got {len(parts)}")
-    return [_seed(part) for part in parts]
+    return [parse_seed(part) for part in parts]
 
 
 def _psi(value) -> float:
@@ -152,7 +142,7 @@ def growth_strip(model: StyleGAN, seed) -> tuple[Image.Image, str]:
     Raises:
         ValueError: a bad seed.
     """
-    seed = _seed(seed)
+    seed = parse_seed(seed)
     generators = [model.stages[size] for size in sorted(model.stages)] + [model]
     z = model.latents(1, torch.Generator().manual_seed(seed)).cpu()
     images = []
@@ -175,7 +165,7 @@ def truncation_strip(model: StyleGAN, seed) -> tuple[Image.Image, str]:
         ValueError: a progressive GAN or a bad seed.
     """
     _require_styles(model)
-    seed = _seed(seed)
+    seed = parse_seed(seed)
     z = _z(model, [seed]).expand(len(TRUNCATION_STEPS), -1)
     with torch.no_grad():
         ws = torch.cat([model.styles(z[:1], psi) for psi in TRUNCATION_STEPS])
@@ -225,7 +215,7 @@ def direction_strip(model: StyleGAN, directions: WDirections, seed, name: str, c
     Raises:
         ValueError: a bad seed or ψ, an unknown direction, a condition that is not an attribute or is ``name``.
     """
-    seed, psi = _seed(seed), _psi(psi)
+    seed, psi = parse_seed(seed), _psi(psi)
     if name not in directions.vectors:
         raise ValueError(f"unknown direction {name!r}; choose one of {', '.join(directions.vectors)}")
     conditions = list(conditions or [])

@@ -99,18 +99,28 @@ def convert(model, source, direction: str, names: dict[str, str]):
     return (*[_sound(sound, spec.sample_rate) for sound in sounds], panel, note)
 
 
-def held_out_clip(loaded: LoadedModel, direction: str, row) -> tuple[tuple[int, np.ndarray], str]:
-    """Row ``row`` (wrapped around) of the held-out clips of the direction's source voice: ((rate, int16), note).
+def held_out_clips(loaded: LoadedModel) -> dict:
+    """The export's held-out clips per voice, ``{"A": SpectrogramWindows, "B": ...}``, read once per app.
 
     Raises:
-        ValueError: a bad direction or row; DataError: the export's held-out clips are not on this server.
+        DataError: they are not on this server.
+    """
+    return {domain: held_out(loaded, f"real_{domain}") for domain in "AB"}
+
+
+def held_out_clip(clips: dict, direction: str, row) -> tuple[tuple[int, np.ndarray], str]:
+    """Row ``row`` (wrapped around) of the held-out clips (:func:`held_out_clips`) of the direction's source voice:
+    ((rate, int16), note).
+
+    Raises:
+        ValueError: a bad direction or row.
     """
     direction = _direction(direction)
     try:
         index = int(row)
     except (TypeError, ValueError):
         raise ValueError("the held-out clip number must be a whole number") from None
-    clips = held_out(loaded, f"real_{direction[0]}")
+    clips = clips[direction[0]]
     index %= len(clips.table)
     waveform = clips.clip(index)
     text = clips.table[index]["text"] if "text" in clips.table.column_names else ""
@@ -135,7 +145,8 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
         return
     model, names = loaded.model, _names(loaded)
     try:
-        has_held_out = len(held_out(loaded, "real_A").table) > 0
+        clips = held_out_clips(loaded)
+        has_held_out = all(len(part.table) for part in clips.values())
     except DataError:
         has_held_out = False
     choices = [(f"{names[d[0]]} → {names[d[1]]}", d) for d in DIRECTIONS]
@@ -162,6 +173,6 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
     if has_held_out:
         @handler(gpu_seconds=None)
         def on_pick(way, number):
-            return held_out_clip(loaded, way, number)
+            return held_out_clip(clips, way, number)
 
         pick.click(on_pick, [direction, row], [clip, note], api_name="voice_held_out")
