@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -221,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", nargs="*", type=int, default=None, help="concurrency levels (default 1 8 32)")
     parser.add_argument("--requests", type=int, default=None, help="requests per client (default 10; tiny 2)")
     parser.add_argument("--cold_starts", type=int, default=None, help="timed 'import app' runs (default 3; tiny 1)")
+    parser.add_argument("--only", default=None, metavar="REGEX",
+                        help="time only the rows whose label matches, e.g. '^/new_round( dcgan-faces normal)?$'")
     args = parser.parse_args(argv)
     levels = args.clients or ([1, 4] if args.tiny else [1, 8, 32])
     requests = args.requests or (2 if args.tiny else 10)
@@ -235,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         server, client = start_server(env, port)
         try:
             api = client.view_api(print_info=False, return_format="dict")
-            endpoints = endpoints_of(api, make_picture(Path(scratch)))
+            endpoints = [endpoint for endpoint in endpoints_of(api, make_picture(Path(scratch)))
+                         if args.only is None or re.search(args.only, endpoint.label)]
             rows, unavailable = [], {}
             for endpoint in endpoints:
                 refused = trial(f"http://127.0.0.1:{port}/", endpoint)

@@ -1,13 +1,16 @@
-"""Training throughput: each family's default CPU configuration through the genhub trainer (fp32 and bf16)
-beside the same step in a plain fp32 eager loop, and how DCGAN / VAE cost grows with batch size and
-resolution.
+"""Training throughput: each family's default CPU configuration through the genhub trainer against the family's
+textbook loop (bench/plain_loops.py) at the same batch, resolution and precision (fp32 and bf16), the trainer's
+speed levers one at a time (channels_last, foreach instead of fused Adam, torch.compile), and how DCGAN / VAE cost
+grows with batch size and resolution.
 
-    python bench/bench_training.py            # the real figures (several minutes on 2 cores)
+    python bench/bench_training.py            # the real figures (tens of minutes on 2 cores)
     python bench/bench_training.py --tiny     # a smoke run on tiny models and data slices
+    python bench/bench_training.py --families dcgan --levers compile --no_sweep
 
 Every measurement runs in a fresh process on 4 decoded batches held in memory (the data pipeline is
-bench_data.py's subject), times ``--steps`` steps after ``--warmup`` and reports the median.
-Prints markdown tables, writes bench/results/training.json.
+bench_data.py's subject), times ``--steps`` steps after ``--warmup`` and reports the median; each run's first
+step (for ``--compile``: the compilation) is reported apart. Prints markdown tables, writes
+bench/results/training.json.
 """
 
 from __future__ import annotations
@@ -21,22 +24,30 @@ import benchlib  # bench/ is on sys.path: these files run as scripts
 SWEEP_FAMILIES = ("dcgan", "vae")
 BATCH_SIZES = (16, 32, 64, 128)
 RESOLUTIONS = (32, 64, 128)
+PRECISIONS = {"no": "fp32", "bf16": "bf16"}
+#: A lever is kept for a family when it makes the trainer at least this much faster than the baseline (the rest is
+#: within the noise of a shared 2-core machine).
+KEEP_SPEEDUP = 1.05
+LEVER_NAMES = {"channels_last": "channels_last", "foreach_adam": "foreach Adam", "compile": "torch.compile"}
 
 
-def plan(tiny: bool, families: list[str], warmup: int, steps: int, sweep: bool) -> list[dict]:
+def plan(tiny: bool, families: list[str], warmup: int, steps: int, sweep: bool, levers: list[str]) -> list[dict]:
     configs = []
     for family in families:
         bench = benchlib.FAMILIES[family]
         base = {"family": family, "dataset": benchlib.dataset_for(family, tiny), "warmup": warmup, "steps": steps,
                 "args": list(bench.tiny_args if tiny else bench.cpu_args), "study": "default"}
-        configs += [{**base, "mode": "trainer", "precision": "no"}, {**base, "mode": "trainer", "precision": "bf16"},
-                    {**base, "mode": "reference", "precision": "no"}]
+        configs += [{**base, "mode": mode, "precision": precision} for mode in ("trainer", "plain")
+                    for precision in PRECISIONS]
+        for lever in ["baseline", *levers] if levers else []:
+            flags, adam = benchlib.LEVERS[lever]
+            configs.append({**base, "args": [*base["args"], *flags], "mode": "trainer", "precision": "no",
+                            "study": "levers", "lever": lever, "adam": adam})
         if not sweep or family not in SWEEP_FAMILIES:
             continue
         batches, resolutions = ((16,), (64,)) if tiny else (BATCH_SIZES, RESOLUTIONS)
-        batch_flag = "--train_batch_size"
         for batch in batches:
-            args = [*base["args"], batch_flag, str(batch)]
+            args = [*base["args"], "--train_batch_size", str(batch)]
             configs.append({**base, "args": args, "mode": "trainer", "precision": "no", "study": "batch size"})
         for resolution in resolutions:
             args = [*base["args"], "--resolution", str(resolution)]
@@ -44,32 +55,85 @@ def plan(tiny: bool, families: list[str], warmup: int, steps: int, sweep: bool) 
     return configs
 
 
-def summarise(results: list[dict]) -> tuple[list[dict], list[dict]]:
-    """(one row per family: trainer fp32 / bf16 vs reference, ratios; the sweep rows)."""
-    rows = []
+def trainer_vs_plain(family: str, runs: list[dict]) -> dict:
+    """One family's row: trainer and plain loop at each precision, trainer / plain ratios, seconds per step."""
+    default = {(r["mode"], r["precision"]): r for r in runs if r["study"] == "default"}
+    fp32 = default[("trainer", "no")]
+    row = {"family": family, "config": f"{fp32['resolution']} px, batch {fp32['batch_size']}"}
+    for precision, name in PRECISIONS.items():
+        trainer, plain = default[("trainer", precision)], default[("plain", precision)]
+        row.update({f"trainer_{name}": trainer["images_per_second"], f"plain_{name}": plain["images_per_second"],
+                    f"ratio_{name}": trainer["images_per_second"] / plain["images_per_second"],
+                    f"s_step_trainer_{name}": trainer["seconds_per_step"],
+                    f"s_step_plain_{name}": plain["seconds_per_step"]})
+    return row
+
+
+def lever_row(family: str, runs: list[dict]) -> dict | None:
+    """One family's levers: each lever's trainer fp32 img/s / the baseline's, compile's warm-up, and what to keep."""
+    levers = {r["lever"]: r for r in runs if r["study"] == "levers"}
+    if not levers:
+        return None
+    baseline = levers.pop("baseline")
+    row = {"family": family, "baseline": baseline["images_per_second"],
+           "baseline_first_step_seconds": baseline["first_step_seconds"]}
+    keep = []
+    for lever, run in levers.items():
+        speedup = run["images_per_second"] / baseline["images_per_second"]
+        row.update({lever: run["images_per_second"], f"{lever}_speedup": speedup})
+        if speedup >= KEEP_SPEEDUP:
+            keep.append(LEVER_NAMES[lever])
+    if "foreach_adam" in levers and "foreach Adam" not in keep:
+        keep.append("fused Adam")
+    if "compile" in levers:
+        row["compile_warmup_seconds"] = levers["compile"]["first_step_seconds"]
+    row["keep"] = ", ".join(keep) or "none"
+    return row
+
+
+def summarise(results: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
+    """(one row per family: trainer vs plain loop; one row per family: the levers; the sweep rows)."""
+    rows, levers = [], []
     for family in dict.fromkeys(r["family"] for r in results):
-        default = {(r["mode"], r["precision"]): r for r in results if r["family"] == family and r["study"] == "default"}
-        reference = default[("reference", "no")]
-        fp32, bf16 = default[("trainer", "no")], default[("trainer", "bf16")]
-        rows.append({"family": family, "config": f"{fp32['resolution']} px, batch {fp32['batch_size']}",
-                     "trainer_fp32": fp32["images_per_second"], "trainer_bf16": bf16["images_per_second"],
-                     "reference_fp32": reference["images_per_second"],
-                     "ratio_fp32": fp32["images_per_second"] / reference["images_per_second"],
-                     "ratio_bf16": bf16["images_per_second"] / reference["images_per_second"],
-                     "s_step_fp32": fp32["seconds_per_step"], "s_step_bf16": bf16["seconds_per_step"],
-                     "s_step_reference": reference["seconds_per_step"]})
+        runs = [r for r in results if r["family"] == family]
+        rows.append(trainer_vs_plain(family, runs))
+        levers += filter(None, [lever_row(family, runs)])
     sweep = [{"family": r["family"], "study": r["study"], "resolution": r["resolution"], "batch_size": r["batch_size"],
               "images_per_second": r["images_per_second"], "seconds_per_step": r["seconds_per_step"]}
-             for r in results if r["study"] != "default"]
-    return rows, sweep
+             for r in results if r["study"] in ("batch size", "resolution")]
+    return rows, levers, sweep
+
+
+def tables(rows: list[dict], levers: list[dict], sweep: list[dict], chosen: list[str]) -> str:
+    text = benchlib.table(rows, {
+        "family": "family", "config": "default CPU config", "trainer_fp32": "trainer fp32 img/s",
+        "plain_fp32": "plain fp32 img/s", "ratio_fp32": "fp32 trainer / plain", "trainer_bf16": "trainer bf16 img/s",
+        "plain_bf16": "plain bf16 img/s", "ratio_bf16": "bf16 trainer / plain",
+        "s_step_trainer_fp32": "trainer fp32 s/step", "s_step_plain_fp32": "plain fp32 s/step"})
+    if levers:
+        columns = {"family": "family", "baseline": "baseline img/s"}
+        columns.update({f"{lever}_speedup": f"{LEVER_NAMES[lever]} ×" for lever in chosen})
+        if "compile" in chosen:
+            columns.update({"compile_warmup_seconds": "compile warm-up s",
+                            "baseline_first_step_seconds": "eager first step s"})
+        columns["keep"] = f"keep (≥ {KEEP_SPEEDUP}×)"
+        text += ("\n\nLevers (genhub trainer, fp32; baseline: contiguous, fused Adam, eager; × = img/s over the "
+                 "baseline's):\n\n" + benchlib.table(levers, columns))
+    if sweep:
+        text += "\n\nHow cost grows (genhub trainer, fp32):\n\n" + benchlib.table(sweep, {
+            "family": "family", "study": "varying", "resolution": "resolution", "batch_size": "batch",
+            "images_per_second": "img/s", "seconds_per_step": "s/step"})
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = benchlib.common_args(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]), "training.json")
     parser.add_argument("--families", nargs="*", default=None, help="default: every family whose data is present")
-    parser.add_argument("--warmup", type=int, default=None, help="untimed steps (default 3; tiny 1)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps after the first (default 3; tiny 1)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 10; tiny 2)")
     parser.add_argument("--no_sweep", dest="sweep", action="store_false", help="skip batch-size/resolution sweeps")
+    parser.add_argument("--levers", nargs="*", choices=list(LEVER_NAMES), default=list(LEVER_NAMES),
+                        help="trainer levers to measure against the baseline (default all; none: --levers)")
     args = parser.parse_args(argv)
     if args.worker:
         benchlib.worker_main()
@@ -77,19 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     families = args.families or benchlib.available_families()
     warmup = args.warmup if args.warmup is not None else (1 if args.tiny else 3)
     steps = args.steps or (2 if args.tiny else 10)
-    results = benchlib.run_in_subprocesses(plan(args.tiny, families, warmup, steps, args.sweep), Path(__file__))
-    rows, sweep = summarise(results)
-    text = benchlib.table(rows, {
-        "family": "family", "config": "default CPU config", "trainer_fp32": "trainer fp32 img/s",
-        "trainer_bf16": "trainer bf16 img/s", "reference_fp32": "plain fp32 loop img/s",
-        "ratio_fp32": "fp32 / plain", "ratio_bf16": "bf16 / plain", "s_step_fp32": "trainer fp32 s/step",
-        "s_step_bf16": "trainer bf16 s/step", "s_step_reference": "plain s/step"})
-    if sweep:
-        text += "\n\nHow cost grows (genhub trainer, fp32):\n\n" + benchlib.table(sweep, {
-            "family": "family", "study": "varying", "resolution": "resolution", "batch_size": "batch",
-            "images_per_second": "img/s", "seconds_per_step": "s/step"})
-    benchlib.report("training", {"tiny": args.tiny, "warmup": warmup, "steps": steps, "families": rows,
-                                 "sweep": sweep, "runs": results}, text, args.output)
+    configs = plan(args.tiny, families, warmup, steps, args.sweep, args.levers)
+    results = benchlib.run_in_subprocesses(configs, Path(__file__))
+    rows, levers, sweep = summarise(results)
+    benchlib.report("training", {"tiny": args.tiny, "warmup": warmup, "steps": steps, "keep_speedup": KEEP_SPEEDUP,
+                                 "families": rows, "levers": levers, "sweep": sweep, "runs": results},
+                    tables(rows, levers, sweep, args.levers), args.output)
     return 0
 
 

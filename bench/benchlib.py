@@ -1,13 +1,13 @@
 """Shared pieces of the bench scripts: each family's default CPU configuration, timing training steps inside
-the genhub trainer (or in a plain fp32 eager loop), running each measurement in a fresh process, machine
-facts, tables and JSON.
+the genhub trainer (or in the family's textbook loop, bench/plain_loops.py), running each measurement in a fresh
+process, machine facts, tables and JSON.
 
 Timing inside the trainer: ``Trainer.fit``'s ``on_step`` hook stamps the end of every optimisation step; the
 interval between two stamps is one full step as the trainer runs it (the step under ``accelerate``'s
 accumulate/autocast, the EMA update, logging, fetching the next batch). After ``warmup + steps`` intervals
-the hook stops the run before checkpointing or exporting anything. The reference loop runs the family's
-own ``training_step`` with plain modules and optimizers in a real ``StepContext`` (no Accelerate wrappers, no
-autocast, no EMA): the same math in fp32 eager PyTorch.
+the hook stops the run before checkpointing or exporting anything. The plain loop is stamped the same way: each
+interval is one step of the textbook loop, fetching its batch included. The first step of either (compilation,
+first-touch allocations) is reported on its own as ``first_step_seconds``.
 """
 
 from __future__ import annotations
@@ -35,13 +35,15 @@ RESULTS = ROOT / "bench" / "results"
 @dataclass(frozen=True)
 class FamilyBench:
     """How to benchmark one family (its ``genhub.train`` module is the key of :data:`FAMILIES`): the shared
-    dataset it trains on, the flags of its default CPU configuration (ENVIRONMENT.md's CPU table), and the
-    flags of the tiny configuration."""
+    dataset it trains on, the flags of its default CPU configuration (ENVIRONMENT.md's CPU table; the family's
+    defaults elsewhere), the flags of the tiny configuration, flags of both, and further shared datasets it needs as
+    (flag, dataset) pairs: those are used whole, also by --tiny (a run decodes only the items it draws)."""
 
     dataset: str
     cpu_args: tuple[str, ...] = ()
     tiny_args: tuple[str, ...] = ()
     data_args: tuple[str, ...] = ()
+    more_datasets: tuple[tuple[str, str], ...] = ()
 
 
 #: family -> how to benchmark it. A new family adds one entry.
@@ -72,13 +74,32 @@ FAMILIES: dict[str, FamilyBench] = {
                             ("--resolution", "16", "--latent_dim", "16", "--w_dim", "16", "--mapping_layers", "2",
                              "--channel_base", "64", "--max_channels", "16", "--train_batch_size", "8",
                              "--stage_steps", "1", "--fade_steps", "0")),
+    "cgan": FamilyBench("faces_celeba", ("--resolution", "64", "--train_batch_size", "64"),
+                        ("--resolution", "32", "--ngf", "8", "--ndf", "8", "--latent_dim", "16", "--attributes", "Male",
+                         "Smiling", "--train_batch_size", "8")),
+    "pixelcnn": FamilyBench("faces_lfw_gray", ("--resolution", "32", "--train_batch_size", "32"),
+                            ("--resolution", "8", "--hidden_channels", "8", "--num_layers", "2", "--num_levels", "4",
+                             "--train_batch_size", "8")),
+    "dbvae": FamilyBench("faces_celeba", ("--resolution", "64", "--train_batch_size", "32"),
+                         ("--resolution", "32", "--hidden_channels", "8", "--latent_dim", "4",
+                          "--train_batch_size", "4"),
+                         more_datasets=(("--nonface_dataset", "nonface_flowers_128"),)),
+}
+
+#: The levers bench_training.py measures on the trainer (fp32), each against the same baseline: contiguous memory,
+#: fused Adam, eager. name -> (flags, Adam implementation).
+LEVERS: dict[str, tuple[tuple[str, ...], str]] = {
+    "baseline": (("--no-channels_last",), "fused"),
+    "channels_last": (("--channels_last",), "fused"),
+    "foreach_adam": (("--no-channels_last",), "foreach"),
+    "compile": (("--no-channels_last", "--compile"), "fused"),
 }
 
 
 def available_families() -> list[str]:
-    """Families whose shared dataset is present."""
+    """Families whose shared datasets are present."""
     return [name for name, bench in FAMILIES.items()
-            if (SHARED_DATA / bench.dataset).is_dir()]
+            if all((SHARED_DATA / folder).is_dir() for folder in (bench.dataset, *dict(bench.more_datasets).values()))]
 
 
 def tiny_dataset(name: str, rows: dict[str, int] | None = None) -> Path:
@@ -120,25 +141,39 @@ class CachedDataset:
         return self.items[index]
 
 
-def time_steps(mode: str, module, args, calls: int, cache: bool = True) -> list[tuple[float, float]]:
-    """Run ``calls`` steps of a family (``module``: its ``genhub.train`` module) and return (start, end)
-    perf_counter pairs, one per step.
+def use_foreach_adam(optimizers: dict) -> None:
+    """Switch the recipe's (fused) Adam optimizers to torch's foreach implementation before their first step: the same
+    update rule, the implementation the ``foreach_adam`` lever measures. A bench-only switch: the trainer always
+    builds fused Adam where the device has it (genhub.train.optim)."""
+    for optimizer in optimizers.values():
+        for group in optimizer.param_groups:
+            group.update(fused=None, foreach=True)
 
-    mode ``"trainer"``: :meth:`Trainer.fit` runs, timed through its ``on_step`` hook (each pair spans one whole
-    optimisation step as the trainer runs it; the run stops before any checkpoint or export); ``"reference"``:
-    the textbook loop over the same recipe: plain modules and optimizers, a real :class:`StepContext` with
-    ``loss.backward()``, fp32 eager, no Accelerate, no EMA; ``"loader"``: only a DataLoader built like the
-    trainer's (each pair is one batch fetched). ``cache``: train on the first 4 batches decoded once (cycled).
+
+def time_steps(config: dict, module, args) -> tuple[float | None, list[tuple[float, float]]]:
+    """Run ``warmup + steps + 1`` steps of ``config``'s family (``module``: its ``genhub.train`` module) and return
+    the first step's seconds and the (start, end) perf_counter pairs of the other steps.
+
+    ``config["mode"]`` ``"trainer"``: :meth:`Trainer.fit` runs, timed through its ``on_step`` hook (each pair spans one
+    whole optimisation step as the trainer runs it; the run stops before any checkpoint or export), with torch's
+    foreach Adam when ``config["adam"]`` is ``"foreach"``; ``"plain"``: the family's textbook loop
+    (:func:`plain_loops.make_loop`) at ``config["precision"]``; ``"loader"``: only a DataLoader built like the
+    trainer's (each pair is one batch fetched; no first step). ``config["cache"]`` (default true): train on the first
+    4 batches decoded once (cycled).
     """
+    import plain_loops
     import torch
 
-    from genhub.train.trainer import StepContext, Trainer, flip_batch
+    from genhub.train.trainer import Trainer, flip_batch
 
+    mode, calls = config["mode"], config["warmup"] + config["steps"]
     trainer = Trainer(args)
     recipe, dataset = module.build(args, trainer)
-    if cache:
+    if config.get("cache", True):
         dataset = CachedDataset(dataset, 4 * args.train_batch_size)
     if mode == "trainer":
+        if config.get("adam") == "foreach":
+            use_foreach_adam(recipe.optimizers)
         stamps: list[float] = []
 
         def on_step(step: int) -> None:
@@ -148,33 +183,24 @@ def time_steps(mode: str, module, args, calls: int, cache: bool = True) -> list[
 
         with contextlib.suppress(_Done):
             trainer.fit(recipe, dataset, on_step)
-        return list(zip(stamps, stamps[1:]))
+        return trainer.first_step_seconds, list(zip(stamps, stamps[1:]))
     loader = torch.utils.data.DataLoader(dataset, batch_size=args.train_batch_size, shuffle=True, drop_last=True,
                                          num_workers=args.dataloader_num_workers if mode == "loader" else 0,
                                          generator=torch.Generator().manual_seed(0))
-    record: list[tuple[float, float]] = []
+    batches = (batch for _ in itertools.count() for batch in loader)
     if mode == "loader":  # the data pipeline alone, as the trainer builds its loader
-        while len(record) < calls:
-            batches = iter(loader)
-            while len(record) < calls:
-                start = time.perf_counter()
-                if next(batches, None) is None:
-                    break
-                record.append((start, time.perf_counter()))
-        return record
-    ctx = StepContext(recipe.networks, recipe.networks, recipe.optimizers, recipe.state, recipe.hparams,
-                      lambda loss: loss.backward())
-    for network in recipe.networks.values():
-        network.train()
-    for batch in itertools.islice(itertools.cycle(list(loader)), calls):
-        start = time.perf_counter()
-        if args.random_flip:
-            batch = flip_batch(batch, recipe.flip_groups)
-        recipe.training_step(ctx, batch)
-        for scheduler in recipe.schedulers.values():
-            scheduler.step()
-        record.append((start, time.perf_counter()))
-    return record
+        record = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            next(batches)
+            record.append((start, time.perf_counter()))
+        return None, record
+    step = plain_loops.make_loop(config["family"], recipe, config["precision"], trainer.accelerator.device)
+    stamps = [time.perf_counter()]
+    for batch in itertools.islice(batches, calls + 1):
+        step(flip_batch(batch, recipe.flip_groups) if args.random_flip else batch)
+        stamps.append(time.perf_counter())
+    return stamps[1] - stamps[0], list(zip(stamps[1:], stamps[2:]))
 
 
 def step_seconds(record: list[tuple[float, float]], warmup: int) -> list[float]:
@@ -183,36 +209,42 @@ def step_seconds(record: list[tuple[float, float]], warmup: int) -> list[float]:
 
 
 def run_config(config: dict) -> dict:
-    """Run one measurement in this process. ``config``: family, mode (trainer/reference), precision
-    (no/bf16), dataset (path), args (extra flags), warmup, steps, cache (bool)."""
+    """Run one measurement in this process. ``config``: family, mode (trainer/plain/loader), precision
+    (no/bf16), dataset (path), args (extra flags), warmup, steps, cache (bool), adam ("foreach": see
+    :func:`use_foreach_adam`)."""
     bench = FAMILIES[config["family"]]
     module = importlib.import_module(f"genhub.train.{config['family']}")
     warmup, steps = config["warmup"], config["steps"]
-    calls = warmup + steps
+    more = [part for flag, name in bench.more_datasets for part in (flag, str(SHARED_DATA / name))]
     with tempfile.TemporaryDirectory(prefix="bench-run-") as output:
-        argv = ["--dataset", config["dataset"], *bench.data_args, *config["args"], "--output_dir", output,
-                "--max_train_steps", str(calls + 1), "--checkpointing_steps", "100000000",
-                "--save_images_steps", "100000000", "--num_grid_images", "4",
-                "--mixed_precision", config["precision"] if config["mode"] == "trainer" else "no"]
+        argv = ["--dataset", config["dataset"], *more, *bench.data_args, *config["args"], "--output_dir", output,
+                "--max_train_steps", str(warmup + steps + 1), "--checkpointing_steps", "100000000",
+                "--save_images_steps", "100000000", "--num_grid_images", "4", "--mixed_precision", config["precision"]]
         args = module.parse_args(argv)
-        record = time_steps(config["mode"], module, args, calls, config.get("cache", True))
+        first_step, record = time_steps(config, module, args)
     times = step_seconds(record, warmup)
     median = statistics.median(times)
     return {**config, "batch_size": args.train_batch_size, "resolution": args.resolution,
             "seconds_per_step": median, "images_per_second": args.train_batch_size / median,
-            "p90_seconds_per_step": sorted(times)[int(0.9 * (len(times) - 1))], "timed_steps": len(times)}
+            "p90_seconds_per_step": sorted(times)[int(0.9 * (len(times) - 1))], "timed_steps": len(times),
+            "first_step_seconds": first_step}
 
 
 def run_in_subprocesses(configs: list[dict], script: Path) -> list[dict]:
     """Run each config in a fresh ``python SCRIPT --worker`` process (Accelerate's precision is fixed per
-    process, and a fresh process is what a real run gets); configs sharing a precision share a process."""
+    process, and a fresh process is what a real run gets); configs sharing a precision share a process, except
+    that ``--compile`` runs get processes of their own, with an empty inductor cache: the eager measurements
+    share nothing with the compiler, and a compiled run's first step is a first compilation, not a cache hit."""
+    def process(config: dict) -> tuple[str, bool]:
+        return config["precision"], "--compile" in config["args"]
+
     results = []
-    by_precision = sorted(configs, key=lambda c: c["precision"])
-    for precision, group in itertools.groupby(by_precision, key=lambda c: c["precision"]):
-        group = list(group)
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TQDM_DISABLE": "1"}
-        done = subprocess.run([sys.executable, str(script), "--worker"], input=json.dumps(group), text=True,
-                              capture_output=True, env=env, cwd=ROOT)
+    for (precision, compiled), group in itertools.groupby(sorted(configs, key=process), key=process):
+        with tempfile.TemporaryDirectory(prefix="bench-inductor-") as cache:
+            env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TQDM_DISABLE": "1",
+                   **({"TORCHINDUCTOR_CACHE_DIR": cache} if compiled else {})}
+            done = subprocess.run([sys.executable, str(script), "--worker"], input=json.dumps(list(group)), text=True,
+                                  capture_output=True, env=env, cwd=ROOT)
         if done.returncode != 0:
             raise RuntimeError(f"bench worker ({precision}) failed:\n{done.stderr[-4000:]}")
         results += [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]

@@ -8,6 +8,7 @@ worker.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -115,7 +116,8 @@ class SpectrogramWindows(torch.utils.data.Dataset):
 
     Every clip is read by :func:`genhub.audio.read_audio` (mono, resampled to 16 kHz), turned into a log-mel
     spectrogram by :func:`genhub.audio.square_spec` ``(resolution)`` and cut by :func:`genhub.audio.windows` into
-    windows that overlap by half; all at construction, kept in memory (16 KB a window at 64 x 64).
+    windows that overlap by half; all on first use of the windows (``len``, an item), then kept in memory (16 KB a
+    window at 64 x 64). Reading one clip (:meth:`clip`) needs none of that (librosa is slow to import).
 
     Parameters:
         table: the rows. column: the audio column. key: the item key (e.g. ``"real_A"``).
@@ -133,8 +135,14 @@ class SpectrogramWindows(torch.utils.data.Dataset):
                             f"{audio_columns(table)}")
         self.table = table.cast_column(column, datasets.Audio(decode=False))
         self.column, self.key, self.source, self.spec = column, key, source, audio.square_spec(resolution)
-        self.windows = torch.cat([audio.windows(self.spec.mel(self.clip(row)), self.spec.frames)
-                                  for row in range(len(self.table))])
+
+    @functools.cached_property
+    def windows(self) -> torch.Tensor:
+        """Every clip's windows, float32 (N, 1, resolution, resolution), in row order."""
+        from genhub import audio
+
+        return torch.cat([audio.windows(self.spec.mel(self.clip(row)), self.spec.frames)
+                          for row in range(len(self.table))])
 
     def clip(self, row: int):
         """Row ``row``'s clip: float32 numpy (samples,) in [-1, 1], mono, at the spec's sample rate.

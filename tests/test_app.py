@@ -2,6 +2,7 @@
 
 import functools
 import inspect
+import io
 import json
 import re
 import runpy
@@ -18,6 +19,7 @@ import torch
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
+from test_quiz import pair_pngs
 
 import app
 from conftest import ROOT, tiny_autoencoder_args, tiny_cgan_args, tiny_dbvae_args, train_tiny
@@ -52,8 +54,7 @@ def launched():
         demo.close()
 
 
-def png_chunks(path) -> list[bytes]:
-    data = open(path, "rb").read()
+def png_chunks(data: bytes) -> list[bytes]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     chunks, offset = [], 8
     while offset < len(data):
@@ -211,7 +212,7 @@ def test_handler_serves_returned_images_as_atomic_png_paths():
     assert (text, nothing) == ("text", None) and path != served_png(image.copy())  # a new file each time
     served = Image.open(path)
     assert (served.format, served.size, served.mode, served.getpixel((0, 0))) == ("PNG", (20, 10), "RGB", (1, 2, 3))
-    assert set(png_chunks(path)) == {b"IHDR", b"IDAT", b"IEND"}
+    assert set(png_chunks(open(path, "rb").read())) == {b"IHDR", b"IDAT", b"IEND"}
     gray = Image.open(handler(gpu_seconds=None)(lambda: Image.new("L", (4, 4), 9))())
     assert gray.mode == "L" and gray.getpixel((0, 0)) == 9
 
@@ -283,13 +284,14 @@ def test_quiz_played_through_gradio_client(tiny_export, tiny_vae_export, tiny_dd
     board = client.predict(api_name="/everyone")
     assert "no rounds played yet" in board and "| ddpm-faces | 0 | – | – | – | not evaluated: " in board
 
-    left, right, verdict = client.predict(api_name="/new_round")  # no choice given: "Surprise me", "normal"
+    pair, verdict = client.predict(api_name="/new_round")  # no choice given: "Surprise me", "normal"
     assert verdict == ""  # nothing about the answer, or the model, before the guess
-    images = [Image.open(path) for path in (left, right)]
-    assert [(im.format, im.size, im.mode) for im in images] == [("PNG", (256, 256), "RGB")] * 2
+    pngs = pair_pngs(pair)  # inline: no file to fetch
+    images = [Image.open(io.BytesIO(png)) for png in pngs]
+    assert [(im.format, im.mode) for im in images] == [("PNG", "RGB")] * 2
+    assert images[0].size == images[1].size and images[0].width == images[0].height  # the model's resolution
     assert [im.info for im in images] == [{}, {}]
-    assert set(png_chunks(left)) == set(png_chunks(right)) == {b"IHDR", b"IDAT", b"IEND"}  # no metadata chunks
-    assert left.rsplit("/", 1)[1] == right.rsplit("/", 1)[1]  # file names tell nothing
+    assert set(png_chunks(pngs[0])) == set(png_chunks(pngs[1])) == {b"IHDR", b"IDAT", b"IEND"}  # no metadata
 
     verdict, score, everyone = client.predict(api_name="/guess_right")
     surprise = re.search(r"It was made by \*\*([a-z-]+)\*\* \(\w+, \d+×\d+ px, your surprise model\) at difficulty "
@@ -303,7 +305,7 @@ def test_quiz_played_through_gradio_client(tiny_export, tiny_vae_export, tiny_dd
 
     for key, difficulties in QUIZ_DIFFICULTIES.items():  # every model at every difficulty it offers
         for difficulty in difficulties:
-            assert client.predict(key, difficulty, api_name="/new_round")[2] == ""
+            assert client.predict(key, difficulty, api_name="/new_round")[1] == ""
             verdict, score, everyone = client.predict(api_name="/guess_left")
             assert f"made by **{key}** (" in verdict and f"difficulty **{difficulty}**" in verdict
             assert "surprise" not in verdict
@@ -449,6 +451,7 @@ def gpu_calls():
 
     patch = pytest.MonkeyPatch()
     patch.setattr("spaces.GPU", fake_gpu)
+    patch.setattr("spaces.config.Config.zero_gpu", True)  # so the quiz fills its pools inside its rounds' calls
     yield outside, hook
     patch.undo()
 

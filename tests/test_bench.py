@@ -21,17 +21,28 @@ def run(script: str, *args: str) -> subprocess.CompletedProcess:
 
 @needs_shared
 def test_bench_training_tiny(tmp_path):
+    """Every family whose data is present: trainer and textbook loop at both precisions, the eager levers, the
+    sweeps (--compile is left out: compiling takes minutes on one thread)."""
     out = tmp_path / "training.json"
-    done = run("bench_training.py", "--families", "dcgan", "vae", "--output", str(out))
+    done = run("bench_training.py", "--levers", "channels_last", "foreach_adam", "--output", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
-    assert [row["family"] for row in result["families"]] == ["dcgan", "vae"]
+    families = [row["family"] for row in result["families"]]
+    assert "dcgan" in families and families == list(dict.fromkeys(r["family"] for r in result["runs"]))
     for row in result["families"]:
-        assert row["trainer_fp32"] > 0 and row["trainer_bf16"] > 0 and row["reference_fp32"] > 0
-        assert row["ratio_fp32"] == pytest.approx(row["trainer_fp32"] / row["reference_fp32"])
+        for precision in ("fp32", "bf16"):
+            assert row[f"trainer_{precision}"] > 0 and row[f"plain_{precision}"] > 0
+            assert row[f"ratio_{precision}"] == pytest.approx(row[f"trainer_{precision}"] / row[f"plain_{precision}"])
+    assert {(r["family"], r["mode"], r["precision"]) for r in result["runs"] if r["study"] == "default"} == {
+        (f, mode, precision) for f in families for mode in ("trainer", "plain") for precision in ("no", "bf16")}
+    assert all(r["first_step_seconds"] > 0 for r in result["runs"])
+    assert [row["family"] for row in result["levers"]] == families
+    for row in result["levers"]:
+        assert row["channels_last_speedup"] == pytest.approx(row["channels_last"] / row["baseline"])
+        assert ("foreach Adam" in row["keep"]) != ("fused Adam" in row["keep"])
     studies = {(row["family"], row["study"]) for row in result["sweep"]}
     assert studies == {(f, s) for f in ("dcgan", "vae") for s in ("batch size", "resolution")}
-    assert result["machine"]["cores"] and "| dcgan |" in done.stdout
+    assert result["machine"]["cores"] and "| dcgan |" in done.stdout and "channels_last ×" in done.stdout
 
 
 @needs_shared

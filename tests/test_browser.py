@@ -34,9 +34,14 @@ def test_play_a_round_in_the_browser(tiny_export, page, tmp_path):
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         page.goto(f"http://127.0.0.1:{port}/", wait_until="load")
-        page.wait_for_selector("img[src*='image.png']", timeout=30_000)
-        page.wait_for_function("document.querySelectorAll(\"img[src*='image.png']\").length >= 2", timeout=30_000)
+        page.wait_for_selector("#quiz-pair img", timeout=30_000)
+        page.wait_for_function("document.querySelectorAll('#quiz-pair img').length >= 2", timeout=30_000)
         assert "The fake was on" not in page.content()
+        # 32 px files, enlarged by the browser to one 256 px box each, nearest neighbour
+        shown = page.evaluate("[...document.querySelectorAll('#quiz-pair img')].map(image => ["
+                              "image.naturalWidth, image.getBoundingClientRect().width, "
+                              "image.getBoundingClientRect().height, getComputedStyle(image).imageRendering])")
+        assert shown == [[32, 256, 256, "pixelated"]] * 2
         page.get_by_role("button", name="The left one is fake").click()
         page.wait_for_selector("text=The fake was on the", timeout=30_000)
         assert page.get_by_text("You:").count() >= 1
@@ -67,14 +72,14 @@ def test_choose_a_model_and_a_difficulty_in_the_browser(tiny_export, tiny_vae_ex
 
     try:
         page.goto(f"http://127.0.0.1:{port}/", wait_until="load")
-        page.wait_for_function("document.querySelectorAll(\"img[src*='image.png']\").length >= 2", timeout=30_000)
+        page.wait_for_function("document.querySelectorAll('#quiz-pair img').length >= 2", timeout=30_000)
         assert offered() == ["normal", "truncated", "hard"]  # "Surprise me": any model's difficulties
         page.locator("#quiz-model label", has_text="ddpm-faces").click()
         wait_for_offer(["normal"])
         page.locator("#quiz-model label", has_text="vae-faces").click()
         wait_for_offer(["normal", "truncated"])
         page.locator("#quiz-difficulty label", has_text="truncated").click()
-        shown = "[...document.querySelectorAll(\"img[src*='image.png']\")].map(image => image.src).join()"
+        shown = "[...document.querySelectorAll('#quiz-pair img')].map(image => image.src).join()"
         before = page.evaluate(shown)
         page.get_by_role("button", name="New round").click()
         page.wait_for_function(f"{shown} !== {json.dumps(before)}", timeout=30_000)  # the new pair is on screen

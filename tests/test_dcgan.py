@@ -60,7 +60,7 @@ def test_save_load_round_trip_is_bit_identical(tmp_path):
     model.save_pretrained(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "config.json", "model.safetensors"]
     assert json.loads((tmp_path / "config.json").read_text()) == {
-        "resolution": 32, "latent_dim": 8, "channels": 3, "ngf": 4, "ndf": 4}
+        "resolution": 32, "latent_dim": 8, "channels": 3, "ngf": 4, "ndf": 4, "spectral_norm": False}
     loaded = DCGAN.from_pretrained(tmp_path)
     z = torch.randn(4, 8)
     assert torch.equal(model.generator(z), loaded.generator(z))

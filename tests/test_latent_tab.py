@@ -39,7 +39,7 @@ def vae(tiny_vae_export):
 
 @pytest.fixture(scope="module")
 def vae_explorer(vae, labelled_faces_dir):
-    return Explorer(vae, load_split(DataSpec(str(labelled_faces_dir), 32), "test"), display_size=64)
+    return Explorer(vae, load_split(DataSpec(str(labelled_faces_dir), 32), "test"))
 
 
 def _png(image: Image.Image, **kwargs) -> bytes:
@@ -83,7 +83,7 @@ def test_random_face_is_seeded_and_sliders_show_its_coordinates(vae_explorer):
     image, values, amounts, seed, state = vae_explorer.random_face(ExplorerState(), 5)
     again, values_again, _, _, _ = vae_explorer.random_face(ExplorerState(), 5)
     assert seed == 5 and np.array_equal(np.asarray(image), np.asarray(again)) and values == values_again
-    assert image.size == (64, 64) and amounts == [0.0] * len(vae_explorer.attribute_names)
+    assert image.size == (32, 32) and amounts == [0.0] * len(vae_explorer.attribute_names)  # the model's
     assert torch.equal(state.code, torch.randn(8, generator=torch.Generator().manual_seed(5)))
     assert values == pytest.approx(coordinates(state.code, vae_explorer.directions).clamp(-3, 3).tolist(), abs=0.005)
     assert all(value == round(value, 2) for value in values)  # shown as a person reads them: -0.82, not -0.8158177
@@ -117,7 +117,7 @@ def test_encode_jumps_the_sliders_to_the_code_and_scores_the_photo(vae, vae_expl
     mu = vae.encode(to_pixel_values(center_crop_resize(face, 32))[None])[0][0]
     assert torch.allclose(state.code, mu) and torch.equal(state.base, state.code)
     assert values == pytest.approx(coordinates(mu, vae_explorer.directions).clamp(-3, 3).tolist(), abs=0.005)
-    assert photo.size == reconstruction.size == (64, 64) and "Outlier score:" in verdict
+    assert photo.size == reconstruction.size == (32, 32) and "Outlier score:" in verdict
     *_, same = vae_explorer.held_out_face(ExplorerState(), 16)  # wraps around the 16 held-out faces
     assert torch.allclose(same.code, mu)
 
@@ -168,7 +168,7 @@ def test_vae_played_through_gradio_client(client, tiny_vae_export, tmp_path):
     image, *rest = client.predict(7, api_name="/vae_faces_random_face")
     values, amounts, info = rest[:8], rest[8:8 + num_attributes], rest[-1]
     assert len(rest) == 8 + num_attributes + 1 and "seed 7" in info and amounts == [0.0] * num_attributes
-    assert Image.open(image).size == (256, 256)
+    assert Image.open(image).size == (32, 32)
     same, *_ = client.predict(7, api_name="/vae_faces_random_face")
     assert np.array_equal(_pixels(image), _pixels(same))
 
@@ -183,11 +183,11 @@ def test_vae_played_through_gradio_client(client, tiny_vae_export, tmp_path):
     Image.new("RGB", (90, 60), (180, 140, 120)).save(face)
     photo, reconstruction, shown, *rest = client.predict(handle_file(str(face)), api_name="/vae_faces_encode")
     verdict = rest[-1]
-    assert _pixels(photo)[128, 128].tolist() == [180, 140, 120]  # sanitised, cropped, upscaled
+    assert _pixels(photo)[16, 16].tolist() == [180, 140, 120]  # sanitised, cropped, resized
     assert np.array_equal(_pixels(reconstruction), _pixels(shown)) and "Outlier score:" in verdict
     assert len(rest) == 8 + num_attributes + 1
     photo, *rest = client.predict(3, api_name="/vae_faces_held_out_face")
-    assert Image.open(photo).size == (256, 256) and "negative elbo" in rest[-1].lower()
+    assert Image.open(photo).size == (32, 32) and "negative elbo" in rest[-1].lower()
 
     strip = client.predict(None, 4, "linear", 11, api_name="/vae_faces_interpolate")
     assert Image.open(strip).size == (4 * 34 + 2, 36)
@@ -204,7 +204,7 @@ def test_dcgan_played_through_gradio_client(client):
     image, *values, info = client.predict(4, api_name="/dcgan_faces_random_face")
     assert len(values) == 8 and "seed 4" in info
     moved = client.predict(-3.0, *values[1:], api_name="/dcgan_faces_edit")
-    assert Image.open(moved).size == (256, 256)
+    assert Image.open(moved).size == (32, 32)
     strip = client.predict(6, "spherical", 2, api_name="/dcgan_faces_interpolate")
     assert Image.open(strip).size == (6 * 34 + 2, 36)
 
@@ -266,12 +266,12 @@ def test_odd_but_valid_uploads_are_converted(client, tmp_path, name):
     path = tmp_path / name
     path.write_bytes(payload)
     photo, reconstruction, *_ = client.predict(handle_file(str(path)), api_name="/vae_faces_encode")
-    centre = _pixels(photo)[128, 128]
+    centre = _pixels(photo)[16, 16]
     if colour == "red":
         assert centre[0] > 200 and centre[1] < 60 and centre[2] < 60
     else:
         assert np.abs(centre - colour).max() <= 2, centre
-    assert Image.open(reconstruction).size == (256, 256)
+    assert Image.open(reconstruction).size == (32, 32)
 
 
 # ------------------------------------------------------------------------------------------- in the app

@@ -1,9 +1,12 @@
 """Quiz logic, played directly (no Gradio): every face generator, the difficulties, discriminator rejection
 sampling, and the deception leaderboard."""
 
+import base64
+import io
 import json
 import math
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -55,12 +58,17 @@ def loaded_export(exports, name: str) -> LoadedModel:
     return loaded
 
 
+def pair_pngs(html: str) -> list[bytes]:
+    """The PNG bytes of the faces inline in a round's HTML (:func:`quiz.pair_html`), left then right."""
+    return [base64.b64decode(data) for data in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)]
+
+
 @pytest.fixture(scope="module")
 def game(faces_dir):
     torch.manual_seed(0)
     model = DCGAN(32, latent_dim=8, ngf=4, ndf=4).eval()
     real = load_split(DataSpec(str(faces_dir), resolution=32), "test")
-    return QuizGame([QuizModel("dcgan-faces", model, real)], display_size=96)
+    return QuizGame([QuizModel("dcgan-faces", model, real)])
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +81,7 @@ def test_round_serves_two_identically_shaped_images_and_keeps_the_answer_server_
     left, right, state = game.new_round(QuizState())
     for image in (left, right):
         assert isinstance(image, Image.Image)
-        assert (image.size, image.mode, image.info) == ((96, 96), "RGB", {})
+        assert (image.size, image.mode, image.info) == ((32, 32), "RGB", {})  # the browser enlarges them
     assert state.round.fake_side in (0, 1) and state.round.model_key == "dcgan-faces"
     assert (state.round.difficulty, state.round.surprise) == ("normal", True)
     assert all(0.0 <= p <= 1.0 for p in state.round.real_probability)
@@ -81,7 +89,7 @@ def test_round_serves_two_identically_shaped_images_and_keeps_the_answer_server_
 
 @pytest.mark.parametrize("name", ["dcgan-32", "dcgan-64", "vae-32", "ddpm-16"])
 def test_every_model_serves_the_same_picture_format_at_every_difficulty_it_offers(exports, name):
-    """Whatever the model's resolution (16, 32, 64 px) and difficulty: two 256x256 RGB images without metadata;
+    """Whatever the model's resolution (16, 32, 64 px) and difficulty: two RGB images at that resolution, no metadata;
     the fake drawn at the model's resolution and the real face brought to it; only a model with a discriminator
     rates the pair."""
     loaded = loaded_export(exports, name)
@@ -103,7 +111,7 @@ def test_every_model_serves_the_same_picture_format_at_every_difficulty_it_offer
             loaded.spec.family].truncates))
         for difficulty in entry.difficulties:
             left, right, state = game.new_round(QuizState(), loaded.key, difficulty)
-            assert [(im.size, im.mode, im.info) for im in (left, right)] == [((256, 256), "RGB", {})] * 2
+            assert [(im.size, im.mode, im.info) for im in (left, right)] == [((resolution,) * 2, "RGB", {})] * 2
             assert fakes[-1].shape[-2:] == (resolution, resolution)
             assert (state.round.model_key, state.round.difficulty, state.round.surprise) == (
                 loaded.key, difficulty, False)
@@ -114,8 +122,24 @@ def test_every_model_serves_the_same_picture_format_at_every_difficulty_it_offer
             assert ("The discriminator rated" in text) == (loaded.spec.family == "dcgan")
 
 
+def test_the_pair_is_two_inline_pngs_alike_but_for_their_pixels(game):
+    left, right, _ = game.new_round(QuizState())
+    html = quiz.pair_html(left, right)
+    pngs = pair_pngs(html)
+    assert len(pngs) == 2 and len(pngs[0]) == len(pngs[1])  # uncompressed: the length tells nothing
+    for png, image in zip(pngs, (left, right)):
+        opened = Image.open(io.BytesIO(png))
+        assert (opened.format, opened.size, opened.mode, opened.info) == ("PNG", (32, 32), "RGB", {})
+        assert np.array_equal(np.asarray(opened), np.asarray(image))
+    tags = re.sub(r'src="[^"]*"', "", html).replace("left face", "SIDE face").replace("right face", "SIDE face")
+    first, second = re.findall(r"<img[^>]*>", tags)
+    assert first == second and "image-rendering: pixelated" in first and "width: 256px" in first
+    assert re.sub(r'<img[^>]*>', "", tags) == '<div style="display: flex; justify-content: center"></div>'
+
+
 def test_the_fake_side_holds_the_generator_sample(game, monkeypatch):
     # Force a known fake: an all-white "sample" (255, dithered down to 254 or kept); real faces are never white.
+    game = QuizGame(list(game.models.values()))  # its own pool, made from the patched sampler
     model = game.models["dcgan-faces"].model
     monkeypatch.setattr(model, "sample", lambda n, generator=None, truncation_psi=1.0: torch.ones(n, 3, 32, 32))
     for _ in range(6):
@@ -128,7 +152,8 @@ def test_the_fake_side_holds_the_generator_sample(game, monkeypatch):
 
 def test_each_family_draws_its_fake_as_its_row_says(every_model, monkeypatch):
     """The table of samplers: DCGAN and VAE get truncation_psi (0.7 when truncated, else 1), the DDPM its quiz
-    number of DDIM steps and no truncation; each draws one fake with a seeded generator."""
+    number of DDIM steps and no truncation; each draws one batch of the pool with a seeded generator."""
+    every_model = QuizGame(list(every_model.models.values()))  # empty pools: the first round of each makes a batch
     calls = {}
     for key, entry in every_model.models.items():
         original = entry.model.sample
@@ -144,7 +169,8 @@ def test_each_family_draws_its_fake_as_its_row_says(every_model, monkeypatch):
                                       ("ddpm-faces", "normal", {"num_inference_steps": 25})]:
         every_model.new_round(QuizState(), key, difficulty)
         count, kwargs = calls.pop(key)
-        assert count == 1 and isinstance(kwargs.pop("generator"), torch.Generator) and kwargs == expected
+        assert count == quiz.POOL_BATCH and isinstance(kwargs.pop("generator"), torch.Generator)
+        assert kwargs == expected
     every_model.new_round(QuizState(), "dcgan-faces", "hard")
     count, kwargs = calls.pop("dcgan-faces")
     assert count == quiz.HARD_CANDIDATES and kwargs["truncation_psi"] == 1.0  # rejection sampling: plain draws
@@ -193,6 +219,9 @@ def test_both_images_are_dithered_afresh_within_one_level(game, monkeypatch):
     """The same round (same face, same sample, same side) played twice with the dither and once without: every
     pixel of both sides within 1 of the undithered one, about 2/3 of them moved on either side (uniform -1, 0,
     +1), and no two servings the same."""
+    game = QuizGame(list(game.models.values()), pool_size=1, pool_batch=1)  # one fake: every round shows it
+    game.new_round(QuizState())  # made now, so the rounds below draw the same numbers from their seeded rng
+
     def play(seed):
         monkeypatch.setattr(game, "rng", random.Random(seed))
         left, right, state = game.new_round(QuizState())
@@ -338,7 +367,7 @@ def bright_game(faces_dir):
         torch.nn.init.normal_(weight, std=0.5)
     model.discriminator = Brightness()
     real = load_split(DataSpec(str(faces_dir), resolution=32), "test")
-    return QuizGame([QuizModel("dcgan-faces", model, real)], display_size=64)
+    return QuizGame([QuizModel("dcgan-faces", model, real)])
 
 
 def test_hard_rounds_serve_fakes_the_discriminator_rates_more_real(bright_game, monkeypatch):
@@ -347,15 +376,15 @@ def test_hard_rounds_serve_fakes_the_discriminator_rates_more_real(bright_game, 
 
     def fake_logits(difficulty):
         generators = [torch.Generator().manual_seed(seed) for seed in range(12)]
-        fakes = torch.stack([bright_game.fake(entry, difficulty, generator) for generator in generators])
+        fakes = torch.cat([bright_game.fakes(entry, difficulty, 1, generator) for generator in generators])
         return Brightness()(fakes)
 
     normal, hard = fake_logits("normal"), fake_logits("hard")
     assert hard.mean() > normal.mean() + normal.std()  # well above what plain sampling serves
     candidates = quiz.quantise(entry.model.sample(64, generator=torch.Generator().manual_seed(0)))
     assert hard.min() > torch.quantile(Brightness()(candidates), 0.5)  # every hard fake beats the median candidate
-    again = bright_game.fake(entry, "hard", torch.Generator().manual_seed(3))
-    assert torch.equal(again, bright_game.fake(entry, "hard", torch.Generator().manual_seed(3)))  # seeded: the same
+    again = bright_game.fakes(entry, "hard", 1, torch.Generator().manual_seed(3))
+    assert torch.equal(again, bright_game.fakes(entry, "hard", 1, torch.Generator().manual_seed(3)))  # seeded
     _, _, state = bright_game.new_round(QuizState(), "dcgan-faces", "hard")
     assert state.round.difficulty == "hard" and state.round.real_probability is not None
 
@@ -364,7 +393,7 @@ def test_hard_round_with_nothing_accepted_serves_the_best_candidate(bright_game,
     entry = bright_game.models["dcgan-faces"]
     monkeypatch.setattr(quiz, "rejection_sample", lambda logits, max_logit, generator: Rejection(
         torch.zeros(len(logits), dtype=torch.bool), torch.zeros(len(logits)), float(logits.max())))
-    served = bright_game.fake(entry, "hard", torch.Generator().manual_seed(5))
+    served = bright_game.fakes(entry, "hard", 1, torch.Generator().manual_seed(5))[0]
     generator = torch.Generator().manual_seed(5)  # the same draws, batch after batch
     candidates = torch.cat([quiz.quantise(entry.model.sample(quiz.HARD_CANDIDATES, generator=generator))
                             for _ in range(quiz.HARD_BATCHES)])

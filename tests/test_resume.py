@@ -45,6 +45,12 @@ CASES = [
     # 64 rows / (8 x 2) = 4 steps per epoch: 10 steps cross two epoch boundaries; stop in step 6
     ResumeCase("dcgan", "faces_dir", tiny_dcgan_args,
                ("--max_train_steps", "10", *ACCUMULATE, "--checkpointing_steps", "4"), 11, (4, 6)),
+    # the modern recipe: DiffAugment's and the fakes' draws from the torch RNG, spectral norm's power-iteration vectors,
+    # lazy R1 on even steps (the resumed run's first, 6, is one), one D pass over reals and fakes
+    ResumeCase("dcgan", "faces_dir", tiny_dcgan_args,
+               ("--max_train_steps", "10", *ACCUMULATE, "--checkpointing_steps", "4", "--gan_loss", "hinge",
+                "--spectral_norm", "--diffaugment", "color,translation,cutout", "--r1_gamma", "1", "--r1_interval", "2",
+                "--learning_rate_d", "4e-4"), 11, (4, 6)),
     ResumeCase("vae", "labelled_faces_dir", tiny_vae_args,
                ("--max_train_steps", "6", *ACCUMULATE, "--checkpointing_steps", "3"), 7, (3, 4)),
     # 16 pairs / (4 x 2) = 2 steps per epoch; dropout and batch-norm statistics in play

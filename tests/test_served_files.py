@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import runpy
 import sys
 import time
@@ -22,13 +23,14 @@ from gradio_client import Client, handle_file
 from PIL import Image
 from test_app import free_port
 from test_kill import start_app
-from test_quiz import wide_dcgan_export
+from test_quiz import pair_pngs, wide_dcgan_export
 
 import app
 from conftest import ROOT, SHARED_DATA
 from genhub.app.registry import DEFAULT_MODELS
 from genhub.app.serving import DELETE_CACHE, MAX_UPLOAD_BYTES, expire_cache_under_load
-from genhub.app.tabs.quiz import SURPRISE
+from genhub.app.tabs.quiz import KEYS as QUIZ_KEYS
+from genhub.app.tabs.quiz import SURPRISE, pair_html
 from genhub.hub.space_bundle import SPACES
 
 #: Quiz rounds played from fresh sessions: more than the 16 held-out faces (``faces_dir``'s test split), so
@@ -40,8 +42,15 @@ ROUNDS = 24
 QUIZ_CHOICES = [(SURPRISE, "normal"), (SURPRISE, "truncated"), (SURPRISE, "hard"), ("dcgan-faces", "normal"),
                 ("dcgan-faces", "truncated"), ("dcgan-faces", "hard"), ("vae-faces", "normal"),
                 ("vae-faces", "truncated"), ("ddpm-faces", "normal")]
-#: Bytes of every quiz file: a 256x256 RGB PNG stored uncompressed, whatever the model.
-QUIZ_FILE_BYTES = 196_993
+
+
+def quiz_file_bytes(side: int) -> int:
+    """Bytes of a quiz file of a model of ``side`` px: an RGB PNG of that size stored uncompressed (the browser
+    enlarges it), whatever the pixels."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side)).save(buffer, format="PNG", compress_level=0)
+    return len(buffer.getvalue())
+
 
 
 @pytest.fixture(scope="module")
@@ -56,23 +65,29 @@ def served_app(tiny_export, tiny_vae_export, tiny_ddpm_export, tmp_path_factory)
     server.wait(timeout=60)
 
 
-def test_quiz_files_tell_nothing_across_rounds(served_app):
-    seen, folders, lengths = set(), set(), set()
+def template(html: str) -> str:
+    """A round's HTML with its inline images taken out."""
+    return re.sub(r'src="data:image/png;base64,[A-Za-z0-9+/=]+"', 'src=""', html)
+
+
+def test_quiz_images_tell_nothing_across_rounds(served_app):
+    """Inline in the round's HTML, never a file: over many rounds (a real face shown twice included) no image is
+    ever sent twice, both of a round have one length, and the HTML around them is always the same."""
+    seen, lengths, templates = set(), set(), set()
     for index in range(ROUNDS):
         client = Client(served_app.url, verbose=False, download_files=False)  # a fresh session
-        pair = client.predict(*QUIZ_CHOICES[index % len(QUIZ_CHOICES)], api_name="/new_round")[:2]
-        files = [httpx.get(image["url"], timeout=60).content for image in pair]
-        for image, data in zip(pair, files):
-            folder, name = image["path"].rsplit("/", 2)[-2:]
-            assert name == "image.png" and folder not in folders  # the same name, in a folder never used twice
-            folders.add(folder)
-            digest = hashlib.sha256(data).digest()
-            assert digest not in seen  # no file is ever served twice, a real face shown again included
+        html = client.predict(*QUIZ_CHOICES[index % len(QUIZ_CHOICES)], api_name="/new_round")[0]
+        pngs = pair_pngs(html)
+        for png in pngs:
+            digest = hashlib.sha256(png).digest()
+            assert digest not in seen  # no image is ever sent twice
             seen.add(digest)
-        assert len(files[0]) == len(files[1])  # the fake's file is never the larger (or smaller) one
-        lengths.update(len(data) for data in files)
+        assert len(pngs) == 2 and len(pngs[0]) == len(pngs[1])  # the fake's is never the larger (or smaller) one
+        lengths.update(len(png) for png in pngs)
+        templates.add(template(html))
         client.predict(api_name="/guess_left")
-    assert lengths == {QUIZ_FILE_BYTES}  # 256x256 RGB, uncompressed: one length for every file of every model
+    # uncompressed at the model's resolution: one length per resolution (DCGAN, VAE 32 px; DDPM 16 px)
+    assert lengths <= {quiz_file_bytes(32), quiz_file_bytes(16)} and len(templates) == 1
 
 
 class RawSession:
@@ -115,7 +130,8 @@ def quiz_server(request, tiny_export, tiny_vae_export, tiny_ddpm_export, tmp_pat
     else:
         overrides = [f"dcgan-faces={tiny_export}", f"vae-faces={tiny_vae_export}", f"ddpm-faces={tiny_ddpm_export}"]
         keys = ["dcgan-faces", "vae-faces", "ddpm-faces"]
-    demo = app.build_demo(overrides)
+    absent = tmp_path_factory.mktemp("absent")  # the other quiz models, whatever checkpoints/ holds
+    demo = app.build_demo([*overrides, *(f"{key}={absent / key}" for key in QUIZ_KEYS if key not in keys)])
     port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/", keys
@@ -123,9 +139,10 @@ def quiz_server(request, tiny_export, tiny_vae_export, tiny_ddpm_export, tmp_pat
 
 
 def test_nothing_of_the_answer_reaches_the_client_before_the_guess_for_every_model(quiz_server):
-    """Everything the server sends for a round, read off the wire: two file references alike but for their random
-    folders, an empty verdict, no state and the guess buttons enabled; no model key, family, rating or side, for
-    a surprise round either. The two files have one length and mode whatever the model. The guess then reveals."""
+    """Everything the server sends for a round, read off the wire: the pair's HTML (always the same around its two
+    inline images), an empty verdict, no state and the guess buttons enabled; no model key, family, rating or
+    side, for a surprise round either. The two images have one length and mode whatever the model. The guess then
+    reveals."""
     url, keys = quiz_server
     names = {*keys, "dcgan", "vae", "ddpm", "DCGAN", "VAE", "DDPM", "discriminator", "real", "fake", "%", "left",
              "right", "px"}
@@ -133,21 +150,20 @@ def test_nothing_of_the_answer_reaches_the_client_before_the_guess_for_every_mod
     for choice, difficulty in choices:
         session = RawSession(url)
         raw, data = session.call("new_round", choice, difficulty)
-        files, rest = data[:2], data[2:]
+        html, rest = data[0], data[1:]
         assert rest == ["", None, {"interactive": True, "__type__": "update"}, {"interactive": True,
                                                                                "__type__": "update"}]
-        alike = [{k: v for k, v in file.items() if k not in ("path", "url")} for file in files]
-        assert alike[0] == alike[1] and alike[0]["orig_name"] == "image.png"
-        folders = {file["path"].rsplit("/", 2)[-2] for file in files}
-        assert len(folders) == 2 and all(file["path"].endswith("/image.png") for file in files)
-        text = raw.replace(files[0]["url"], "").replace(files[1]["url"], "").replace(files[0]["path"], "").replace(
-            files[1]["path"], "")
+        blank = Image.new("RGB", (1, 1))
+        assert template(html) == template(pair_html(blank, blank))  # nothing but the two images varies
+        assert json.dumps(html)[1:-1] in raw
+        text = raw.replace(json.dumps(html)[1:-1], "")
         for name in names:
             assert name not in text, (choice, difficulty, name)
-        contents = [httpx.get(file["url"], timeout=60).content for file in files]
+        contents = pair_pngs(html)
         opened = [Image.open(io.BytesIO(content)) for content in contents]
-        assert [len(content) for content in contents] == [QUIZ_FILE_BYTES] * 2
-        assert [(image.size, image.mode) for image in opened] == [((256, 256), "RGB")] * 2
+        side = opened[0].width
+        assert side in (16, 32, 64) and [len(content) for content in contents] == [quiz_file_bytes(side)] * 2
+        assert [(image.size, image.mode) for image in opened] == [((side, side), "RGB")] * 2
         _, (verdict, *_) = session.call("guess_left")
         assert "The fake was on the **" in verdict and f"difficulty **{difficulty}**" in verdict
         assert any(f"made by **{key}**" in verdict for key in keys)
@@ -166,8 +182,8 @@ def folder_bytes(folder: Path) -> int:
 
 def test_served_files_expire_so_the_disk_stays_bounded(tiny_export, tmp_path, monkeypatch):
     """Gradio's cache, which holds every output (:func:`serving.served_png` writes there), with ``delete_cache``
-    shortened to seconds: while one player plays round after round, it holds only what the last few seconds
-    served. (Unguarded, Gradio's deleting task died at its first collision with a request.)"""
+    shortened to seconds: while one player draws face after face in the latent explorer, it holds only what the
+    last few seconds served. (Unguarded, Gradio's deleting task died at its first collision with a request.)"""
     age, frequency = 2, 1
     cache = tmp_path / "gradio"
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
@@ -184,15 +200,15 @@ def test_served_files_expire_so_the_disk_stays_bounded(tiny_export, tmp_path, mo
         finished, samples = [], []
         start = time.monotonic()
         while time.monotonic() - start < 5 * window:
-            client.predict(api_name="/new_round")
+            client.predict(len(finished), api_name="/dcgan_faces_random_face")
             finished.append(time.monotonic())
             samples.append((finished[-1], folder_bytes(cache), len(list(cache.iterdir()))))
     finally:
         demo.close()
-    per_round = 2 * 196_993  # two uncompressed 256x256 PNGs, one folder each
+    per_round = quiz_file_bytes(32) + 1024  # one 32x32 PNG (the tiny DCGAN's face; compressed: no larger), one folder
     for moment, kept, folders in samples:
-        recent = sum(done > moment - window for done in finished)  # rounds whose files may still be there
-        assert kept <= per_round * recent and folders <= 2 * recent, (moment - start, kept, folders, recent)
+        recent = sum(done > moment - window for done in finished)  # calls whose files may still be there
+        assert kept <= per_round * recent and folders <= recent, (moment - start, kept, folders, recent)
     assert per_round * len(finished) > 3 * max(kept for _, kept, _ in samples)  # far more served than kept
 
 
@@ -261,8 +277,9 @@ def other_routes(target: Path) -> list[str]:
 
 
 def test_the_file_routes_do_serve_the_apps_own_outputs(served_app):
-    """The routes below are real: they serve a quiz image (so their refusals below are refusals)."""
-    image = Client(served_app.url, verbose=False, download_files=False).predict(api_name="/new_round")[0]
+    """The routes below are real: they serve a latent explorer face (so their refusals below are refusals)."""
+    client = Client(served_app.url, verbose=False, download_files=False)
+    image = client.predict(1, api_name="/dcgan_faces_random_face")[0]
     content = Path(image["path"]).read_bytes()
     with httpx.Client(base_url=served_app.url, timeout=60) as http:
         for route in file_routes(Path(image["path"]), served_app.workdir):

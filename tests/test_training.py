@@ -1,4 +1,5 @@
-"""The shared trainer through the real DCGAN entry point: export, exact resume, interruption."""
+"""The shared trainer through the real DCGAN entry point: export, exact resume, interruption, the speed levers
+(channels_last, reading the losses every --logging_steps, --compile's failure), and the fused Adam of every family."""
 
 import json
 import os
@@ -80,3 +81,78 @@ def test_two_process_cpu_run_through_accelerate_launch(faces_dir, tmp_path):
     info = json.loads((out / "training_info.json").read_text())
     assert info["num_processes"] == 2 and info["images_seen"] == 4 * 8 * 2
     DCGAN.from_pretrained(out)
+
+
+def test_channels_last_trains_the_same_weights_and_exports_them_contiguous(faces_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    contiguous = _run(*tiny_dcgan_args(faces_dir, tmp_path / "contiguous", "--max_train_steps", "3",
+                                       "--no-channels_last"))
+    channels_last = _run(*tiny_dcgan_args(faces_dir, tmp_path / "channels_last", "--max_train_steps", "3",
+                                          "--channels_last"))
+    assert json.loads((channels_last / "training_info.json").read_text())["channels_last"] is True
+    assert json.loads((contiguous / "training_info.json").read_text())["channels_last"] is False
+    expected, trained = load_file(contiguous / "model.safetensors"), load_file(channels_last / "model.safetensors")
+    assert expected.keys() == trained.keys()
+    for name in expected:  # the same math; only the convolution kernels' summation order differs
+        assert torch.allclose(trained[name], expected[name], atol=1e-5), name
+    model = DCGAN.from_pretrained(channels_last)
+    assert all(p.is_contiguous() for p in model.parameters())
+    same_weights = DCGAN.from_pretrained(channels_last).to(memory_format=torch.channels_last)
+    z = torch.randn(4, model.latent_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        images = model.generator(z)
+        assert torch.allclose(same_weights.generator(z), images, atol=1e-5)
+        assert torch.allclose(same_weights.discriminator(images.contiguous(memory_format=torch.channels_last)),
+                              model.discriminator(images), atol=1e-5)
+    # its checkpoint resumes in contiguous memory
+    _run(*tiny_dcgan_args(faces_dir, tmp_path / "channels_last", "--max_train_steps", "4", "--no-channels_last",
+                          "--resume_from_checkpoint", "latest"))
+    assert json.loads((channels_last / "training_info.json").read_text())["global_step"] == 4
+
+
+def test_reading_the_losses_less_often_changes_no_weight(faces_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    every = _run(*tiny_dcgan_args(faces_dir, tmp_path / "every", "--max_train_steps", "5", "--logging_steps", "1"))
+    rarely = _run(*tiny_dcgan_args(faces_dir, tmp_path / "rarely", "--max_train_steps", "5", "--logging_steps", "4"))
+    expected, trained = load_file(every / "model.safetensors"), load_file(rarely / "model.safetensors")
+    assert all(torch.equal(trained[name], expected[name]) for name in expected)
+    losses = [json.loads((out / "training_info.json").read_text())["final_losses"] for out in (every, rarely)]
+    assert losses[0] == losses[1]  # means over the same recent steps, read once at the end
+    with pytest.raises(SystemExit):
+        train_dcgan.parse_args(tiny_dcgan_args(faces_dir, tmp_path / "never", "--logging_steps", "0"))
+
+
+def test_compile_without_a_cpp_compiler_is_a_clear_error(faces_dir, tmp_path, monkeypatch):
+    """The failure path only: a real compilation of even the tiny DCGAN takes over a minute on one thread."""
+    import torch._inductor.config as inductor
+
+    monkeypatch.setattr(inductor.cpp, "cxx", (None, str(tmp_path / "no-such-g++")))
+    monkeypatch.setattr(inductor, "force_disable_caches", True)  # a cached kernel would need no compiler
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    try:
+        with pytest.raises(RuntimeError, match=r"--compile: .*No working C\+\+ compiler.*run without --compile"):
+            _run(*tiny_dcgan_args(faces_dir, tmp_path / "compiled", "--max_train_steps", "2", "--compile"))
+    finally:
+        torch._dynamo.reset()
+
+
+def test_adam_is_fused_on_cpu_with_the_update_rule_of_torchs_default():
+    from genhub.train.optim import adam
+
+    with pytest.raises(ValueError, match="no parameters"):
+        adam([], 1e-3)
+    for decoupled, kind in ((False, torch.optim.Adam), (True, torch.optim.AdamW)):
+        start = torch.randn(8, 4, 3, 3, generator=torch.Generator().manual_seed(0))
+        fused_weight, plain_weight = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
+        fused = adam([fused_weight], 1e-2, (0.5, 0.999), weight_decay=0.1, decoupled=decoupled)
+        plain = kind([plain_weight], lr=1e-2, betas=(0.5, 0.999), weight_decay=0.1)
+        assert type(fused) is kind and fused.defaults["fused"] is True and not plain.defaults["fused"]
+        gradients = torch.Generator().manual_seed(1)
+        for _ in range(5):
+            gradient = torch.randn(start.shape, generator=gradients)
+            for weight, optimizer in ((fused_weight, fused), (plain_weight, plain)):
+                weight.grad = gradient.clone()
+                optimizer.step()
+        assert torch.allclose(fused_weight, plain_weight, atol=1e-6) and not torch.equal(fused_weight, start)

@@ -12,7 +12,7 @@ from PIL import Image
 from genhub.app.loading import load_model
 from genhub.app.registry import ModelSpec
 from genhub.app.tabs import tab, translate
-from genhub.app.tabs.translate import DISPLAY_SIZE, directions, prepare
+from genhub.app.tabs.translate import directions, prepare
 from genhub.images import MAX_PIXELS, ImageError
 
 
@@ -57,14 +57,15 @@ def test_prepare_refuses_tiny_and_extreme_images(size, message):
         prepare(Image.new("RGB", size), 32)
 
 
-def test_translate_returns_display_sized_images(entries):
+def test_translate_returns_images_at_the_model_resolution(entries):
     model_input, output, reconstruction, note = translate.translate(
         entries["cyclegan-eyeglasses:BA"], Image.new("RGB", (200, 100), "gray"), "pad")
-    assert model_input.size == (DISPLAY_SIZE, DISPLAY_SIZE)
-    assert output.size == reconstruction.size == (DISPLAY_SIZE, DISPLAY_SIZE // 2)  # cropped back to 2:1
+    assert model_input.size == (32, 32)  # the browser enlarges them
+    assert output.size == reconstruction.size == (32, 16)  # cropped back to 2:1
     assert "from *eyeglasses* to *no_eyeglasses*" in note and "cycle reconstruction" in note
+    assert "Sent at 32 px, enlarged by your browser" in note
     _, output, reconstruction, _ = translate.translate(entries["pix2pix-sketch2face"], Image.new("L", (64, 64)))
-    assert output.size == (DISPLAY_SIZE, DISPLAY_SIZE) and reconstruction is None
+    assert output.size == (32, 32) and reconstruction is None
 
 
 def test_examples_come_from_the_held_out_split(entries):
@@ -136,13 +137,13 @@ def test_selecting_a_model_shows_its_examples_and_reconstruction(client):
     assert len(gallery) == 4 and reconstruction["visible"] is False
 
 
-@pytest.mark.parametrize("name, fit, shown", [("wide.jpg", "crop", (256, 256)), ("wide.jpg", "pad", (256, 144)),
-                                              ("cmyk.jpg", "crop", (256, 256)), ("rgba.png", "crop", (256, 256)),
-                                              ("16bit.png", "pad", (256, 256))])
+@pytest.mark.parametrize("name, fit, shown", [("wide.jpg", "crop", (32, 32)), ("wide.jpg", "pad", (32, 18)),
+                                              ("cmyk.jpg", "crop", (32, 32)), ("rgba.png", "crop", (32, 32)),
+                                              ("16bit.png", "pad", (32, 32))])
 def test_good_uploads_are_translated(client, inputs, name, fit, shown):
     model_input, output, reconstruction, note = client.predict(
         "cyclegan-eyeglasses:AB", handle_file(inputs / name), fit, api_name="/translate")
-    assert _size(model_input) == (256, 256) and _size(output) == _size(reconstruction) == shown
+    assert _size(model_input) == (32, 32) and _size(output) == _size(reconstruction) == shown
     assert Image.open(output).format == "PNG" and "ms" in note and "resized to 32×32" in note
     _, output, reconstruction, _ = client.predict("pix2pix-sketch2face", handle_file(inputs / name), fit,
                                                   api_name="/translate")
@@ -153,7 +154,7 @@ def test_rgba_is_flattened_onto_white(client, inputs):
     model_input, *_ = client.predict("pix2pix-sketch2face", handle_file(inputs / "rgba.png"), "crop",
                                      api_name="/translate")
     pixels = np.asarray(Image.open(model_input).convert("RGB"))
-    assert pixels[0, 0].tolist() == [255, 255, 255] and pixels[60, 128].max() < 8  # Lanczos rings a little
+    assert pixels[0, 0].tolist() == [255, 255, 255] and pixels[7, 16].max() < 8  # the opaque bar, at 32 px
 
 
 @pytest.mark.parametrize("name, message", [
@@ -185,7 +186,7 @@ def test_a_drawing_is_translated_and_an_empty_pad_refused(client, inputs):
     model_input, output, reconstruction, note = client.predict(
         "pix2pix-sketch2face", _drawing(inputs / "sketch.png"), "crop", api_name="/translate_sketch")
     pixels = np.asarray(Image.open(model_input).convert("L"))
-    assert _size(output) == (256, 256) and reconstruction is None and "binarised" in note
+    assert _size(output) == (32, 32) and reconstruction is None and "binarised" in note
     assert pixels.min() < 8 and pixels.max() > 247  # a black line on a white (not transparent) ground
     with pytest.raises(AppError, match="sketch pad is empty"):
         client.predict("pix2pix-sketch2face", _drawing(inputs / "blank-sketch.png"), "crop",

@@ -13,6 +13,7 @@ import binascii
 import contextlib
 import functools
 import inspect
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -60,6 +61,27 @@ DELETE_CACHE = (600, 3600)
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
+#: Classes of output images that are sent at the model's resolution and enlarged by the browser into a square box of
+#: :data:`DISPLAY_SIZE` CSS pixels (no server-side resize, small PNGs): with the browser's smooth filter, or with
+#: nearest neighbour (the model's own pixels, the same for every image).
+ENLARGED, PIXELATED = "genhub-enlarged", "genhub-pixelated"
+DISPLAY_SIZE = 256
+
+
+def enlargement_style() -> None:
+    """Put the CSS of :data:`ENLARGED` and :data:`PIXELATED` in the page's head (call inside a layout; an empty
+    block on the page, in every app and Space that builds the tab; repeated calls are harmless)."""
+    import gradio as gr
+
+    box = f"width: {DISPLAY_SIZE}px !important; height: {DISPLAY_SIZE}px !important; object-fit: contain;"
+    gr.HTML(head=f"<style>.{ENLARGED} img {{{box}}} .{PIXELATED} img {{{box} image-rendering: pixelated;}}</style>")
+
+
+def zero_gpu() -> bool:
+    """Whether this process runs on a ZeroGPU Space (a GPU exists only inside ``spaces.GPU`` calls)."""
+    return bool(spaces.config.Config.zero_gpu)
+
+
 def configure_threads() -> None:
     """Serving setup, called once by ``app.py`` and every Space before building: on CPU, one torch thread per
     request. Requests then run side by side on the cores instead of fighting over them, which gives far
@@ -69,7 +91,7 @@ def configure_threads() -> None:
         torch.set_num_threads(1)
 
 
-def served_png(image: Image.Image, *, fixed_length: bool = False) -> str:
+def served_png(image: Image.Image) -> str:
     """Write ``image`` as a metadata-free PNG at ``<Gradio's cache>/<random>/image.png`` and return the path.
 
     For the app's outputs: given a PIL image, Gradio rewrites its cache file in place for every identical
@@ -77,19 +99,31 @@ def served_png(image: Image.Image, *, fixed_length: bool = False) -> str:
     86 failed requests under 8-32 concurrent clients). A path inside its cache is served as it is instead:
     every call writes a new folder with a random name, so no file is ever rewritten, no name depends on the
     picture, the disk holds one copy, and ``delete_cache`` (:data:`DELETE_CACHE`) deletes it once it is old.
-
-    ``fixed_length``: store the pixels uncompressed (196,993 bytes for a 256x256 RGB image), so the file's
-    length depends only on the size and mode, never on the content: for the quiz, where a compressed length
-    would tell a smooth fake from a detailed photo.
+    An image that is not plain 8-bit RGB / L or carries metadata is sanitised first
+    (:func:`~genhub.images.sanitize_image`); the app's own outputs are neither.
     """
     from gradio.utils import get_upload_folder
 
     cache = Path(get_upload_folder())
     cache.mkdir(parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(dir=cache)) / "image.png"
-    sanitize_image(image, 1 if image.mode == "L" else 3).save(path, format="PNG",
-                                                               compress_level=0 if fixed_length else 6)
+    _clean(image).save(path, format="PNG", compress_level=6)
     return str(path)
+
+
+def inline_png(image: Image.Image) -> str:
+    """``image`` as a ``data:image/png;base64,...`` URL of an uncompressed, metadata-free PNG: its length depends
+    only on the size and mode, never on the content, and it needs no file and no second request (the quiz's pair,
+    where a compressed length would tell a smooth fake from a detailed photo)."""
+    buffer = io.BytesIO()
+    _clean(image).save(buffer, format="PNG", compress_level=0)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _clean(image: Image.Image) -> Image.Image:
+    if image.mode not in ("RGB", "L") or image.info:  # ours are clean already: sanitise only what needs it
+        return sanitize_image(image, 1 if image.mode == "L" else 3)
+    return image
 
 
 def expire_cache_under_load() -> None:

@@ -1,14 +1,16 @@
 """DCGAN (Radford, Metz & Chintala 2016, "Unsupervised Representation Learning with Deep
 Convolutional Generative Adversarial Networks", section 3 and figure 1), trained with the
-GAN objective of Goodfellow et al. 2014 (eq. 1, non-saturating generator loss)."""
+GAN objective of Goodfellow et al. 2014 (eq. 1, non-saturating generator loss); optionally with a
+spectrally normalised discriminator (Miyato et al. 2018)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrizations
 
 from genhub.models.base import GenhubModel, read_boundaries
-from genhub.models.layers import init_dcgan_weights, resolution_stages, truncate
+from genhub.models.layers import init_dcgan_weights, init_gan_weights, resolution_stages, truncate
 
 
 class DCGANGenerator(nn.Module):
@@ -46,22 +48,38 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """Strided convolutions with LeakyReLU(0.2), batch norm on all but the first layer; one logit per image.
 
+    With ``spectral_norm`` (SNGAN, Miyato et al. 2018, section 2.1): no batch norm, and every convolution's weight is
+    W / sigma(W), sigma the largest singular value of W reshaped to (out_channels, -1), estimated by one power
+    iteration per forward pass in train mode (``torch.nn.utils.parametrizations.spectral_norm``), which bounds each
+    layer's Lipschitz constant by 1. Its convolutions then have biases (without batch norm nothing else shifts them)
+    and are initialised here, N(0, 0.02) weights and zero biases, before the parametrization: afterwards
+    ``conv.weight`` is computed on each access, and an in-place init of it would be lost.
+
     Parameters:
         resolution: 32, 64 or 128.
         channels: image channels.
         ndf: channels of the first stage; each further stage doubles them.
+        spectral_norm: the SNGAN discriminator instead of the DCGAN one.
     """
 
-    def __init__(self, resolution: int = 64, channels: int = 3, ndf: int = 64):
+    def __init__(self, resolution: int = 64, channels: int = 3, ndf: int = 64, spectral_norm: bool = False):
         super().__init__()
         stages = resolution_stages(resolution)
-        layers: list[nn.Module] = [nn.Conv2d(channels, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+
+        def conv(c_in: int, c_out: int, stride: int, padding: int) -> nn.Module:
+            layer = nn.Conv2d(c_in, c_out, 4, stride, padding, bias=spectral_norm)
+            if spectral_norm:
+                init_gan_weights(layer)
+                parametrizations.spectral_norm(layer)
+            return layer
+
+        layers: list[nn.Module] = [conv(channels, ndf, 2, 1), nn.LeakyReLU(0.2, True)]
         width = ndf
         for _ in range(stages - 1):
-            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2),
-                       nn.LeakyReLU(0.2, True)]
+            norm = [] if spectral_norm else [nn.BatchNorm2d(width * 2)]
+            layers += [conv(width, width * 2, 2, 1), *norm, nn.LeakyReLU(0.2, True)]
             width *= 2
-        layers += [nn.Conv2d(width, 1, 4, 1, 0, bias=False)]
+        layers += [conv(width, 1, 1, 0)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -83,6 +101,8 @@ class DCGAN(GenhubModel, tags=["dcgan", "gan"], pipeline_tag="unconditional-imag
         channels: image channels, 3 or 1.
         ngf: generator width (see :class:`DCGANGenerator`).
         ndf: discriminator width (see :class:`DCGANDiscriminator`).
+        spectral_norm: a spectrally normalised discriminator without batch norm (SNGAN, Miyato et al. 2018); an
+            export whose config.json predates it loads with the default, the 2016 discriminator.
     """
 
     family = "dcgan"
@@ -90,12 +110,14 @@ class DCGAN(GenhubModel, tags=["dcgan", "gan"], pipeline_tag="unconditional-imag
              "Adversarial Networks (arXiv:1511.06434); Goodfellow et al. 2014, Generative Adversarial Nets.")
 
     def __init__(self, resolution: int = 64, latent_dim: int = 100, channels: int = 3, ngf: int = 64,
-                 ndf: int = 64):
+                 ndf: int = 64, spectral_norm: bool = False):
         super().__init__()
         self.resolution, self.latent_dim, self.channels = resolution, latent_dim, channels
         self.generator = DCGANGenerator(resolution, latent_dim, channels, ngf)
-        self.discriminator = DCGANDiscriminator(resolution, channels, ndf)
-        self.apply(init_dcgan_weights)
+        self.discriminator = DCGANDiscriminator(resolution, channels, ndf, spectral_norm)
+        self.generator.apply(init_dcgan_weights)
+        if not spectral_norm:  # a spectrally normalised discriminator has initialised itself
+            self.discriminator.apply(init_dcgan_weights)
         self.boundaries: dict[str, torch.Tensor] = {}
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

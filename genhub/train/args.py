@@ -7,6 +7,14 @@ import argparse
 from genhub.train.precision import CHOICES
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_training_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The flags every training script shares (diffusers' names where they exist)."""
     data = parser.add_argument_group("data")
@@ -35,12 +43,22 @@ def add_training_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     run.add_argument("--use_ema", action=argparse.BooleanOptionalAction, default=True,
                      help="export an exponential moving average of the generator")
     run.add_argument("--ema_decay", type=float, default=0.999)
+    speed = parser.add_argument_group("speed (the same model and update rule, only faster or slower)")
+    speed.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=None,
+                       help="networks and image batches in channels-last memory order (default: the family's choice, "
+                            "measured per family in bench/bench_training.py); exports stay contiguous")
+    speed.add_argument("--compile", action="store_true",
+                       help="torch.compile the networks (needs a C++ compiler on CPU); the first step's seconds, "
+                            "which include the compilation, are printed and saved in training_info.json")
     out = parser.add_argument_group("output")
     out.add_argument("--output_dir", required=True, help="export folder; checkpoints go in checkpoint-N inside")
     out.add_argument("--checkpointing_steps", type=int, default=500)
     out.add_argument("--checkpoints_total_limit", type=int, default=None, help="keep only the newest N")
     out.add_argument("--resume_from_checkpoint", default=None, help="'latest' or a checkpoint-N folder")
     out.add_argument("--save_images_steps", type=int, default=250, help="sample grid every N steps")
+    out.add_argument("--logging_steps", type=positive_int, default=10,
+                     help="losses are read from the step's tensors for the progress bar and the tracker every N steps "
+                          "(each read waits for the device)")
     out.add_argument("--num_grid_images", type=int, default=64)
     out.add_argument("--report_to", choices=["none", "tensorboard"], default="none")
     out.add_argument("--push_to_hub", action="store_true")

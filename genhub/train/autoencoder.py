@@ -22,6 +22,7 @@ from genhub.hub.card import CardText
 from genhub.models.autoencoder import Autoencoder
 from genhub.models.vae import reconstruction_error
 from genhub.train.args import add_training_args
+from genhub.train.optim import adam
 from genhub.train.trainer import Recipe, StepContext, Trainer, train
 from genhub.train.vae import add_autoencoder_args, grid_images
 
@@ -101,8 +102,7 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
     recipe = Recipe(
         model=model,
         networks={"encoder": model.encoder, "decoder": model.decoder},
-        optimizers={"autoencoder": torch.optim.Adam(model.parameters(), lr=args.learning_rate,
-                                                    betas=(args.adam_beta1, args.adam_beta2))},
+        optimizers={"autoencoder": adam(model.parameters(), args.learning_rate, (args.adam_beta1, args.adam_beta2))},
         training_step=training_step,
         sample=grid_images(args, test),
         hparams=AutoencoderHparams(args.noise_std),

@@ -21,6 +21,7 @@ from genhub.hub.card import CardText
 from genhub.models.cgan import CGAN
 from genhub.train.args import add_training_args
 from genhub.train.losses import gan_loss
+from genhub.train.optim import adam
 from genhub.train.trainer import Recipe, StepContext, Trainer, train
 
 DEFAULT_ATTRIBUTES = ("Male", "Smiling", "Eyeglasses", "Young", "Blond_Hair", "Bald")
@@ -107,7 +108,7 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
     recipe = Recipe(
         model=model,
         networks={"generator": model.generator, "discriminator": model.discriminator},
-        optimizers={name: torch.optim.Adam(getattr(model, name).parameters(), lr=args.learning_rate, betas=betas)
+        optimizers={name: adam(getattr(model, name).parameters(), args.learning_rate, betas)
                     for name in ("generator", "discriminator")},
         training_step=training_step,
         sample=grid_sample(args),

@@ -30,6 +30,7 @@ from genhub.models.layers import NORMS
 from genhub.train.args import add_training_args
 from genhub.train.image_pool import ImagePool
 from genhub.train.losses import GAN_MODES, gan_loss
+from genhub.train.optim import adam
 from genhub.train.trainer import Recipe, StepContext, Trainer, train
 
 EVAL_BATCH = 16
@@ -217,10 +218,9 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
                      args.use_dropout)
     betas = (args.adam_beta1, args.adam_beta2)
     optimizers = {
-        "generators": torch.optim.Adam(model.generators.parameters(), lr=args.learning_rate, betas=betas),
-        "discriminators": torch.optim.Adam(
-            itertools.chain(model.discriminator_A.parameters(), model.discriminator_B.parameters()),
-            lr=args.learning_rate, betas=betas),
+        "generators": adam(model.generators.parameters(), args.learning_rate, betas),
+        "discriminators": adam(itertools.chain(model.discriminator_A.parameters(), model.discriminator_B.parameters()),
+                               args.learning_rate, betas),
     }
     steps = trainer.num_training_steps(dataset)
     decay_start = steps // 2 if args.lr_decay_start is None else args.lr_decay_start

@@ -34,6 +34,7 @@ from genhub.models.dbvae import DBVAE, dbvae_loss, split_outputs
 from genhub.models.debiasing import COMBINATIONS, LatentDensity
 from genhub.models.vae import reparameterize
 from genhub.train.args import add_training_args
+from genhub.train.optim import adam
 from genhub.train.trainer import Recipe, StepContext, Trainer, train
 from genhub.train.vae import add_autoencoder_args, grid_images
 
@@ -230,8 +231,7 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
     recipe = Recipe(
         model=model,
         networks=networks,
-        optimizers={"dbvae": torch.optim.Adam(parameters, lr=args.learning_rate, betas=(args.adam_beta1,
-                                                                                        args.adam_beta2))},
+        optimizers={"dbvae": adam(parameters, args.learning_rate, (args.adam_beta1, args.adam_beta2))},
         training_step=training_step,
         sample=ranked_grid(test_faces, test_nonfaces, args.num_grid_images) if args.baseline
         else grid_images(args, test_faces),

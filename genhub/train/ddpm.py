@@ -24,6 +24,7 @@ from genhub.data import DataSpec, load_split
 from genhub.hub.card import CardText
 from genhub.models import DDPM
 from genhub.train.args import add_training_args
+from genhub.train.optim import adam
 from genhub.train.trainer import Recipe, StepContext, Trainer, train
 
 
@@ -114,9 +115,8 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
     model = DDPM(args.resolution, args.channels, args.block_out_channels, args.layers_per_block,
                  args.attention_levels, args.norm_num_groups, args.ddpm_num_steps, args.ddpm_beta_schedule,
                  args.prediction_type)
-    optimizer = torch.optim.AdamW(model.unet.parameters(), lr=args.learning_rate,
-                                  betas=(args.adam_beta1, args.adam_beta2), weight_decay=args.adam_weight_decay,
-                                  eps=args.adam_epsilon)
+    optimizer = adam(model.unet.parameters(), args.learning_rate, (args.adam_beta1, args.adam_beta2),
+                     weight_decay=args.adam_weight_decay, decoupled=True, eps=args.adam_epsilon)
     schedule = get_scheduler(args.lr_scheduler, optimizer, num_warmup_steps=args.lr_warmup_steps,
                              num_training_steps=trainer.num_training_steps(dataset))
     recipe = Recipe(

@@ -22,6 +22,7 @@ from genhub.data import DataError, DataSpec, ImageDataset, load_split
 from genhub.hub.card import CardText
 from genhub.models.face_features import CELEBA_ATTRIBUTES, NAME, VERSION, FaceFeatureNet
 from genhub.train.args import add_training_args
+from genhub.train.optim import adam
 from genhub.train.trainer import Recipe, StepContext, Trainer, train
 
 #: Attributes whose held-out accuracy is written to the card beside the means.
@@ -120,9 +121,8 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
     recipe = Recipe(
         model=model,
         networks={"classifier": model},
-        optimizers={"classifier": torch.optim.AdamW(model.parameters(), lr=args.learning_rate,
-                                                    betas=(args.adam_beta1, args.adam_beta2),
-                                                    weight_decay=args.weight_decay)},
+        optimizers={"classifier": adam(model.parameters(), args.learning_rate, (args.adam_beta1, args.adam_beta2),
+                                       weight_decay=args.weight_decay, decoupled=True)},
         training_step=training_step,
         sample=first_layer_filters,  # a classifier makes no images; its grid shows no data either
         ema_network=None,

@@ -25,6 +25,7 @@ from genhub.models import Pix2Pix
 from genhub.models.layers import NORMS
 from genhub.train.args import add_training_args
 from genhub.train.losses import GAN_MODES, gan_loss
+from genhub.train.optim import adam
 from genhub.train.trainer import Recipe, StepContext, Trainer, train
 
 EVAL_BATCH = 16
@@ -138,7 +139,7 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
     recipe = Recipe(
         model=model,
         networks={"generator": model.generator, "discriminator": model.discriminator},
-        optimizers={name: torch.optim.Adam(getattr(model, name).parameters(), lr=args.learning_rate, betas=betas)
+        optimizers={name: adam(getattr(model, name).parameters(), args.learning_rate, betas)
                     for name in ("generator", "discriminator")},
         training_step=training_step,
         # one tile per held-out pair: input | output | target

@@ -24,6 +24,7 @@ from genhub.evaluation.outlier import auroc, auroc_metric_name, score_dataset
 from genhub.hub.card import CardText
 from genhub.models.pixelcnn import PixelCNN, quantize
 from genhub.train.args import add_training_args
+from genhub.train.optim import adam
 from genhub.train.trainer import Recipe, StepContext, Trainer, train
 
 
@@ -99,8 +100,7 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
     recipe = Recipe(
         model=model,
         networks={"pixelcnn": model},
-        optimizers={"pixelcnn": torch.optim.Adam(model.parameters(), lr=args.learning_rate,
-                                                 betas=(args.adam_beta1, args.adam_beta2))},
+        optimizers={"pixelcnn": adam(model.parameters(), args.learning_rate, (args.adam_beta1, args.adam_beta2))},
         training_step=training_step,
         sample=lambda exported: exported.sample(args.num_grid_images, torch.Generator().manual_seed(args.seed)),
         hparams=PixelCNNHparams(args.num_levels),

@@ -28,7 +28,8 @@ from genhub.data import DataSpec, load_split
 from genhub.hub.card import CardText
 from genhub.models.stylegan import GENERATOR_TYPES, STAGES_FOLDER, StyleGAN, num_stages, stage_resolution
 from genhub.train.args import add_training_args
-from genhub.train.losses import gan_loss
+from genhub.train.losses import gan_loss, r1_penalty
+from genhub.train.optim import adam
 from genhub.train.trainer import Recipe, StepContext, Trainer, train
 
 
@@ -141,13 +142,6 @@ def generate(ctx: StepContext, batch_size: int, stage: int, device: torch.device
     return synthesis(ws, stage, alpha)
 
 
-def r1_penalty(discriminator: torch.nn.Module, real: torch.Tensor, stage: int, alpha: float) -> torch.Tensor:
-    """R1 = E[||grad_x D(x)||^2] on real images (Mescheder et al. 2018, eq. 9), differentiable in D's weights."""
-    real = real.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(discriminator(real, stage, alpha).sum(), real, create_graph=True)
-    return grad.float().pow(2).sum(dim=(1, 2, 3)).mean()
-
-
 def training_step(ctx: StepContext, batch: dict) -> dict[str, torch.Tensor]:
     """One micro-batch at the schedule's (stage, alpha): D on reals and fakes (+ lazy R1), then G through the frozen
     D, both with the non-saturating logistic loss."""
@@ -234,9 +228,8 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
     recipe = Recipe(
         model=model,
         networks=networks,
-        optimizers={"generator": torch.optim.Adam(generator_parameters, lr=args.learning_rate, betas=betas),
-                    "discriminator": torch.optim.Adam(model.discriminator.parameters(), lr=args.learning_rate,
-                                                      betas=betas)},
+        optimizers={"generator": adam(generator_parameters, args.learning_rate, betas),
+                    "discriminator": adam(model.discriminator.parameters(), args.learning_rate, betas)},
         training_step=training_step,
         sample=grid_sample(args),
         ema_network=tuple(generator_parts) if len(generator_parts) > 1 else generator_parts[0],

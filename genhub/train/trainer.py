@@ -4,7 +4,8 @@ A family's module builds its model and hands the trainer a :class:`Recipe`: whic
 train, their optimizers, one ``training_step`` (the family's loss), and how to draw a sample
 grid. The step sees only a :class:`StepContext`. The trainer owns everything else: mixed precision,
 gradient accumulation, distribution, random flips, EMA, exact checkpoint/resume, progress, logging,
-sample grids, export and ``--push_to_hub``.
+sample grids, export and ``--push_to_hub``; and the speed levers that change no update rule (``--channels_last``,
+``--compile``, reading the losses only every ``--logging_steps``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from genhub.train.precision import resolve_precision
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 SAMPLE_GRID = "samples.png"
+#: The progress bar and the export's ``final_losses`` show each loss's mean over this many recent steps.
+RECENT_STEPS = 50
 
 
 @dataclass
@@ -126,6 +129,9 @@ class Recipe:
             before that step's checkpoint: e.g. save a snapshot of the model at the end of a growth stage.
             ``export_model()`` is :meth:`Trainer.export_model` (the EMA copy). It must leave the RNGs alone, and
             should write atomically: a killed run repeats the steps after its last checkpoint.
+        channels_last: the family's default for ``--channels_last`` (networks and 4-D batch tensors in channels-last
+            memory order): whichever bench/bench_training.py measured faster for it (convolutions pick other kernels,
+            so it can help or hurt).
     """
 
     model: GenhubModel
@@ -143,6 +149,7 @@ class Recipe:
     on_epoch: Callable[[int], None] | None = None
     grid_columns: int | None = None
     on_step: Callable[[int, Callable[[], GenhubModel]], None] | None = None
+    channels_last: bool = False
 
 
 def flip_batch(batch: dict[str, torch.Tensor], groups: tuple[tuple[str, ...], ...]) -> dict[str, torch.Tensor]:
@@ -196,6 +203,7 @@ class Trainer:
         self.progress = _Progress()
         self._stop_requested = False
         self._checkpointed_step: int | None = None  # the step this run last saved or resumed from
+        self.first_step_seconds: float | None = None  # this run's first step here (with --compile: compiling)
 
     # ----------------------------------------------------------------------------- main loop
     def num_training_steps(self, dataset: torch.utils.data.Dataset) -> int:
@@ -247,7 +255,7 @@ class Trainer:
             return None
         if self.progress.global_step % args.checkpointing_steps:
             self.save_checkpoint()
-        summary = {k: round(sum(v) / len(v), 4) for k, v in recent.items()}
+        summary = {k: round(v, 4) for k, v in recent_means(recent).items()}
         return self._export(summary, batch_images)
 
     def _prepare(self, recipe: Recipe, dataset: torch.utils.data.Dataset) -> torch.utils.data.DataLoader:
@@ -261,9 +269,17 @@ class Trainer:
         if len(loader) == 0:
             raise ValueError(f"{len(dataset)} training images are fewer than one batch of {args.train_batch_size}")
         names, optimizer_names = list(recipe.networks), list(recipe.optimizers)
+        self.channels_last = recipe.channels_last if args.channels_last is None else args.channels_last
+        if self.channels_last:  # in place: the optimizers keep their parameter objects
+            for network in recipe.networks.values():
+                network.to(memory_format=torch.channels_last)
         prepared = accelerator.prepare(*recipe.networks.values(), *recipe.optimizers.values(),
                                        *recipe.schedulers.values(), loader)
         self.networks = dict(zip(names, prepared[: len(names)]))
+        if args.compile:
+            # Not Accelerator(dynamo_backend=...): its setting is process-wide, fixed by the first Accelerator of the
+            # process. Checkpoints stay as they are: Accelerate saves the prepared, uncompiled modules.
+            self.networks = {name: torch.compile(network) for name, network in self.networks.items()}
         optimizers = dict(zip(optimizer_names, prepared[len(names): len(names) + len(optimizer_names)]))
         self.context = StepContext(self.networks, dict(recipe.networks), optimizers, recipe.state, recipe.hparams,
                                    accelerator.backward)
@@ -275,7 +291,8 @@ class Trainer:
         return prepared[-1]
 
     def _loop(self, loader, max_steps: int, batch_images: int, on_step) -> dict[str, deque] | None:
-        """Run steps until ``max_steps``; the recent losses, or None when a signal stopped the run."""
+        """Run steps until ``max_steps``; the recent losses (detached tensors), or None when a signal stopped the
+        run."""
         accelerator, accumulation = self.accelerator, self.args.gradient_accumulation_steps
         steps_per_epoch = math.ceil(len(loader) / accumulation)
         first_epoch, skip = divmod(self.progress.global_step, steps_per_epoch)
@@ -289,6 +306,7 @@ class Trainer:
                 if self.recipe.on_epoch is not None and not (epoch == first_epoch and skip):
                     self.recipe.on_epoch(epoch)
                 loader.set_epoch(epoch)
+                epoch_start = time.perf_counter()
                 batches = accelerator.skip_first_batches(loader, skip * accumulation) if epoch == first_epoch and skip \
                     else loader
                 for batch in batches:
@@ -297,11 +315,13 @@ class Trainer:
                     if not accelerator.sync_gradients:
                         continue
                     self._after_step(recent, logs, start)
+                    if self.first_step_seconds is None:  # the run's first step: since its epoch's start
+                        self._first_step_done(time.perf_counter() - epoch_start)
                     if on_step is not None:
                         on_step(self.progress.global_step)
                     bar.update(1)
-                    bar.set_postfix(**{k: f"{sum(v) / len(v):.3f}" for k, v in recent.items()},
-                                    img_s=f"{self.progress.global_step * batch_images / self.progress.wall_time:.0f}")
+                    if self.progress.global_step % self.args.logging_steps == 0:
+                        self._log(bar, recent, logs, batch_images)
                     if self._stop_requested:
                         self.save_checkpoint()
                         accelerator.print(f"stopped at step {self.progress.global_step}; resume with "
@@ -316,26 +336,48 @@ class Trainer:
         return budget is not None and self.progress.wall_time >= 60 * budget
 
     def _run_step(self, batch: dict) -> dict[str, torch.Tensor]:
-        """One micro-batch: the random flips (``Recipe.flip_groups``), then the family's step."""
+        """One micro-batch: the random flips (``Recipe.flip_groups``), the memory format, then the family's step.
+
+        Raises:
+            RuntimeError: ``--compile`` and torch.compile's backend failed (e.g. no working C++ compiler).
+        """
         self.context.global_step = self.progress.global_step
         if self.args.random_flip:
             batch = flip_batch(batch, self.recipe.flip_groups)
-        return self.recipe.training_step(self.context, batch)
+        if self.channels_last:
+            batch = {key: value.contiguous(memory_format=torch.channels_last) if value.dim() == 4 else value
+                     for key, value in batch.items()}
+        try:
+            return self.recipe.training_step(self.context, batch)
+        except torch._dynamo.exc.BackendCompilerFailed as error:
+            raise RuntimeError(f"--compile: torch.compile could not compile the networks on this machine "
+                               f"({str(error).strip().splitlines()[0]}); run without --compile") from error
+
+    def _first_step_done(self, seconds: float) -> None:
+        self.first_step_seconds = seconds
+        if self.args.compile:
+            self.accelerator.print(f"--compile: the first step took {seconds:.1f} s (compilation included)")
+
+    def _log(self, bar: tqdm, recent: dict[str, deque], logs: dict[str, torch.Tensor], batch_images: int) -> None:
+        """Read the losses, which waits for the device: the recent means on the progress bar, this step's values to
+        the tracker."""
+        progress = self.progress
+        bar.set_postfix(**{k: f"{v:.3f}" for k, v in recent_means(recent).items()},
+                        img_s=f"{progress.global_step * batch_images / progress.wall_time:.0f}")
+        if self.args.report_to != "none":
+            self.accelerator.log({k: float(v) for k, v in logs.items()}, step=progress.global_step)
 
     def _after_step(self, recent: dict, logs: dict, start: float) -> None:
         args = self.args
         for scheduler in self.recipe.schedulers.values():
             scheduler.step()
         if self.ema is not None:
-            self.ema.update_parameters(
-                self._ema_source(lambda name: self.accelerator.unwrap_model(self.networks[name])))
+            self.ema.update_parameters(self._ema_source(
+                lambda name: self.accelerator.unwrap_model(self.networks[name], keep_torch_compile=False)))
         self.progress.global_step += 1
         self.progress.wall_time = time.perf_counter() - start
-        values = {k: float(v) for k, v in logs.items()}
-        for k, v in values.items():
-            recent.setdefault(k, deque(maxlen=50)).append(v)
-        if args.report_to != "none":
-            self.accelerator.log(values, step=self.progress.global_step)
+        for k, v in logs.items():  # kept as tensors: reading them waits for the device (see _log)
+            recent.setdefault(k, deque(maxlen=RECENT_STEPS)).append(v.detach())
         step = self.progress.global_step
         if self.recipe.on_step is not None and self.accelerator.is_main_process:
             self.recipe.on_step(step, self.export_model)
@@ -417,12 +459,13 @@ class Trainer:
 
     # ------------------------------------------------------------------------- export
     def export_model(self) -> GenhubModel:
-        """A copy of the model with the EMA weights swapped in, on CPU, in eval mode."""
+        """A copy of the model with the EMA weights swapped in, on CPU, in eval mode, in contiguous memory order
+        (whatever ``--channels_last`` trained), as a loaded export is."""
         model = copy.deepcopy(self.accelerator.unwrap_model(self.model)).cpu().eval()
         if self.ema is not None:
             self._ema_source(lambda name: model.get_submodule(self._module_path(name))).load_state_dict(
                 self.ema.module.state_dict())
-        return model
+        return model.to(memory_format=torch.contiguous_format)
 
     def _module_path(self, name: str) -> str:
         """Where ``recipe.networks[name]`` sits inside the model: its ``named_modules`` path ("" for the model)."""
@@ -482,6 +525,8 @@ class Trainer:
             "ema": bool(self.ema),
             "mixed_precision": self.precision.mixed_precision,
             "precision_reason": self.precision.reason,
+            "channels_last": self.channels_last,
+            "first_step_seconds": None if self.first_step_seconds is None else round(self.first_step_seconds, 3),
             "num_processes": self.accelerator.num_processes,
             "hardware": describe_hardware(),
             "command": self.command,
@@ -497,6 +542,12 @@ def train(args: argparse.Namespace,
     command recorded in the card as the way to reproduce the run (default: this process's own)."""
     trainer = Trainer(args, command)
     return trainer.fit(*build(args, trainer))
+
+
+def recent_means(recent: dict[str, deque]) -> dict[str, float]:
+    """Each loss's mean over its recent steps (detached scalar tensors): one read from the device per loss."""
+    return {k: sum(values) / len(values) for k, values in ((k, torch.stack(list(v)).tolist()) for k, v in
+                                                            recent.items())}
 
 
 def ema_with_warmup(decay: float) -> Callable:

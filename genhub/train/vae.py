@@ -25,6 +25,7 @@ from genhub.hub.card import CardText
 from genhub.models import VAE
 from genhub.models.vae import kl_divergence, reconstruction_error, reparameterize, split_posterior
 from genhub.train.args import add_training_args
+from genhub.train.optim import adam
 from genhub.train.trainer import Recipe, StepContext, Trainer, train
 
 
@@ -128,8 +129,7 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
     recipe = Recipe(
         model=model,
         networks={"encoder": model.encoder, "decoder": model.decoder},
-        optimizers={"vae": torch.optim.Adam(model.parameters(), lr=args.learning_rate,
-                                            betas=(args.adam_beta1, args.adam_beta2))},
+        optimizers={"vae": adam(model.parameters(), args.learning_rate, (args.adam_beta1, args.adam_beta2))},
         training_step=training_step,
         sample=grid_images(args, test),
         hparams=VAEHparams(args.beta),

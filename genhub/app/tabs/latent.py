@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from genhub.app.loading import LoadedModel, held_out
-from genhub.app.serving import handler
+from genhub.app.serving import DISPLAY_SIZE, ENLARGED, enlargement_style, handler
 from genhub.app.tabs import ae_vs_vae
 from genhub.data import DataError, ImageDataset
 from genhub.evaluation.outlier import OutlierReference
@@ -29,7 +29,6 @@ from genhub.geometry import INTERPOLATION_MODES, axis_directions, compose, condi
 from genhub.images import center_crop_resize, make_grid, sanitize_image, to_pil, to_pixel_values
 from genhub.models import DCGAN, VAE
 
-DISPLAY_SIZE = 256
 #: Sliders per model (the K most informative directions) and their range, in standard deviations of the prior.
 NUM_SLIDERS = 8
 SLIDER_RANGE = 3.0
@@ -62,17 +61,18 @@ class Explorer:
         num_sliders: K, how many slider directions.
         attributes: attribute names to offer, in order, when the VAE export has their directions
             (at most :data:`MAX_ATTRIBUTE_SLIDERS`; others the export has are offered after them).
-        display_size: side in pixels of the faces shown.
+
+    Faces are returned at the model's resolution; the page enlarges them (:data:`~genhub.app.serving.ENLARGED`).
 
     Raises:
         TypeError: a model family without a latent space to explore.
     """
 
     def __init__(self, model, held_out: ImageDataset | None = None, num_sliders: int = NUM_SLIDERS,
-                 attributes: tuple[str, ...] = ATTRIBUTES, display_size: int = DISPLAY_SIZE):
+                 attributes: tuple[str, ...] = ATTRIBUTES):
         if not isinstance(model, (VAE, DCGAN)):
             raise TypeError(f"the latent explorer needs a VAE or a DCGAN, got {type(model).__name__}")
-        self.model, self.display_size = model, display_size
+        self.model = model
         self.latent_dim, self.resolution, self.channels = model.latent_dim, model.resolution, model.channels
         self.device = next(model.parameters()).device
         self.can_encode = isinstance(model, VAE)
@@ -107,8 +107,8 @@ class Explorer:
         return images.float().cpu()
 
     def display(self, pixel_values: torch.Tensor) -> Image.Image:
-        """(C, H, W) in [-1, 1] -> PIL image upscaled (Lanczos) to ``display_size``."""
-        return to_pil(pixel_values).resize((self.display_size, self.display_size), Image.Resampling.LANCZOS)
+        """(C, H, W) in [-1, 1] -> PIL image at the model's resolution (the browser enlarges it)."""
+        return to_pil(pixel_values)
 
     def _sliders_for(self, code: torch.Tensor) -> list[float]:
         """Slider positions of a code, rounded to the slider's step: a person reads -0.82, not -0.81581769."""
@@ -286,7 +286,9 @@ def _face_panel(explorer: Explorer) -> SimpleNamespace:
     ui = SimpleNamespace(state=gr.State(ExplorerState()), attributes=[], keep=None)
     with gr.Row():
         with gr.Column():
-            ui.face = gr.Image(label="face", format="png", interactive=False, buttons=[], height=DISPLAY_SIZE)
+            enlargement_style()
+            ui.face = gr.Image(label="face", format="png", interactive=False, buttons=[], height=DISPLAY_SIZE,
+                               elem_classes=ENLARGED)
             with gr.Row():
                 ui.random_button = gr.Button("Random face", variant="primary")
                 ui.seed = gr.Number(label="seed (empty: random)", value=None, precision=0)
@@ -315,9 +317,9 @@ def _photo_panel(explorer: Explorer, ui: SimpleNamespace) -> None:
     with gr.Row():
         ui.upload = gr.File(label="upload a photo", file_types=["image"], type="filepath")
         ui.photo = gr.Image(label="your photo, as the model sees it", format="png", interactive=False,
-                            buttons=[], height=DISPLAY_SIZE)
+                            buttons=[], height=DISPLAY_SIZE, elem_classes=ENLARGED)
         ui.reconstruction = gr.Image(label="reconstruction", format="png", interactive=False, buttons=[],
-                                     height=DISPLAY_SIZE)
+                                     height=DISPLAY_SIZE, elem_classes=ENLARGED)
     ui.outlier = gr.Markdown()
     if explorer.held_out is not None:
         with gr.Row():

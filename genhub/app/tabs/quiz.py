@@ -3,11 +3,13 @@ clicks the fake, then sees which model made it, at which difficulty, and how the
 
 The answer (the fake's side), the model of a "Surprise me" round and the discriminator's ratings stay in
 server-side session state until the guess. Both images go through the same path whatever the model (the model's
-resolution -> uint8 -> RGB -> the same upscale -> fresh +-1 dither -> uncompressed PNG with no metadata, in a
-folder with a random name), so nothing but the pixels tells them apart: every file has the same length and mode,
-and no file is ever served twice, so a client that remembers what it was sent cannot recognise a real face coming
-back. What the pixels themselves show is the model's resolution (a 16 px model looks coarser than a 64 px one),
-and a round's response time grows with the model's sampling cost.
+resolution -> uint8 -> RGB -> fresh +-1 dither -> uncompressed PNG with no metadata, inline in the round's HTML;
+the browser enlarges both to the same box with the same style), so nothing but the pixels tells them apart: both
+images of a round have the same length and mode, and no image is ever sent twice, so a client that remembers what
+it was sent cannot recognise a real face coming back. No file is written (nothing to fetch, nothing to expire).
+What the pixels themselves show is the model's resolution (a 16 px model looks coarser than a 64 px one). Fakes
+come from a :class:`~genhub.app.fake_pool.FakePool` made ahead in batches, so a round's response time does not
+depend on the model's sampling cost.
 
 A family joins the quiz with one row of :data:`SAMPLERS` and its registry key in :data:`KEYS`.
 """
@@ -26,8 +28,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from genhub.app.fake_pool import FakePool
 from genhub.app.loading import LoadedModel, held_out, unavailable
-from genhub.app.serving import handler, served_png
+from genhub.app.serving import DISPLAY_SIZE, handler, inline_png, zero_gpu
 from genhub.app.stats import QuizStats, Tally
 from genhub.data import DataError, ImageDataset
 from genhub.evaluation.intervals import wilson_interval
@@ -39,7 +42,9 @@ from genhub.shipped import ABOUT
 #: Every face generator the quiz plays (registry keys; each family has a :data:`SAMPLERS` row).
 KEYS = ("dcgan-faces", "vae-faces", "ddpm-faces", "stylegan-faces")
 SIDES = ("left", "right")
-DISPLAY_SIZE = 256
+#: Fakes kept ready per (model, difficulty), and made per batch (see :class:`~genhub.app.fake_pool.FakePool`).
+POOL_SIZE = 64
+POOL_BATCH = 8
 #: ZeroGPU seconds a round may hold a GPU (a DDPM's denoising steps, or hard mode's candidates and their scores).
 GPU_SECONDS = 20
 #: The model choice that plays a random model (among those supporting the difficulty), revealed with the answer.
@@ -167,15 +172,17 @@ class QuizGame:
 
     Parameters:
         models: the generators, in the order they are offered (keys unique; at least one).
-        display_size: side in pixels of the images shown (both upscaled identically, Lanczos).
         stats: where finished rounds are recorded for everyone's totals (None: not recorded).
+        pool_size, pool_batch: fakes kept ready per (model, difficulty) and made per batch. The pool is filled by
+            the rounds themselves until :meth:`start_pool` runs its worker.
 
     Raises:
         ValueError: no models, a repeated key, or a family without a :data:`SAMPLERS` row.
         DataError: a model without real images.
     """
 
-    def __init__(self, models: Sequence[QuizModel], display_size: int = DISPLAY_SIZE, stats: QuizStats | None = None):
+    def __init__(self, models: Sequence[QuizModel], stats: QuizStats | None = None, pool_size: int = POOL_SIZE,
+                 pool_batch: int = POOL_BATCH):
         if not models:
             raise ValueError("the quiz needs at least one model")
         self.models = {entry.key: entry for entry in models}
@@ -185,10 +192,18 @@ class QuizGame:
             supports(entry.model, "normal")  # refuses a family without a sampler now, not in the first round
             if len(entry.real_images) == 0:
                 raise DataError(f"{entry.key}: the quiz needs at least one real image")
-        self.display_size, self.stats = display_size, stats
+        self.stats = stats
         self.rng = random.SystemRandom()
         self._max_logits: dict[str, float] = {}  # D̃_M per model, shared by every player (rejection sampling)
+        self._real_logits: dict[tuple[str, int], float] = {}  # D̃ of each held-out face shown so far, per model
         self._lock = threading.Lock()
+        self.pool = FakePool(self.make_fakes, pool_size, min(pool_batch, pool_size))
+
+    def start_pool(self) -> None:
+        """Fill every (model, difficulty) pool and keep refreshing the shown fakes in a background thread."""
+        self.pool.prepare([(key, difficulty) for key, entry in self.models.items()
+                           for difficulty in entry.difficulties])
+        self.pool.start()
 
     def difficulties(self, choice: str = SURPRISE) -> tuple[str, ...]:
         """The difficulties offered for ``choice`` (a model key or :data:`SURPRISE`: those of any model).
@@ -226,56 +241,72 @@ class QuizGame:
         return self.rng.choice(candidates)
 
     def _display(self, pixel_values: torch.Tensor) -> Image.Image:
-        # RGB whatever the model's channels, so every served file has one mode and one length.
-        image = to_pil(pixel_values).convert("RGB")
-        return dither(image.resize((self.display_size, self.display_size), Image.Resampling.LANCZOS))
+        # RGB whatever the model's channels, so both images have one mode and one length.
+        return dither(to_pil(pixel_values).convert("RGB"))
 
     def new_round(self, state: QuizState, choice: str = SURPRISE, difficulty: str = "normal"
                   ) -> tuple[Image.Image, Image.Image, QuizState]:
         """Start a round with the model ``choice`` (a key of :attr:`models`, or :data:`SURPRISE`) at ``difficulty``;
-        returns (left image, right image, state). Any unanswered round is dropped; a refused choice (see
-        :meth:`pick`) leaves the state as it was.
+        returns (left image, right image, state), both RGB at the model's resolution. Any unanswered round is
+        dropped; a refused choice (see :meth:`pick`) leaves the state as it was.
 
-        The fake is drawn at its model's resolution and the real face cropped and resized to it; both are quantised
-        to 8 bits, upscaled identically and then :func:`dither`-ed afresh, so a real face shown again never comes
-        back as the same pixels (each within 1 of the undithered picture: the game is unchanged).
+        The fake comes from the model's pool (:meth:`make_fakes`) and the real face is cropped and resized to the
+        model's resolution; both are quantised to 8 bits and then :func:`dither`-ed afresh, so a face shown again
+        never comes back as the same pixels (each within 1 of the undithered picture: the game is unchanged).
         """
         entry = self.pick(choice, difficulty)
         row = self.rng.randrange(len(entry.real_images))
         real = to_pixel_values(center_crop_resize(entry.real_images.image(row), entry.model.resolution))
-        generator = torch.Generator().manual_seed(self.rng.randrange(2**63))
-        fake = self.fake(entry, difficulty, generator)
+        fake, fake_logit = self.pool.draw(entry.key, difficulty)
         fake_side = self.rng.randrange(2)
         pair = [real, real]
         pair[fake_side] = fake
         probability = None
-        if has_discriminator(entry.model):
-            left, right = torch.sigmoid(discriminator_logits(entry.model, torch.stack(pair))).tolist()
-            probability = (left, right)
+        if fake_logit is not None:
+            logits = [self._real_logit(entry, row, real), self._real_logit(entry, row, real)]
+            logits[fake_side] = fake_logit
+            probability = tuple(torch.sigmoid(torch.tensor(logits)).tolist())
         state.round = Round(fake_side, entry.key, difficulty, choice == SURPRISE, probability, time.monotonic())
         return self._display(pair[0]), self._display(pair[1]), state
 
-    def fake(self, entry: QuizModel, difficulty: str, generator: torch.Generator) -> torch.Tensor:
-        """One fake of ``entry`` at ``difficulty``, quantised to 8 bits as the real faces are: float (C, H, W) in
-        [-1, 1] at the model's resolution. "hard": the first candidate :func:`rejection_sample` accepts, in up
-        to :data:`HARD_BATCHES` batches of :data:`HARD_CANDIDATES`; if none is, the candidate with the largest
-        logit."""
+    def _real_logit(self, entry: QuizModel, row: int, real: torch.Tensor) -> float:
+        """The discriminator's logit of held-out face ``row`` (computed once per model and face)."""
+        key = (entry.key, row)
+        if key not in self._real_logits:
+            self._real_logits[key] = float(discriminator_logits(entry.model, real[None])[0])
+        return self._real_logits[key]
+
+    def make_fakes(self, key: str, difficulty: str, count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``count`` fresh fakes of model ``key`` at ``difficulty`` (see :meth:`fakes`), from OS entropy, with the
+        discriminator's logits when the model has one: (float (count, C, H, W), float32 (count,) or None)."""
+        entry = self._entry(key)
+        generator = torch.Generator().manual_seed(self.rng.randrange(2**63))
+        fakes = self.fakes(entry, difficulty, count, generator)
+        return fakes, discriminator_logits(entry.model, fakes) if has_discriminator(entry.model) else None
+
+    def fakes(self, entry: QuizModel, difficulty: str, count: int, generator: torch.Generator) -> torch.Tensor:
+        """``count`` fakes of ``entry`` at ``difficulty``, quantised to 8 bits as the real faces are: float
+        (count, C, H, W) in [-1, 1] at the model's resolution. "hard": the candidates :func:`rejection_sample`
+        accepts, in order, from batches of :data:`HARD_CANDIDATES` (at most :data:`HARD_BATCHES` batches per fake);
+        if too few are, the rest are the rejected candidates with the largest logits."""
         draw = SAMPLERS[entry.model.family].draw
         if difficulty != "hard":
             psi = TRUNCATION_PSI if difficulty == "truncated" else 1.0
-            return quantise(draw(entry.model, 1, generator, psi))[0]
-        best, best_logit = None, -math.inf
-        for _ in range(HARD_BATCHES):
+            return quantise(draw(entry.model, count, generator, psi))
+        accepted, rejected, rejected_logits = [], [], []
+        for _ in range(HARD_BATCHES * count):
             candidates = quantise(draw(entry.model, HARD_CANDIDATES, generator, 1.0))  # judged as they are shown
             logits = discriminator_logits(entry.model, candidates)
             with self._lock:
                 result = rejection_sample(logits, self._max_logits.get(entry.key), generator)
                 self._max_logits[entry.key] = result.max_logit
-            if result.accepted.any():
-                return candidates[int(result.accepted.nonzero()[0])]
-            if logits.max() > best_logit:
-                best, best_logit = candidates[int(logits.argmax())], float(logits.max())
-        return best
+            accepted += list(candidates[result.accepted])
+            rejected.append(candidates[~result.accepted])
+            rejected_logits.append(logits[~result.accepted])
+            if len(accepted) >= count:
+                return torch.stack(accepted[:count])
+        best = torch.cat(rejected_logits).argsort(descending=True)[: count - len(accepted)]
+        return torch.stack([*accepted, *torch.cat(rejected)[best]])
 
     def guess(self, state: QuizState, side: int) -> tuple[str, QuizState]:
         """Score a guess (0 = left, 1 = right) and reveal the round: the fake's side, its model and difficulty, and
@@ -314,6 +345,17 @@ class QuizGame:
                      f"real, so it would have picked the **{SIDES[discriminator_side]}** "
                      f"({'right' if discriminator_right else 'wrong'}).")
         return text, state
+
+
+def pair_html(left: Image.Image, right: Image.Image) -> str:
+    """The round's two faces as one HTML block: each an ``<img>`` whose PNG is inline (:func:`~genhub.app.serving.
+    inline_png`: uncompressed, so both have the same length; no file, no second request), enlarged by the browser
+    to :data:`~genhub.app.serving.DISPLAY_SIZE` px with nearest neighbour, both alike. Nothing else differs
+    between the two tags."""
+    style = f"width: {DISPLAY_SIZE}px; height: {DISPLAY_SIZE}px; image-rendering: pixelated; margin: 0 8px"
+    faces = "".join(f'<img alt="{side} face" style="{style}" src="{inline_png(image)}">'
+                    for side, image in zip(SIDES, (left, right)))
+    return f'<div style="display: flex; justify-content: center">{faces}</div>'
 
 
 def quantise(images: torch.Tensor) -> torch.Tensor:
@@ -474,6 +516,8 @@ def build(demo, models: dict[str, LoadedModel], dataset: str | None = None, stat
                            f"{unavailable(loaded, error)}.")
     if playable:
         game = QuizGame(playable, stats=stats)
+        if not zero_gpu():  # on ZeroGPU a model runs only inside a request's GPU call: the rounds fill the pools
+            game.start_pool()
         gr.Markdown(_intro(game))
     for message in missing:
         gr.Markdown(message)
@@ -484,18 +528,16 @@ def build(demo, models: dict[str, LoadedModel], dataset: str | None = None, stat
 def _layout(game: QuizGame) -> SimpleNamespace:
     import gradio as gr
 
-    ui = SimpleNamespace(state=gr.State(QuizState()), images=[], guesses=[])  # the state is deep-copied per session
+    ui = SimpleNamespace(state=gr.State(QuizState()), guesses=[])  # the state is deep-copied per session
     with gr.Row():
         ui.choice = gr.Radio([SURPRISE, *game.models], value=SURPRISE, label="Model", elem_id="quiz-model",
                              info="Surprise me: a random model, revealed with the answer")
         ui.difficulty = gr.Radio(list(game.difficulties()), value="normal", label="Difficulty",
                                  elem_id="quiz-difficulty")
+    ui.pair = gr.HTML(elem_id="quiz-pair")  # both faces inline (see pair_html)
     with gr.Row():
         for side in SIDES:
-            with gr.Column():
-                ui.images.append(gr.Image(label=side, format="png", interactive=False, buttons=[],
-                                          height=DISPLAY_SIZE))
-                ui.guesses.append(gr.Button(f"The {side} one is fake", variant="primary"))
+            ui.guesses.append(gr.Button(f"The {side} one is fake", variant="primary"))
     ui.verdict = gr.Markdown()
     ui.score = gr.Markdown(summary(QuizState()))
     ui.new_round = gr.Button("New round")
@@ -511,8 +553,7 @@ def _wire(demo, game: QuizGame, stats: QuizStats | None, ui: SimpleNamespace) ->
     @handler(gpu_seconds=GPU_SECONDS)
     def start(current: QuizState, model: str = SURPRISE, difficulty: str = "normal"):
         left_image, right_image, current = game.new_round(current, model, difficulty)
-        return (served_png(left_image, fixed_length=True), served_png(right_image, fixed_length=True), "", current,
-                gr.update(interactive=True), gr.update(interactive=True))
+        return pair_html(left_image, right_image), "", current, gr.update(interactive=True), gr.update(interactive=True)
 
     @handler(gpu_seconds=None)  # reads the quiz's table of models
     def offered(model: str, difficulty: str):
@@ -532,7 +573,7 @@ def _wire(demo, game: QuizGame, stats: QuizStats | None, ui: SimpleNamespace) ->
         return leaderboard(stats, models)
 
     round_inputs = [ui.state, ui.choice, ui.difficulty]
-    round_outputs = [*ui.images, ui.verdict, ui.state, *ui.guesses]
+    round_outputs = [ui.pair, ui.verdict, ui.state, *ui.guesses]
     ui.new_round.click(start, round_inputs, round_outputs, api_name="new_round")
     demo.load(start, round_inputs, round_outputs, api_visibility="private")
     demo.load(everyone, None, ui.everyone, api_name="everyone")

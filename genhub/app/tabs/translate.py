@@ -2,8 +2,8 @@
 
 Every translation model of the registry is offered, a CycleGAN once per direction. Any image works:
 it is sanitised (:func:`genhub.images.sanitize_image`), its centre square is cropped (or it is padded
-to a square with white), resized to the model's resolution, translated, and the output is shown at
-:data:`DISPLAY_SIZE` (cropped back to the input's aspect ratio when padded); the note under the result
+to a square with white), resized to the model's resolution, translated, and the output is sent at the model's
+resolution (cropped back to the input's aspect ratio when padded) for the page to enlarge; the note under the result
 says what was done. Examples come from the held-out split of the dataset named in the export's
 ``training_info.json``.
 """
@@ -20,14 +20,12 @@ import torch
 from PIL import Image
 
 from genhub.app.loading import LoadedModel, held_out, unavailable
-from genhub.app.serving import handler, readable_upload
+from genhub.app.serving import DISPLAY_SIZE, ENLARGED, enlargement_style, handler, readable_upload
 from genhub.data import DataError
 from genhub.images import ImageError, center_crop_resize, sanitize_image, to_pil, to_pixel_values
 from genhub.shipped import ABOUT
 
 FAMILIES = ("pix2pix", "cyclegan")
-#: Longer side, in pixels, of the images shown.
-DISPLAY_SIZE = 256
 #: Shortest input side accepted, in pixels.
 MIN_SIDE = 16
 #: Largest accepted ratio of the longer to the shorter side.
@@ -135,12 +133,9 @@ def prepare(image, resolution: int, channels: int = 3, fit: str = "crop") -> tup
 
 
 def for_display(image: Image.Image, box: tuple | None = None) -> Image.Image:
-    """Crop ``box`` (default: all) and resize so the longer side is :data:`DISPLAY_SIZE` (Lanczos)."""
-    if box is not None:
-        image = image.crop(box)
-    scale = DISPLAY_SIZE / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
+    """Crop ``box`` (default: all), at the model's resolution: the page enlarges it
+    (:data:`~genhub.app.serving.ENLARGED`)."""
+    return image if box is None else image.crop(box)
 
 
 def binarise(image: Image.Image) -> Image.Image:
@@ -180,7 +175,8 @@ def translate(entry: Direction, image, fit: str = "crop", sketch: bool = False
     cropped = box != (0, 0, entry.resolution, entry.resolution)
     note = (f"{done} {entry.loaded.key} translated it from *{source}* to *{target}* in {seconds * 1000:.0f} ms"
             + (" and back again (the cycle reconstruction)" if reconstruction is not None else "")
-            + f". Shown at {DISPLAY_SIZE} px" + (", cropped back to your picture's aspect ratio." if cropped else "."))
+            + f". Sent at {entry.resolution} px, enlarged by your browser"
+            + (", cropped back to your picture's aspect ratio." if cropped else "."))
     return (for_display(model_input), for_display(output, box),
             None if reconstruction is None else for_display(reconstruction, box), note)
 
@@ -289,10 +285,14 @@ def _layout(menu: Menu, first: Direction) -> SimpleNamespace:
             ui.gallery = gr.Gallery(list(menu.examples(first.value)[0]), label="Held-out examples (click one)",
                                     columns=NUM_EXAMPLES // 2, height=200, allow_preview=False, format="png")
         with gr.Column():
+            enlargement_style()
             ui.results = [
-                gr.Image(label="What the model saw", format="png", interactive=False, height=160),
-                gr.Image(label="Translation", format="png", interactive=False, height=DISPLAY_SIZE),
+                gr.Image(label="What the model saw", format="png", interactive=False, height=DISPLAY_SIZE,
+                         elem_classes=ENLARGED),
+                gr.Image(label="Translation", format="png", interactive=False, height=DISPLAY_SIZE,
+                         elem_classes=ENLARGED),
                 gr.Image(label="Cycle reconstruction", format="png", interactive=False, height=DISPLAY_SIZE,
+                         elem_classes=ENLARGED,
                          visible=first.direction is not None),
                 gr.Markdown(),
             ]

@@ -1,0 +1,183 @@
+"""Time to quality: DCGAN recipes trained on the same data, each exporting snapshots at fixed minutes of its training
+clock, then every snapshot evaluated (``genhub-evaluate``: FID†/KID† in genhub's face feature space,
+precision/recall, pixel-CNN detectability) — quality against wall time.
+
+    python bench/bench_quality.py                   # the real run: the reference for 30 min beside 3 challengers
+    python bench/bench_quality.py --minutes 12 --challengers modern
+    python bench/bench_quality.py --tiny            # a smoke run: tiny models, seconds
+
+Two lanes run at the same time, one process and one torch thread each (one per core on a 2-core machine, so
+neither waits for the other): the reference recipe for ``--minutes``, and beside it the challengers one after
+another, each for a third of that (the target: the reference's final quality in a third of its time). Apart from
+the recipe's own flags (:data:`VARIANTS`) the runs are the same. The training clock is the trainer's
+(``training_info.json``'s wall time: data loading and snapshots included, evaluation not). Prints a markdown
+table, writes bench/results/quality.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import benchlib  # bench/ is on sys.path: these files run as scripts
+
+#: recipe name -> its flags on top of the shared ones. "reference": the 2016 DCGAN (BCE, BatchNorm in D, Adam
+#: 2e-4, beta1 0.5) as the registry's reference run trains it; "modern": hinge loss, spectral norm in D (no
+#: BatchNorm, one D pass over real+fake), two time-scale learning rates, Adam (0, 0.9), DiffAugment.
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "reference": (),
+    "modern": ("--gan_loss", "hinge", "--spectral_norm", "--learning_rate", "1e-4", "--learning_rate_d", "4e-4",
+               "--adam_beta1", "0.0", "--adam_beta2", "0.9", "--diffaugment", "color,translation,cutout"),
+    "modern-no-augment": ("--gan_loss", "hinge", "--spectral_norm", "--learning_rate", "1e-4",
+                          "--learning_rate_d", "4e-4", "--adam_beta1", "0.0", "--adam_beta2", "0.9"),
+    "modern-batch32": ("--gan_loss", "hinge", "--spectral_norm", "--learning_rate", "1e-4",
+                       "--learning_rate_d", "4e-4", "--adam_beta1", "0.0", "--adam_beta2", "0.9",
+                       "--train_batch_size", "32"),
+    "modern-r1": ("--gan_loss", "hinge", "--spectral_norm", "--learning_rate", "1e-4", "--learning_rate_d", "4e-4",
+                  "--adam_beta1", "0.0", "--adam_beta2", "0.9", "--r1_gamma", "0.1", "--r1_interval", "4"),
+}
+#: every run: the budget decides when it ends; no checkpoints or grids (not timed work of the recipe).
+QUIET = ("--max_train_steps", "100000000", "--checkpointing_steps", "100000000", "--save_images_steps", "100000000")
+#: the quiz GAN's CPU configuration (its starter's widths): at ngf = ndf = 64 one thread of a 2-core AMD EPYC
+#: trains ~10 images/s, too few for a curve within a session.
+SHARED = ("--resolution", "64", "--ngf", "32", "--ndf", "32", "--random_flip", *QUIET, "--num_grid_images", "16")
+TINY = ("--resolution", "32", "--ngf", "8", "--ndf", "8", "--latent_dim", "16", "--train_batch_size", "8", *QUIET,
+        "--num_grid_images", "4")
+
+
+def snapshot_folder(output: Path, minutes: float) -> Path:
+    return output / f"snapshot-{minutes:g}min"
+
+
+def train_worker(config: dict) -> Path | None:
+    """``--worker``: one variant's run with ``--max_train_minutes`` = the last mark (its export is the last point),
+    exporting the (EMA) generator at every earlier mark of the training clock."""
+    from dataclasses import replace
+
+    from genhub.hub.info import TRAINING_INFO
+    from genhub.train import dcgan
+    from genhub.train.trainer import train
+
+    marks = sorted(config["marks"])
+    args = dcgan.parse_args([*config["flags"], "--max_train_minutes", str(marks[-1]), "--output_dir",
+                             config["output"]])
+    pending = marks[:-1]
+
+    def build(args, trainer):
+        recipe, dataset = dcgan.build(args, trainer)
+
+        def on_step(step: int, export_model) -> None:
+            clock = trainer.progress.wall_time
+            while pending and clock >= 60 * pending[0]:
+                folder = snapshot_folder(Path(config["output"]), pending.pop(0))
+                model = export_model()
+                model.save_pretrained(folder)
+                facts = {**model.card_facts(), "dataset": args.data.source, "data": args.data.to_dict(),
+                         "resolution": args.resolution, "config": model.config, "global_step": step,
+                         "images_seen": step * args.train_batch_size, "wall_time_seconds": round(clock, 1)}
+                (folder / TRAINING_INFO).write_text(json.dumps(facts, indent=2))  # what genhub-evaluate reads
+
+        return replace(recipe, on_step=on_step), dataset
+
+    return train(args, build)  # None: stopped by a signal
+
+
+def points(output: Path, marks: list[float]) -> list[Path]:
+    """The run's exports in time order: the snapshots, then the final export (the last mark)."""
+    return [snapshot_folder(output, minutes) for minutes in sorted(marks)[:-1]] + [output]
+
+
+def evaluate_points(variant: str, output: Path, marks: list[float], tiny: bool, chosen: set[float]) -> list[dict]:
+    """One row per export of the run (only those at the ``chosen`` marks, when given)."""
+    from genhub.evaluation.evaluate import evaluate
+
+    rows = []
+    for minutes, folder in zip(sorted(marks), points(output, marks)):
+        if chosen and minutes not in chosen:
+            continue
+        if not (folder / "config.json").is_file():
+            continue  # the run ended before this mark (it cannot: the budget is the last mark)
+        info = json.loads((folder / "training_info.json").read_text())
+        report = evaluate(folder, output_dir=output / "evaluation" / folder.name, update_card=False,
+                          max_real=64 if tiny else None, memorisation_samples=8 if tiny else 64)
+        metrics = report["metrics"]
+        rows.append({"variant": variant, "minutes": info["wall_time_seconds"] / 60, "steps": info["global_step"],
+                     "images": info["images_seen"], **{key: pick(metrics, prefix) for key, prefix in METRICS.items()}})
+    return rows
+
+
+#: column -> the start of the report's metric name (the feature space is named in the report).
+METRICS = {"FID†": "FID, ", "KID†": "KID, ", "precision": "precision, ", "recall": "recall, ",
+           "detectability": "detectability (pixel CNN)"}
+
+
+def pick(metrics: dict, prefix: str) -> float | None:
+    return next((value for name, value in metrics.items() if name.startswith(prefix) and "floor" not in name), None)
+
+
+def lane_worker(lane: list[dict]) -> None:
+    """``--worker``: the runs of one lane, one after another; a run stopped by a signal ends the lane."""
+    for config in lane:
+        if train_worker(config) is None:
+            raise SystemExit(f"stopped during {config['output']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = benchlib.common_args(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]), "quality.json")
+    parser.add_argument("--reference", default="reference", choices=list(VARIANTS))
+    parser.add_argument("--challengers", nargs="*", default=["modern", "modern-no-augment", "modern-batch32"],
+                        choices=list(VARIANTS), help="each runs a third of --minutes, one after another")
+    parser.add_argument("--minutes", type=float, default=None, help="the reference's budget (default 30; tiny 0.15)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per lane")
+    parser.add_argument("--dataset", default=None, help="default: ../shared/data/faces_celeba (tiny: a slice)")
+    parser.add_argument("--scratch", default=None, help="where the runs go (default: a temporary folder)")
+    parser.add_argument("--evaluate_only", action="store_true", help="evaluate the runs already in --scratch")
+    parser.add_argument("--evaluate_minutes", nargs="*", type=float, default=None,
+                        help="evaluate only the points at these marks (default: every mark)")
+    args = parser.parse_args(argv)
+    if args.worker:
+        lane_worker(json.loads(sys.stdin.read()))
+        return 0
+    budget = args.minutes or (0.15 if args.tiny else 30.0)
+    marks = {"reference": [budget / 2, budget] if args.tiny else [2.5, 5, *(budget * k / 6 for k in (2, 3, 4, 6))],
+             "challenger": [budget / 3] if args.tiny else [2.5, 5, budget / 3]}
+    dataset = args.dataset or benchlib.dataset_for("dcgan", args.tiny)
+    scratch = Path(args.scratch or tempfile.mkdtemp(prefix="bench-quality-"))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TQDM_DISABLE": "1",
+           "OMP_NUM_THREADS": str(args.threads)}
+
+    def config(variant: str, role: str) -> dict:
+        return {"flags": ["--dataset", dataset, *(TINY if args.tiny else SHARED), *VARIANTS[variant]],
+                "marks": sorted(set(marks[role])), "output": str(scratch / variant)}
+
+    lanes = {"reference": [config(args.reference, "reference")],
+             "challengers": [config(variant, "challenger") for variant in args.challengers]}
+    runs = {}
+    for name, lane in ({} if args.evaluate_only else lanes).items():
+        scratch.mkdir(parents=True, exist_ok=True)
+        log = open(scratch / f"{name}.log", "w")  # noqa: SIM115 - the lane writes to it until it ends
+        runs[name] = subprocess.Popen([sys.executable, __file__, "--worker"], stdin=subprocess.PIPE, text=True,
+                                      env=env, cwd=benchlib.ROOT, stdout=log, stderr=subprocess.STDOUT)
+        runs[name].stdin.write(json.dumps(lane))
+        runs[name].stdin.close()
+    for name, run in runs.items():
+        if run.wait() != 0:
+            raise RuntimeError(f"lane {name} failed:\n{(scratch / f'{name}.log').read_text()[-4000:]}")
+    chosen = set(args.evaluate_minutes or [])
+    rows = [row for variant, role in [(args.reference, "reference"), *((v, "challenger") for v in args.challengers)]
+            for row in evaluate_points(variant, scratch / variant, sorted(set(marks[role])), args.tiny, chosen)]
+    text = benchlib.table(rows, {"variant": "recipe", "minutes": "training minutes", "steps": "steps",
+                                 "images": "images seen", **{key: key for key in METRICS}})
+    benchlib.report("quality", {"tiny": args.tiny, "budget_minutes": budget, "threads": args.threads,
+                                "variants": {v: list(VARIANTS[v]) for v in [args.reference, *args.challengers]},
+                                "dataset": dataset, "scratch": str(scratch), "points": rows}, text, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
