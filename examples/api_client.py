@@ -23,9 +23,10 @@ def main(url: str, photo: str) -> None:
         return name in endpoints
 
     if available("/new_round"):  # Which face is fake?
-        # No choice given: "Surprise me" (a random model) at "normal". Two PNG paths; the answer and the model stay
-        # on the server until the guess.
-        left, right, _ = client.predict(api_name="/new_round")
+        # No choice given: "Surprise me" (a random model) at "normal". The pair as HTML (both faces inline, PNG data
+        # URLs); the answer and the model stay on the server until the guess.
+        pair, _ = client.predict(api_name="/new_round")
+        print("quiz pair:", pair.count("data:image/png;base64,"), "inline faces")
         verdict, my_score, everyone = client.predict(api_name="/guess_left")
         print("quiz:", verdict.splitlines()[0], "|", my_score.splitlines()[0])
         models = next(p for p in endpoints["/new_round"]["parameters"] if p["parameter_name"] == "model")

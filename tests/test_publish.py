@@ -172,7 +172,7 @@ def test_app_loads_the_repo_id_and_plays_its_quiz(hub, export, published, tmp_pa
     assert result["error"] is None and result["info"] == json.loads((export / "training_info.json").read_text())
     assert any(text.startswith("## Which face is fake?") for text in result["texts"])
     assert not any("dcgan-faces** is not available" in text for text in result["texts"])
-    assert result["played"] == 1 and result["sizes"] == [[256, 256]] * 2
+    assert result["played"] == 1 and result["sizes"] == [[32, 32]] * 2  # the model's resolution: the page enlarges
 
 
 LOAD = """
