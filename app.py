@@ -16,7 +16,7 @@ import sys
 import gradio as gr
 
 from genhub.app.loading import load_models
-from genhub.app.serving import MAX_UPLOAD_BYTES, configure_threads
+from genhub.app.serving import configure_threads, launch
 from genhub.app.stats import QuizStats, open_default_stats
 from genhub.app.tabs import TABS, assemble, model_keys
 
@@ -51,8 +51,7 @@ demo = build_demo(SETTINGS.model, SETTINGS.quiz_dataset, open_default_stats())
 
 
 def main() -> None:
-    demo.queue(default_concurrency_limit=4).launch(server_name=SETTINGS.host, server_port=SETTINGS.port,
-                                                   max_file_size=MAX_UPLOAD_BYTES)
+    launch(demo, server_name=SETTINGS.host, server_port=SETTINGS.port)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""The hub app: cold-start time (``python -c 'import app'``, which builds the whole demo) and, on a server
+"""The hub app: cold-start time (``python app.py`` until its page answers: the whole demo built) and, on a server
 started with ``python app.py``, the median and p95 latency of each endpoint for 1 client and under 8 and
-32 concurrent ``gradio_client`` clients, with the count of failed requests (the target is zero).
+32 concurrent ``gradio_client`` clients, with the count of failed requests (the target is zero) and the CPU
+milliseconds per request of the server process and of the clients (on one machine they share the cores).
 
     python bench/bench_app.py [--model KEY=LOCATION ...] [--quiz-dataset SOURCE]
     python bench/bench_app.py --tiny        # a tiny DCGAN trained on the spot, 1 and 4 clients
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,20 +121,29 @@ def app_env(models: list[str], quiz_dataset: str | None, stats_dir: str) -> dict
 
 
 def cold_starts(env: dict, repeats: int) -> list[float]:
-    """Wall seconds of ``python -c 'import app'`` (imports, model loading, building every tab)."""
+    """Wall seconds from ``python app.py`` to the app answering its page (imports, model loading, building every
+    tab, the server up), each in a fresh process on a free port."""
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import app"], cwd=ROOT, env=env, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
+        server, seconds = start_server(env, free_port())
+        stop(server)
+        times.append(seconds)
     return times
 
 
-def start_server(env: dict, port: int, timeout: float = 300):
-    """``python app.py --port PORT`` in its own process; returns (process, connected client) once it answers."""
+def session(url: str):
+    """A gradio_client session of the app at ``url`` (plain http on this machine). ``ssl_verify=False``: there is
+    no certificate to check, and with it gradio_client builds a CA-bundle SSL context for every request, which
+    py-spy showed to be two thirds of the clients' CPU, taken from the server's two cores."""
     from gradio_client import Client
 
+    return Client(url, verbose=False, ssl_verify=False)
+
+
+def start_server(env: dict, port: int, timeout: float = 300) -> tuple[subprocess.Popen, float]:
+    """``python app.py --port PORT`` in its own process; returns (process, seconds until its page answered)."""
     log = tempfile.TemporaryFile()
+    start = time.perf_counter()
     server = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--host", "127.0.0.1"], cwd=ROOT,
                               env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
@@ -141,48 +152,62 @@ def start_server(env: dict, port: int, timeout: float = 300):
             log.seek(0)
             raise RuntimeError(f"app.py exited with {server.returncode}:\n{log.read().decode()[-3000:]}")
         try:
-            return server, Client(f"http://127.0.0.1:{port}/", verbose=False)
-        except Exception:  # not listening yet
-            time.sleep(1)
-    server.terminate()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5):
+                return server, time.perf_counter() - start
+        except OSError:  # not listening yet
+            time.sleep(0.1)
+    stop(server)
     raise RuntimeError(f"app.py did not answer on port {port} within {timeout:.0f} s")
+
+
+def stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    server.wait(timeout=60)
 
 
 def trial(url: str, endpoint: Endpoint) -> str | None:
     """One call of ``endpoint`` (after its setup) from a fresh session: None when it answers, else its error. An
     endpoint the app refuses (its model is missing, or a quiz model does not offer that difficulty) is reported,
     not timed: load() counts failures without raising, so it cannot tell."""
-    from gradio_client import Client
-
-    session = Client(url, verbose=False)
+    client = session(url)
     try:
         if endpoint.setup:
-            session.predict(api_name=endpoint.setup, **endpoint.setup_inputs)
-        session.predict(api_name=endpoint.name, **endpoint.inputs)
+            client.predict(api_name=endpoint.setup, **endpoint.setup_inputs)
+        client.predict(api_name=endpoint.name, **endpoint.inputs)
     except Exception as error:  # the app's own message says why
         return f"{type(error).__name__}: {error}"[:300]
     return None
 
 
-def load(url: str, endpoint: Endpoint, clients: int, requests: int) -> dict:
-    """``clients`` threads, each with its own gradio_client session, send ``requests`` calls each, all starting
-    together; latencies of successful calls and the failures."""
-    from gradio_client import Client
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far, all its threads (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    sessions = [Client(url, verbose=False) for _ in range(clients)]
-    for session in sessions:
+
+def load(url: str, endpoint: Endpoint, clients: int, requests: int, server_pid: int) -> dict:
+    """``clients`` threads, each with its own gradio_client session, send ``requests`` calls each, all starting
+    together, after one untimed call per session (its setup, else the endpoint itself: in a browser the page load
+    does it, e.g. the quiz's first round; Gradio builds a session's state on its first event, ~50 ms of server
+    CPU for this app's ~400 blocks); latencies of successful calls, the failures, and the CPU time per call of
+    the server process (``server_pid``) and of these clients: on a shared machine the two add up, and the
+    server's share says what it would serve alone."""
+    sessions = [session(url) for _ in range(clients)]
+    for client in sessions:
         if endpoint.setup:
-            session.predict(api_name=endpoint.setup, **endpoint.setup_inputs)
+            client.predict(api_name=endpoint.setup, **endpoint.setup_inputs)
+        else:
+            client.predict(api_name=endpoint.name, **endpoint.inputs)
     latencies: list[float] = []
     failures: list[str] = []
     lock, barrier = threading.Lock(), threading.Barrier(clients)
 
-    def play(session) -> None:
+    def play(client) -> None:
         barrier.wait()
         for _ in range(requests):
             start = time.perf_counter()
             try:
-                session.predict(api_name=endpoint.name, **endpoint.inputs)
+                client.predict(api_name=endpoint.name, **endpoint.inputs)
             except Exception as error:  # every failure counts; the first few are reported
                 with lock:
                     failures.append(f"{type(error).__name__}: {error}"[:300])
@@ -190,18 +215,21 @@ def load(url: str, endpoint: Endpoint, clients: int, requests: int) -> dict:
             with lock:
                 latencies.append(time.perf_counter() - start)
 
-    threads = [threading.Thread(target=play, args=(session,)) for session in sessions]
-    start = time.perf_counter()
+    threads = [threading.Thread(target=play, args=(client,)) for client in sessions]
+    start, server_cpu, client_cpu = time.perf_counter(), cpu_seconds(server_pid), time.process_time()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - start
+    server_cpu, client_cpu = cpu_seconds(server_pid) - server_cpu, time.process_time() - client_cpu
+    calls = clients * requests
     ordered = sorted(latencies)
     return {"endpoint": endpoint.label, "clients": clients, "requests": clients * requests, "failed": len(failures),
             "median_ms": 1000 * statistics.median(ordered) if ordered else None,
             "p95_ms": 1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else None,
-            "throughput": len(ordered) / elapsed, "errors": failures[:3]}
+            "throughput": len(ordered) / elapsed, "server_cpu_ms": 1000 * server_cpu / calls,
+            "client_cpu_ms": 1000 * client_cpu / calls, "errors": failures[:3]}
 
 
 def tiny_model() -> tuple[str, str]:
@@ -221,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiz-dataset", dest="quiz_dataset", default=None)
     parser.add_argument("--clients", nargs="*", type=int, default=None, help="concurrency levels (default 1 8 32)")
     parser.add_argument("--requests", type=int, default=None, help="requests per client (default 10; tiny 2)")
-    parser.add_argument("--cold_starts", type=int, default=None, help="timed 'import app' runs (default 3; tiny 1)")
+    parser.add_argument("--cold_starts", type=int, default=None, help="timed app starts (default 3; tiny 1)")
     parser.add_argument("--only", default=None, metavar="REGEX",
                         help="time only the rows whose label matches, e.g. '^/new_round( dcgan-faces normal)?$'")
     args = parser.parse_args(argv)
@@ -235,9 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         env = app_env(models, quiz_dataset, scratch)
         starts = cold_starts(env, args.cold_starts or (1 if args.tiny else 3))
         port = free_port()
-        server, client = start_server(env, port)
+        server, _ = start_server(env, port)
         try:
-            api = client.view_api(print_info=False, return_format="dict")
+            api = session(f"http://127.0.0.1:{port}/").view_api(print_info=False, return_format="dict")
             endpoints = [endpoint for endpoint in endpoints_of(api, make_picture(Path(scratch)))
                          if args.only is None or re.search(args.only, endpoint.label)]
             rows, unavailable = [], {}
@@ -246,14 +274,16 @@ def main(argv: list[str] | None = None) -> int:
                 if refused:
                     unavailable[endpoint.label] = refused
                     continue
-                rows += [load(f"http://127.0.0.1:{port}/", endpoint, clients, requests) for clients in levels]
+                rows += [load(f"http://127.0.0.1:{port}/", endpoint, clients, requests, server.pid)
+                         for clients in levels]
         finally:
-            server.terminate()
-            server.wait(timeout=30)
-    text = (f"Cold start (python -c 'import app'): median {statistics.median(starts):.1f} s over {len(starts)} runs\n\n"
+            stop(server)
+    text = (f"Cold start (python app.py until its page answers): median {statistics.median(starts):.1f} s over "
+            f"{len(starts)} runs\n\n"
             + benchlib.table(rows, {"endpoint": "endpoint", "clients": "concurrent clients", "requests": "requests",
                                     "failed": "failed", "median_ms": "median ms", "p95_ms": "p95 ms",
-                                    "throughput": "requests/s"}))
+                                    "throughput": "requests/s", "server_cpu_ms": "server CPU ms/request",
+                                    "client_cpu_ms": "clients' CPU ms/request"}))
     if unavailable:
         errors = "; ".join(f"{name}: {error}" for name, error in unavailable.items())
         text += f"\n\nNot timed (the endpoint answered with an error): {errors}"

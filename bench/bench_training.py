@@ -1,7 +1,7 @@
 """Training throughput: each family's default CPU configuration through the genhub trainer against the family's
 textbook loop (bench/plain_loops.py) at the same batch, resolution and precision (fp32 and bf16), the trainer's
-speed levers one at a time (channels_last, foreach instead of fused Adam, torch.compile), and how DCGAN / VAE cost
-grows with batch size and resolution.
+speed levers one at a time (channels_last, foreach instead of fused Adam, torch.compile; and the cost of the EMA,
+which the plain loops do not keep), and how DCGAN / VAE cost grows with batch size and resolution.
 
     python bench/bench_training.py            # the real figures (tens of minutes on 2 cores)
     python bench/bench_training.py --tiny     # a smoke run on tiny models and data slices
@@ -28,17 +28,21 @@ PRECISIONS = {"no": "fp32", "bf16": "bf16"}
 #: A lever is kept for a family when it makes the trainer at least this much faster than the baseline (the rest is
 #: within the noise of a shared 2-core machine).
 KEEP_SPEEDUP = 1.05
-LEVER_NAMES = {"channels_last": "channels_last", "foreach_adam": "foreach Adam", "compile": "torch.compile"}
+LEVER_NAMES = {"channels_last": "channels_last", "foreach_adam": "foreach Adam", "compile": "torch.compile",
+               "no_ema": "EMA off"}
+#: Levers that change what is trained, measured for their cost only, never kept for speed.
+NOT_KEPT = ("no_ema",)
 
 
-def plan(tiny: bool, families: list[str], warmup: int, steps: int, sweep: bool, levers: list[str]) -> list[dict]:
+def plan(tiny: bool, families: list[str], warmup: int, steps: int, sweep: bool, levers: list[str],
+         precisions: list[str]) -> list[dict]:
     configs = []
     for family in families:
         bench = benchlib.FAMILIES[family]
         base = {"family": family, "dataset": benchlib.dataset_for(family, tiny), "warmup": warmup, "steps": steps,
                 "args": list(bench.tiny_args if tiny else bench.cpu_args), "study": "default"}
         configs += [{**base, "mode": mode, "precision": precision} for mode in ("trainer", "plain")
-                    for precision in PRECISIONS]
+                    for precision in precisions]
         for lever in ["baseline", *levers] if levers else []:
             flags, adam = benchlib.LEVERS[lever]
             configs.append({**base, "args": [*base["args"], *flags], "mode": "trainer", "precision": "no",
@@ -56,12 +60,15 @@ def plan(tiny: bool, families: list[str], warmup: int, steps: int, sweep: bool, 
 
 
 def trainer_vs_plain(family: str, runs: list[dict]) -> dict:
-    """One family's row: trainer and plain loop at each precision, trainer / plain ratios, seconds per step."""
+    """One family's row: trainer and plain loop at each precision measured, trainer / plain ratios, seconds per
+    step."""
     default = {(r["mode"], r["precision"]): r for r in runs if r["study"] == "default"}
-    fp32 = default[("trainer", "no")]
-    row = {"family": family, "config": f"{fp32['resolution']} px, batch {fp32['batch_size']}"}
+    first = next(iter(default.values()))
+    row = {"family": family, "config": f"{first['resolution']} px, batch {first['batch_size']}"}
     for precision, name in PRECISIONS.items():
-        trainer, plain = default[("trainer", precision)], default[("plain", precision)]
+        if (precision_key := ("trainer", precision)) not in default:
+            continue
+        trainer, plain = default[precision_key], default[("plain", precision)]
         row.update({f"trainer_{name}": trainer["images_per_second"], f"plain_{name}": plain["images_per_second"],
                     f"ratio_{name}": trainer["images_per_second"] / plain["images_per_second"],
                     f"s_step_trainer_{name}": trainer["seconds_per_step"],
@@ -81,7 +88,7 @@ def lever_row(family: str, runs: list[dict]) -> dict | None:
     for lever, run in levers.items():
         speedup = run["images_per_second"] / baseline["images_per_second"]
         row.update({lever: run["images_per_second"], f"{lever}_speedup": speedup})
-        if speedup >= KEEP_SPEEDUP:
+        if speedup >= KEEP_SPEEDUP and lever not in NOT_KEPT:
             keep.append(LEVER_NAMES[lever])
     if "foreach_adam" in levers and "foreach Adam" not in keep:
         keep.append("fused Adam")
@@ -134,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no_sweep", dest="sweep", action="store_false", help="skip batch-size/resolution sweeps")
     parser.add_argument("--levers", nargs="*", choices=list(LEVER_NAMES), default=list(LEVER_NAMES),
                         help="trainer levers to measure against the baseline (default all; none: --levers)")
+    parser.add_argument("--precisions", nargs="+", choices=list(PRECISIONS), default=list(PRECISIONS),
+                        help="precisions of the trainer-vs-plain table (default: no bf16; emulated bf16 is slow)")
     args = parser.parse_args(argv)
     if args.worker:
         benchlib.worker_main()
@@ -141,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     families = args.families or benchlib.available_families()
     warmup = args.warmup if args.warmup is not None else (1 if args.tiny else 3)
     steps = args.steps or (2 if args.tiny else 10)
-    configs = plan(args.tiny, families, warmup, steps, args.sweep, args.levers)
+    configs = plan(args.tiny, families, warmup, steps, args.sweep, args.levers, args.precisions)
     results = benchlib.run_in_subprocesses(configs, Path(__file__))
     rows, levers, sweep = summarise(results)
     benchlib.report("training", {"tiny": args.tiny, "warmup": warmup, "steps": steps, "keep_speedup": KEEP_SPEEDUP,

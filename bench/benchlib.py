@@ -93,6 +93,7 @@ LEVERS: dict[str, tuple[tuple[str, ...], str]] = {
     "channels_last": (("--channels_last",), "fused"),
     "foreach_adam": (("--no-channels_last",), "foreach"),
     "compile": (("--no-channels_last", "--compile"), "fused"),
+    "no_ema": (("--no-channels_last", "--no-use_ema"), "fused"),  # what the EMA (which plain loops lack) costs
 }
 
 

@@ -19,12 +19,23 @@ def run(script: str, *args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=900)
 
 
+def test_bench_training_reports_only_the_precisions_it_ran(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import bench_training
+
+    runs = [{"study": "default", "mode": mode, "precision": "no", "resolution": 64, "batch_size": 8,
+             "images_per_second": speed, "seconds_per_step": 8 / speed} for mode, speed in (("trainer", 30.0),
+                                                                                        ("plain", 20.0))]
+    row = bench_training.trainer_vs_plain("dcgan", runs)
+    assert row["ratio_fp32"] == 1.5 and row["config"] == "64 px, batch 8" and "ratio_bf16" not in row
+
+
 @needs_shared
 def test_bench_training_tiny(tmp_path):
     """Every family whose data is present: trainer and textbook loop at both precisions, the eager levers, the
     sweeps (--compile is left out: compiling takes minutes on one thread)."""
     out = tmp_path / "training.json"
-    done = run("bench_training.py", "--levers", "channels_last", "foreach_adam", "--output", str(out))
+    done = run("bench_training.py", "--levers", "channels_last", "foreach_adam", "no_ema", "--output", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
     families = [row["family"] for row in result["families"]]
@@ -40,6 +51,7 @@ def test_bench_training_tiny(tmp_path):
     for row in result["levers"]:
         assert row["channels_last_speedup"] == pytest.approx(row["channels_last"] / row["baseline"])
         assert ("foreach Adam" in row["keep"]) != ("fused Adam" in row["keep"])
+        assert row["no_ema_speedup"] > 0 and "EMA" not in row["keep"]  # a cost measured, never a lever kept
     studies = {(row["family"], row["study"]) for row in result["sweep"]}
     assert studies == {(f, s) for f in ("dcgan", "vae") for s in ("batch size", "resolution")}
     assert result["machine"]["cores"] and "| dcgan |" in done.stdout and "channels_last ×" in done.stdout
@@ -65,3 +77,4 @@ def test_bench_app_tiny(tiny_export, faces_dir, tmp_path):
     rounds = [row for row in result["endpoints"] if row["endpoint"] == "/new_round"]
     assert [row["clients"] for row in rounds] == [1, 2] and rounds[1]["requests"] == 4
     assert all(row["median_ms"] <= row["p95_ms"] for row in result["endpoints"])
+    assert all(row["server_cpu_ms"] > 0 and row["client_cpu_ms"] > 0 for row in result["endpoints"])

@@ -84,10 +84,28 @@ def test_many_players_on_an_empty_pool_wait_for_one_batch():
     assert maker.calls == [("ddpm", "normal", 8)] and sorted(results) == sorted(list(range(8)) * 2)
 
 
+def test_the_worker_makes_fakes_at_most_its_share_of_the_time():
+    maker = Maker(delay=0.1)
+    pool = FakePool(maker, size=2, batch_size=2, worker_share=0.25)
+    pool.draw("dcgan", "normal")  # fills the pool (2 fakes, one batch) before the worker starts
+    pool.prepare([("dcgan", "normal")])
+    pool.start()
+    start = time.monotonic()
+    while time.monotonic() - start < 1.2:  # keep every fake shown, so the worker always has one to replace
+        pool.draw("dcgan", "normal")
+        time.sleep(0.005)
+    pool.stop()
+    refreshes = len(maker.calls) - 1
+    # each batch: 0.1 s of making, then a 0.3 s rest (0.1 s is 1/4 of 0.4 s): at most 4 in 1.2 s, not 12
+    assert 1 <= refreshes <= 4
+
+
 @pytest.mark.parametrize("size, batch_size", [(0, 1), (4, 0), (4, 5)])
 def test_refuses_impossible_sizes(size, batch_size):
     with pytest.raises(ValueError, match="need size >= 1"):
         FakePool(Maker(), size, batch_size)
+    with pytest.raises(ValueError, match="worker_share"):
+        FakePool(Maker(), 4, 2, worker_share=0)
 
 
 def test_stop_ends_the_worker_after_its_batch():

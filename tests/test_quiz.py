@@ -21,6 +21,7 @@ from genhub.app.tabs import quiz
 from genhub.app.tabs.quiz import SURPRISE, QuizGame, QuizModel, QuizState, load_game, summary
 from genhub.data import DataError, DataSpec, load_split
 from genhub.evaluation.intervals import wilson_interval
+from genhub.images import center_crop_resize, to_pil, to_pixel_values
 from genhub.models import DCGAN
 from genhub.models.rejection_sampling import Rejection, rejection_sample
 
@@ -120,6 +121,30 @@ def test_every_model_serves_the_same_picture_format_at_every_difficulty_it_offer
             assert f"made by **{loaded.key}**" in text and f"difficulty **{difficulty}**" in text
             assert f"{resolution}×{resolution} px" in text
             assert ("The discriminator rated" in text) == (loaded.spec.family == "dcgan")
+
+
+def test_held_out_faces_are_prepared_once_with_their_discriminator_logits_and_ahead_by_the_pool(faces_dir):
+    torch.manual_seed(0)
+    model = DCGAN(32, latent_dim=8, ngf=4, ndf=4).eval()
+    real = load_split(DataSpec(str(faces_dir), resolution=32), "test")
+    game = QuizGame([QuizModel("dcgan-faces", model, real)])
+    entry = game.models["dcgan-faces"]
+    game.make_fakes("dcgan-faces", "normal", 3)  # a pool batch of 3 prepares 3 held-out faces too
+    assert len(game._reals) == 3
+    for (_, row), (image, logit) in game._reals.items():
+        face = to_pixel_values(center_crop_resize(real.image(row), 32))
+        assert np.array_equal(np.asarray(image), np.asarray(to_pil(face).convert("RGB")))  # exactly as shown
+        assert logit == pytest.approx(float(model.discriminator(face[None]).detach().flatten()[0]), abs=1e-5)
+        assert game._real(entry, row)[0] is image  # prepared once, not again
+    game.pool.draw("dcgan-faces", "normal")  # the pool's first batch (and its held-out faces) made now
+    with pytest.MonkeyPatch.context() as patch:  # a round shows a prepared face without preparing it again
+        patch.setattr(game, "_prepare_reals", lambda *args: pytest.fail("prepared twice"))
+        patch.setattr(game.rng, "randrange", lambda n: next(iter(game._reals))[1] if n > 2 else 0)
+        left, right, state = game.new_round(QuizState())
+    image, logit = game._real(entry, next(iter(game._reals))[1])
+    shown = np.asarray(right if state.round.fake_side == 0 else left).astype(int)
+    assert np.abs(shown - np.asarray(image).astype(int)).max() <= 1  # the prepared face, freshly dithered
+    assert state.round.real_probability[1 - state.round.fake_side] == pytest.approx(1 / (1 + math.exp(-logit)))
 
 
 def test_the_pair_is_two_inline_pngs_alike_but_for_their_pixels(game):

@@ -2,9 +2,10 @@
 
 One pool per (model key, difficulty) holds up to ``size`` fakes, each with the discriminator's logit when the
 model has one. A round takes a fake among the least-shown ones; a worker thread (:meth:`FakePool.start`) keeps
-replacing the most-shown fakes with fresh batches, busiest pools first. With few players every fake is fresh;
-with many, a fake may be shown to several players before it is replaced, as a held-out real face may be (each
-showing is freshly dithered, so no two served files are the same bytes). Nothing here leaves the server.
+filling the pools and replacing the most-shown fakes with fresh batches, busiest pools first, in at most
+``worker_share`` of its wall time, so the rounds keep the CPU: with few players every fake is fresh; with many, a
+fake may be shown to several players before it is replaced, as a held-out real face may be (each showing is freshly
+dithered, so no two served files are the same bytes). Nothing here leaves the server.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import atexit
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,15 +37,19 @@ class FakePool:
         make: makes ``count`` fakes of one model at one difficulty (see :data:`MakeFakes`).
         size: fakes kept per pool (>= 1).
         batch_size: fakes made per call of ``make`` (1..size); an empty pool's first draw makes one batch itself.
+        worker_share: in (0, 1], the largest share of its wall time the worker spends making fakes (after each
+            batch it waits until the batch's seconds are that share of the time since the batch began).
 
     Raises:
-        ValueError: ``size`` < 1 or ``batch_size`` outside 1..size.
+        ValueError: ``size`` < 1, ``batch_size`` outside 1..size or ``worker_share`` outside (0, 1].
     """
 
-    def __init__(self, make: MakeFakes, size: int = 64, batch_size: int = 8):
+    def __init__(self, make: MakeFakes, size: int = 64, batch_size: int = 8, worker_share: float = 0.25):
         if size < 1 or not 1 <= batch_size <= size:
             raise ValueError(f"need size >= 1 and 1 <= batch_size <= size, got size={size}, batch_size={batch_size}")
-        self.make, self.size, self.batch_size = make, size, batch_size
+        if not 0 < worker_share <= 1:
+            raise ValueError(f"need 0 < worker_share <= 1, got {worker_share}")
+        self.make, self.size, self.batch_size, self.worker_share = make, size, batch_size, worker_share
         self._pools: dict[tuple[str, str], list[_Fake]] = {}
         self._making: dict[tuple[str, str], threading.Lock] = {}  # one maker per pool at a time
         self._lock = threading.Condition()
@@ -141,4 +147,8 @@ class FakePool:
                     pool = self._busiest()
                 if self._stopping:
                     return
+            started = time.monotonic()
             self._refill(pool)
+            rest = (time.monotonic() - started) * (1 / self.worker_share - 1)  # the batch is worker_share of it all
+            with self._lock:
+                self._lock.wait_for(lambda: self._stopping, timeout=rest)

@@ -59,27 +59,36 @@ DELETE_CACHE = (600, 3600)
 #: Gradio refuses a bigger file while it streams in, with HTTP 413 "File size exceeded maximum allowed size of
 #: 20971520 bytes.", before anything decodes it. Images bigger than this are far beyond what any tab uses.
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+#: ``demo.queue(...)`` of the app and every Space: up to 4 runs of one event at once (2 cores, one torch thread
+#: each), and queue positions re-estimated every 5 s instead of after every finished job, which sends every waiting
+#: client a message (with 32 quiz players that cost the server 83 ms of CPU per round, 68 ms without: bench_app.py).
+QUEUE = {"default_concurrency_limit": 4, "status_update_rate": 5}
 
 
-#: Classes of output images that are sent at the model's resolution and enlarged by the browser into a square box of
-#: :data:`DISPLAY_SIZE` CSS pixels (no server-side resize, small PNGs): with the browser's smooth filter, or with
-#: nearest neighbour (the model's own pixels, the same for every image).
-ENLARGED, PIXELATED = "genhub-enlarged", "genhub-pixelated"
+#: Class of output images that are sent at the model's resolution and enlarged by the browser, with its smooth
+#: filter, into a square box of :data:`DISPLAY_SIZE` CSS pixels (no server-side resize, small PNGs).
+ENLARGED = "genhub-enlarged"
 DISPLAY_SIZE = 256
 
 
 def enlargement_style() -> None:
-    """Put the CSS of :data:`ENLARGED` and :data:`PIXELATED` in the page's head (call inside a layout; an empty
+    """Put the CSS of :data:`ENLARGED` in the page's head (call inside a layout; an empty
     block on the page, in every app and Space that builds the tab; repeated calls are harmless)."""
     import gradio as gr
 
     box = f"width: {DISPLAY_SIZE}px !important; height: {DISPLAY_SIZE}px !important; object-fit: contain;"
-    gr.HTML(head=f"<style>.{ENLARGED} img {{{box}}} .{PIXELATED} img {{{box} image-rendering: pixelated;}}</style>")
+    gr.HTML(head=f"<style>.{ENLARGED} img {{{box}}}</style>")
 
 
 def zero_gpu() -> bool:
     """Whether this process runs on a ZeroGPU Space (a GPU exists only inside ``spaces.GPU`` calls)."""
     return bool(spaces.config.Config.zero_gpu)
+
+
+def launch(demo, **options) -> None:
+    """Queue ``demo`` with :data:`QUEUE` and launch it with uploads limited to :data:`MAX_UPLOAD_BYTES`; ``options``
+    go to ``launch`` (e.g. ``server_name``, ``server_port``)."""
+    demo.queue(**QUEUE).launch(max_file_size=MAX_UPLOAD_BYTES, **options)
 
 
 def configure_threads() -> None:

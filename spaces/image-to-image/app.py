@@ -4,7 +4,7 @@ In a bundle (``genhub-space-bundle``) the ``genhub`` package sits beside this fi
 installed (``pip install -e .``)."""
 
 from genhub.app.loading import load_models
-from genhub.app.serving import MAX_UPLOAD_BYTES, configure_threads
+from genhub.app.serving import configure_threads, launch
 from genhub.app.tabs import assemble, tab
 
 configure_threads()
@@ -12,4 +12,4 @@ TAB = tab("translate")
 demo = assemble([TAB], load_models(TAB.keys), TAB.title)
 
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=4).launch(max_file_size=MAX_UPLOAD_BYTES)
+    launch(demo)

@@ -195,7 +195,10 @@ class QuizGame:
         self.stats = stats
         self.rng = random.SystemRandom()
         self._max_logits: dict[str, float] = {}  # D̃_M per model, shared by every player (rejection sampling)
-        self._real_logits: dict[tuple[str, int], float] = {}  # D̃ of each held-out face shown so far, per model
+        # (model key, held-out row) -> the face as shown (RGB at the model's resolution) and D̃ of it (None: no D)
+        self._reals: dict[tuple[str, int], tuple[Image.Image, float | None]] = {}
+        self._unprepared = {key: self.rng.sample(range(len(entry.real_images)), len(entry.real_images))
+                            for key, entry in self.models.items()}  # rows the pool's worker prepares next
         self._lock = threading.Lock()
         self.pool = FakePool(self.make_fakes, pool_size, min(pool_batch, pool_size))
 
@@ -240,9 +243,6 @@ class QuizGame:
                              f"({', '.join(self.models)}) has one")
         return self.rng.choice(candidates)
 
-    def _display(self, pixel_values: torch.Tensor) -> Image.Image:
-        # RGB whatever the model's channels, so both images have one mode and one length.
-        return dither(to_pil(pixel_values).convert("RGB"))
 
     def new_round(self, state: QuizState, choice: str = SURPRISE, difficulty: str = "normal"
                   ) -> tuple[Image.Image, Image.Image, QuizState]:
@@ -255,26 +255,34 @@ class QuizGame:
         never comes back as the same pixels (each within 1 of the undithered picture: the game is unchanged).
         """
         entry = self.pick(choice, difficulty)
-        row = self.rng.randrange(len(entry.real_images))
-        real = to_pixel_values(center_crop_resize(entry.real_images.image(row), entry.model.resolution))
+        real, real_logit = self._real(entry, self.rng.randrange(len(entry.real_images)))
         fake, fake_logit = self.pool.draw(entry.key, difficulty)
         fake_side = self.rng.randrange(2)
         pair = [real, real]
-        pair[fake_side] = fake
+        pair[fake_side] = to_pil(fake).convert("RGB")  # RGB whatever the channels: one mode, one length
         probability = None
         if fake_logit is not None:
-            logits = [self._real_logit(entry, row, real), self._real_logit(entry, row, real)]
+            logits = [real_logit, real_logit]
             logits[fake_side] = fake_logit
             probability = tuple(torch.sigmoid(torch.tensor(logits)).tolist())
         state.round = Round(fake_side, entry.key, difficulty, choice == SURPRISE, probability, time.monotonic())
-        return self._display(pair[0]), self._display(pair[1]), state
+        return dither(pair[0]), dither(pair[1]), state
 
-    def _real_logit(self, entry: QuizModel, row: int, real: torch.Tensor) -> float:
-        """The discriminator's logit of held-out face ``row`` (computed once per model and face)."""
-        key = (entry.key, row)
-        if key not in self._real_logits:
-            self._real_logits[key] = float(discriminator_logits(entry.model, real[None])[0])
-        return self._real_logits[key]
+    def _real(self, entry: QuizModel, row: int) -> tuple[Image.Image, float | None]:
+        """Held-out face ``row`` as shown: RGB at the model's resolution, and the discriminator's logit of it
+        (None: the model has none). Prepared once per model and face."""
+        if (entry.key, row) not in self._reals:
+            self._prepare_reals(entry, [row])
+        return self._reals[(entry.key, row)]
+
+    def _prepare_reals(self, entry: QuizModel, rows: list[int]) -> None:
+        """Crop and resize held-out faces ``rows`` to the model's resolution and score them in one batch."""
+        reals = torch.stack([to_pixel_values(center_crop_resize(entry.real_images.image(row), entry.model.resolution))
+                             for row in rows])
+        logits = discriminator_logits(entry.model, reals).tolist() if has_discriminator(entry.model) else None
+        for index, row in enumerate(rows):
+            self._reals[(entry.key, row)] = (to_pil(reals[index]).convert("RGB"),
+                                             None if logits is None else logits[index])
 
     def make_fakes(self, key: str, difficulty: str, count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``count`` fresh fakes of model ``key`` at ``difficulty`` (see :meth:`fakes`), from OS entropy, with the
@@ -282,6 +290,11 @@ class QuizGame:
         entry = self._entry(key)
         generator = torch.Generator().manual_seed(self.rng.randrange(2**63))
         fakes = self.fakes(entry, difficulty, count, generator)
+        with self._lock:  # and as many held-out faces, prepared ahead of the rounds that show them
+            rows = [self._unprepared[key].pop() for _ in range(min(count, len(self._unprepared[key])))]
+        rows = [row for row in rows if (key, row) not in self._reals]
+        if rows:
+            self._prepare_reals(entry, rows)
         return fakes, discriminator_logits(entry.model, fakes) if has_discriminator(entry.model) else None
 
     def fakes(self, entry: QuizModel, difficulty: str, count: int, generator: torch.Generator) -> torch.Tensor:
