@@ -243,7 +243,6 @@ class QuizGame:
                              f"({', '.join(self.models)}) has one")
         return self.rng.choice(candidates)
 
-
     def new_round(self, state: QuizState, choice: str = SURPRISE, difficulty: str = "normal"
                   ) -> tuple[Image.Image, Image.Image, QuizState]:
         """Start a round with the model ``choice`` (a key of :attr:`models`, or :data:`SURPRISE`) at ``difficulty``;
@@ -286,7 +285,8 @@ class QuizGame:
 
     def make_fakes(self, key: str, difficulty: str, count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``count`` fresh fakes of model ``key`` at ``difficulty`` (see :meth:`fakes`), from OS entropy, with the
-        discriminator's logits when the model has one: (float (count, C, H, W), float32 (count,) or None)."""
+        discriminator's logits when the model has one: (float (count, C, H, W), float32 (count,) or None). As many
+        held-out faces not yet prepared are prepared on the way (:meth:`_real`), so rounds rarely wait for one."""
         entry = self._entry(key)
         generator = torch.Generator().manual_seed(self.rng.randrange(2**63))
         fakes = self.fakes(entry, difficulty, count, generator)
