@@ -225,7 +225,7 @@ def load(url: str, endpoint: Endpoint, clients: int, requests: int, server_pid: 
     server_cpu, client_cpu = cpu_seconds(server_pid) - server_cpu, time.process_time() - client_cpu
     calls = clients * requests
     ordered = sorted(latencies)
-    return {"endpoint": endpoint.label, "clients": clients, "requests": clients * requests, "failed": len(failures),
+    return {"endpoint": endpoint.label, "clients": clients, "requests": calls, "failed": len(failures),
             "median_ms": 1000 * statistics.median(ordered) if ordered else None,
             "p95_ms": 1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else None,
             "throughput": len(ordered) / elapsed, "server_cpu_ms": 1000 * server_cpu / calls,

@@ -66,9 +66,9 @@ def trainer_vs_plain(family: str, runs: list[dict]) -> dict:
     first = next(iter(default.values()))
     row = {"family": family, "config": f"{first['resolution']} px, batch {first['batch_size']}"}
     for precision, name in PRECISIONS.items():
-        if (precision_key := ("trainer", precision)) not in default:
+        if ("trainer", precision) not in default:
             continue
-        trainer, plain = default[precision_key], default[("plain", precision)]
+        trainer, plain = default[("trainer", precision)], default[("plain", precision)]
         row.update({f"trainer_{name}": trainer["images_per_second"], f"plain_{name}": plain["images_per_second"],
                     f"ratio_{name}": trainer["images_per_second"] / plain["images_per_second"],
                     f"s_step_trainer_{name}": trainer["seconds_per_step"],
@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--levers", nargs="*", choices=list(LEVER_NAMES), default=list(LEVER_NAMES),
                         help="trainer levers to measure against the baseline (default all; none: --levers)")
     parser.add_argument("--precisions", nargs="+", choices=list(PRECISIONS), default=list(PRECISIONS),
-                        help="precisions of the trainer-vs-plain table (default: no bf16; emulated bf16 is slow)")
+                        help="precisions of the trainer-vs-plain table, 'no' (fp32) and/or bf16 (default both; bf16 is "
+                             "very slow where the CPU emulates it)")
     args = parser.parse_args(argv)
     if args.worker:
         benchlib.worker_main()

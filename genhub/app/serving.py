@@ -61,7 +61,7 @@ DELETE_CACHE = (600, 3600)
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 #: ``demo.queue(...)`` of the app and every Space: up to 4 runs of one event at once (2 cores, one torch thread
 #: each), and queue positions re-estimated every 5 s instead of after every finished job, which sends every waiting
-#: client a message (with 32 quiz players that cost the server 83 ms of CPU per round, 68 ms without: bench_app.py).
+#: client a message (with 32 quiz players the server's CPU per round went from 83 to 68 ms: bench_app.py).
 QUEUE = {"default_concurrency_limit": 4, "status_update_rate": 5}
 
 
