@@ -86,6 +86,24 @@ def test_unreadable_image_names_source_and_row(tmp_path):
         dataset[bad_row]
 
 
+def _write_texts(folder, texts):
+    for split in ("train", "test"):
+        datasets.Dataset.from_dict({"text": texts}).to_parquet(str(folder / f"{split}-00000-of-00001.parquet"))
+
+
+def test_an_unchanged_parquet_folder_is_read_once_and_a_changed_one_again(tmp_path, monkeypatch):
+    _write_texts(tmp_path, ["a", "b"])
+    calls = []
+    real = datasets.load_dataset
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: calls.append(args) or real(*args, **kwargs))
+    first = load_source(str(tmp_path))
+    first["extra"] = first.pop("test")  # a caller's change to its dict stays its own
+    second = load_source(str(tmp_path))
+    assert len(calls) == 1 and sorted(second) == ["test", "train"] and second["train"]["text"] == ["a", "b"]
+    _write_texts(tmp_path, ["a", "b", "c"])
+    assert load_source(str(tmp_path))["train"]["text"] == ["a", "b", "c"] and len(calls) == 2
+
+
 def test_random_hflip_mirrors_about_half_and_is_reproducible():
     batch = torch.arange(16.0).view(1, 1, 1, 16).repeat(200, 3, 4, 1)
     flipped = random_hflip(batch, torch.Generator().manual_seed(1))

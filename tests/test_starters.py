@@ -1,9 +1,12 @@
 """First run on any machine: a starter for every registry entry, local locations never sent to the Hub, and a
 fast, single answer when the Hub cannot be reached."""
 
+import importlib
+import shlex
 import socket
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +24,19 @@ def test_every_registry_entry_has_a_starter():
     for key, starter in STARTERS.items():
         assert starter.family == DEFAULT_MODELS[key].family.replace("-", "_")
         assert all(minutes > 0 for minutes in starter.minutes)
+
+
+@pytest.mark.parametrize("key", sorted(DEFAULT_MODELS))
+def test_the_registry_recipe_and_both_starter_recipes_are_valid_commands_of_the_family(key):
+    """Every flag of the README's reference run and of the starters is one the family's script takes (a renamed
+    flag would otherwise surface only when a user runs the command)."""
+    starter = STARTERS[key]
+    parse_args = importlib.import_module(f"genhub.train.{starter.family}").parse_args
+    recipe = shlex.split(DEFAULT_MODELS[key].recipe.rpartition("&& ")[2])  # the training, after any data step
+    assert recipe[:3] == ["accelerate", "launch", f"training/train_{starter.family}.py"]
+    for argv in (recipe[3:], [*starter.flags(Path("data")), "--output_dir", "x"],
+                 [*starter.flags(None), "--output_dir", "x"]):
+        parse_args(argv)  # argparse exits on an unknown flag or a bad value
 
 
 def test_registry_defaults_are_explicitly_local_and_overrides_follow_the_rule(tmp_path, monkeypatch):
