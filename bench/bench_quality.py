@@ -46,6 +46,8 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "reference-batch16": ("--train_batch_size", "16"),
     "reference-batch32-augment": ("--train_batch_size", "32", "--diffaugment", "color,translation,cutout"),
     "reference-batch16-augment": ("--train_batch_size", "16", "--diffaugment", "color,translation,cutout"),
+    "reference-batch12-augment": ("--train_batch_size", "12", "--diffaugment", "color,translation,cutout"),
+    "reference-batch8-augment": ("--train_batch_size", "8", "--diffaugment", "color,translation,cutout"),
     "modern-batch32-augment": ("--gan_loss", "hinge", "--spectral_norm", "--learning_rate", "1e-4",
                                "--learning_rate_d", "4e-4", "--adam_beta1", "0.0", "--adam_beta2", "0.9",
                                "--train_batch_size", "32", "--diffaugment", "color,translation,cutout"),
