@@ -9,7 +9,9 @@ which the plain loops do not keep), and how DCGAN / VAE cost grows with batch si
 
 Every measurement runs in a fresh process on 4 decoded batches held in memory (the data pipeline is
 bench_data.py's subject), times ``--steps`` steps after ``--warmup`` and reports the median; each run's first
-step (for ``--compile``: the compilation) is reported apart. Prints markdown tables, writes
+step (for ``--compile``: the compilation) is reported apart. One more step of each (not for ``--compile``) is
+counted with torch's FlopCounterMode: GFLOP per image, and the GFLOP/s a step achieves beside this machine's fp32
+matrix-multiply rate. Prints markdown tables, writes
 bench/results/training.json.
 """
 
@@ -59,9 +61,10 @@ def plan(tiny: bool, families: list[str], warmup: int, steps: int, sweep: bool, 
     return configs
 
 
-def trainer_vs_plain(family: str, runs: list[dict]) -> dict:
+def trainer_vs_plain(family: str, runs: list[dict], matmul_gflops: float) -> dict:
     """One family's row: trainer and plain loop at each precision measured, trainer / plain ratios, seconds per
-    step."""
+    step, GFLOP per image of each, and the fp32 trainer's GFLOP/s as a share of this machine's fp32 matrix-multiply
+    rate (``matmul_gflops``): how far a faster loop could still go."""
     default = {(r["mode"], r["precision"]): r for r in runs if r["study"] == "default"}
     first = next(iter(default.values()))
     row = {"family": family, "config": f"{first['resolution']} px, batch {first['batch_size']}"}
@@ -73,6 +76,12 @@ def trainer_vs_plain(family: str, runs: list[dict]) -> dict:
                     f"ratio_{name}": trainer["images_per_second"] / plain["images_per_second"],
                     f"s_step_trainer_{name}": trainer["seconds_per_step"],
                     f"s_step_plain_{name}": plain["seconds_per_step"]})
+        if "gflops" in trainer and "gflops" in plain:
+            row.update({f"gflop_image_trainer_{name}": trainer["gflop_per_image"],
+                        f"gflop_image_plain_{name}": plain["gflop_per_image"],
+                        f"gflops_trainer_{name}": trainer["gflops"], f"gflops_plain_{name}": plain["gflops"]})
+    if "gflops_trainer_fp32" in row:
+        row["matmul_share_fp32"] = row["gflops_trainer_fp32"] / matmul_gflops
     return row
 
 
@@ -98,12 +107,12 @@ def lever_row(family: str, runs: list[dict]) -> dict | None:
     return row
 
 
-def summarise(results: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
+def summarise(results: list[dict], matmul_gflops: float) -> tuple[list[dict], list[dict], list[dict]]:
     """(one row per family: trainer vs plain loop; one row per family: the levers; the sweep rows)."""
     rows, levers = [], []
     for family in dict.fromkeys(r["family"] for r in results):
         runs = [r for r in results if r["family"] == family]
-        rows.append(trainer_vs_plain(family, runs))
+        rows.append(trainer_vs_plain(family, runs, matmul_gflops))
         levers += filter(None, [lever_row(family, runs)])
     sweep = [{"family": r["family"], "study": r["study"], "resolution": r["resolution"], "batch_size": r["batch_size"],
               "images_per_second": r["images_per_second"], "seconds_per_step": r["seconds_per_step"]}
@@ -116,7 +125,10 @@ def tables(rows: list[dict], levers: list[dict], sweep: list[dict], chosen: list
         "family": "family", "config": "default CPU config", "trainer_fp32": "trainer fp32 img/s",
         "plain_fp32": "plain fp32 img/s", "ratio_fp32": "fp32 trainer / plain", "trainer_bf16": "trainer bf16 img/s",
         "plain_bf16": "plain bf16 img/s", "ratio_bf16": "bf16 trainer / plain",
-        "s_step_trainer_fp32": "trainer fp32 s/step", "s_step_plain_fp32": "plain fp32 s/step"})
+        "s_step_trainer_fp32": "trainer fp32 s/step", "s_step_plain_fp32": "plain fp32 s/step",
+        "gflop_image_trainer_fp32": "trainer GFLOP/img", "gflop_image_plain_fp32": "plain GFLOP/img",
+        "gflops_trainer_fp32": "trainer fp32 GFLOP/s", "gflops_plain_fp32": "plain fp32 GFLOP/s",
+        "matmul_share_fp32": "trainer / matmul GFLOP/s"})
     if levers:
         columns = {"family": "family", "baseline": "baseline img/s"}
         columns.update({f"{lever}_speedup": f"{LEVER_NAMES[lever]} ×" for lever in chosen})
@@ -152,11 +164,14 @@ def main(argv: list[str] | None = None) -> int:
     warmup = args.warmup if args.warmup is not None else (1 if args.tiny else 3)
     steps = args.steps or (2 if args.tiny else 10)
     configs = plan(args.tiny, families, warmup, steps, args.sweep, args.levers, args.precisions)
+    matmul_gflops = benchlib.matmul_gflops()  # before the workers, on the same threads, with the machine to itself
     results = benchlib.run_in_subprocesses(configs, Path(__file__))
-    rows, levers, sweep = summarise(results)
+    rows, levers, sweep = summarise(results, matmul_gflops)
+    text = (f"fp32 matrix multiply (2048 x 2048): {matmul_gflops:.1f} GFLOP/s\n\n"
+            + tables(rows, levers, sweep, args.levers))
     benchlib.report("training", {"tiny": args.tiny, "warmup": warmup, "steps": steps, "keep_speedup": KEEP_SPEEDUP,
-                                 "families": rows, "levers": levers, "sweep": sweep, "runs": results},
-                    tables(rows, levers, sweep, args.levers), args.output)
+                                 "matmul_gflops": matmul_gflops, "families": rows, "levers": levers, "sweep": sweep,
+                                 "runs": results}, text, args.output)
     return 0
 
 

@@ -7,7 +7,10 @@ interval between two stamps is one full step as the trainer runs it (the step un
 accumulate/autocast, the EMA update, logging, fetching the next batch). After ``warmup + steps`` intervals
 the hook stops the run before checkpointing or exporting anything. The plain loop is stamped the same way: each
 interval is one step of the textbook loop, fetching its batch included. The first step of either (compilation,
-first-touch allocations) is reported on its own as ``first_step_seconds``.
+first-touch allocations) is reported on its own as ``first_step_seconds``. One more step after the timed ones runs
+under torch's ``FlopCounterMode`` (untimed: the counter slows it). Its count of matrix-product and convolution
+operations turns seconds into the rate a step achieves, which :func:`matmul_gflops` (what the cores deliver on a
+large matrix product) puts in proportion.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import contextlib
 import importlib
 import itertools
 import json
+import math
 import os
 import platform
 import statistics
@@ -151,9 +155,30 @@ def use_foreach_adam(optimizers: dict) -> None:
             group.update(fused=None, foreach=True)
 
 
-def time_steps(config: dict, module, args) -> tuple[float | None, list[tuple[float, float]]]:
-    """Run ``warmup + steps + 1`` steps of ``config``'s family (``module``: its ``genhub.train`` module) and return
-    the first step's seconds and the (start, end) perf_counter pairs of the other steps.
+def matmul_gflops(size: int = 2048, warmup: int = 3, repeats: int = 10) -> float:
+    """This machine's fp32 matrix-multiply rate on torch's current threads, in GFLOP/s: the best of ``repeats``
+    (size, size) @ (size, size) products (2 size³ operations each) after ``warmup``. What the cores deliver on the
+    friendliest kernel at this moment, beside which a training step's rate reads as a share (on a shared machine
+    the rate itself moves from minute to minute)."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(warmup):  # thread pool and clocks up
+        a @ b
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best / 1e9
+
+
+def time_steps(config: dict, module, args) -> tuple[float | None, list[tuple[float, float]], float | None]:
+    """Run ``warmup + steps + 2`` steps of ``config``'s family (``module``: its ``genhub.train`` module) and return
+    the first step's seconds, the (start, end) perf_counter pairs of the other steps, and the floating-point
+    operations of one more step, counted by ``FlopCounterMode`` (its matrix products and convolutions, forward and
+    backward: elementwise work is not counted; None for ``"loader"`` and ``--compile`` runs: the
+    counter would run the compiled graph's operations through its Python hooks or force a recompilation).
 
     ``config["mode"]`` ``"trainer"``: :meth:`Trainer.fit` runs, timed through its ``on_step`` hook (each pair spans one
     whole optimisation step as the trainer runs it; the run stops before any checkpoint or export), with torch's
@@ -164,10 +189,12 @@ def time_steps(config: dict, module, args) -> tuple[float | None, list[tuple[flo
     """
     import plain_loops
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
 
     from genhub.train.trainer import Trainer, flip_batch
 
     mode, calls = config["mode"], config["warmup"] + config["steps"]
+    counter = None if mode == "loader" or (mode == "trainer" and args.compile) else FlopCounterMode(display=False)
     trainer = Trainer(args)
     recipe, dataset = module.build(args, trainer)
     if config.get("cache", True):
@@ -179,12 +206,19 @@ def time_steps(config: dict, module, args) -> tuple[float | None, list[tuple[flo
 
         def on_step(step: int) -> None:
             stamps.append(time.perf_counter())
-            if len(stamps) > calls:
+            if len(stamps) == calls + 1 and counter is not None:
+                counter.__enter__()  # left at the next step's end: it counts exactly one step
+            elif len(stamps) > calls:
+                if counter is not None:
+                    counter.__exit__(None, None, None)
                 raise _Done
 
         with contextlib.suppress(_Done):
             trainer.fit(recipe, dataset, on_step)
-        return trainer.first_step_seconds, list(zip(stamps, stamps[1:]))
+        if len(stamps) <= calls + (counter is not None):
+            raise RuntimeError(f"the run stopped after {len(stamps)} steps, before its steps were timed and counted")
+        timed = list(zip(stamps, stamps[1:]))[:calls]
+        return trainer.first_step_seconds, timed, None if counter is None else counter.get_total_flops()
     loader = torch.utils.data.DataLoader(dataset, batch_size=args.train_batch_size, shuffle=True, drop_last=True,
                                          num_workers=args.dataloader_num_workers if mode == "loader" else 0,
                                          generator=torch.Generator().manual_seed(0))
@@ -195,13 +229,16 @@ def time_steps(config: dict, module, args) -> tuple[float | None, list[tuple[flo
             start = time.perf_counter()
             next(batches)
             record.append((start, time.perf_counter()))
-        return None, record
+        return None, record, None
     step = plain_loops.make_loop(config["family"], recipe, config["precision"], trainer.accelerator.device)
+    prepared = (flip_batch(batch, recipe.flip_groups) if args.random_flip else batch for batch in batches)
     stamps = [time.perf_counter()]
-    for batch in itertools.islice(batches, calls + 1):
-        step(flip_batch(batch, recipe.flip_groups) if args.random_flip else batch)
+    for batch in itertools.islice(prepared, calls + 1):
+        step(batch)
         stamps.append(time.perf_counter())
-    return stamps[1] - stamps[0], list(zip(stamps[1:], stamps[2:]))
+    with counter:
+        step(next(prepared))
+    return stamps[1] - stamps[0], list(zip(stamps[1:], stamps[2:])), counter.get_total_flops()
 
 
 def step_seconds(record: list[tuple[float, float]], warmup: int) -> list[float]:
@@ -212,20 +249,23 @@ def step_seconds(record: list[tuple[float, float]], warmup: int) -> list[float]:
 def run_config(config: dict) -> dict:
     """Run one measurement in this process. ``config``: family, mode (trainer/plain/loader), precision
     (no/bf16), dataset (path), args (extra flags), warmup, steps, cache (bool), adam ("foreach": see
-    :func:`use_foreach_adam`)."""
+    :func:`use_foreach_adam`). The result adds batch size, resolution, median seconds per step and images per
+    second, and (where :func:`time_steps` counted them) GFLOP per image and the GFLOP/s the median step achieved."""
     bench = FAMILIES[config["family"]]
     module = importlib.import_module(f"genhub.train.{config['family']}")
     warmup, steps = config["warmup"], config["steps"]
     more = [part for flag, name in bench.more_datasets for part in (flag, str(SHARED_DATA / name))]
     with tempfile.TemporaryDirectory(prefix="bench-run-") as output:
         argv = ["--dataset", config["dataset"], *more, *bench.data_args, *config["args"], "--output_dir", output,
-                "--max_train_steps", str(warmup + steps + 1), "--checkpointing_steps", "100000000",
+                "--max_train_steps", str(warmup + steps + 2), "--checkpointing_steps", "100000000",
                 "--save_images_steps", "100000000", "--num_grid_images", "4", "--mixed_precision", config["precision"]]
         args = module.parse_args(argv)
-        first_step, record = time_steps(config, module, args)
+        first_step, record, flops = time_steps(config, module, args)
     times = step_seconds(record, warmup)
     median = statistics.median(times)
-    return {**config, "batch_size": args.train_batch_size, "resolution": args.resolution,
+    counted = {} if flops is None else {"gflop_per_image": flops / 1e9 / args.train_batch_size,
+                                        "gflops": flops / 1e9 / median}
+    return {**config, "batch_size": args.train_batch_size, "resolution": args.resolution, **counted,
             "seconds_per_step": median, "images_per_second": args.train_batch_size / median,
             "p90_seconds_per_step": sorted(times)[int(0.9 * (len(times) - 1))], "timed_steps": len(times),
             "first_step_seconds": first_step}

@@ -24,10 +24,12 @@ def test_bench_training_reports_only_the_precisions_it_ran(monkeypatch):
     import bench_training
 
     runs = [{"study": "default", "mode": mode, "precision": "no", "resolution": 64, "batch_size": 8,
-             "images_per_second": speed, "seconds_per_step": 8 / speed} for mode, speed in (("trainer", 30.0),
-                                                                                        ("plain", 20.0))]
-    row = bench_training.trainer_vs_plain("dcgan", runs)
+             "images_per_second": speed, "seconds_per_step": 8 / speed, "gflop_per_image": flop, "gflops": flop * speed}
+            for mode, speed, flop in (("trainer", 30.0, 2.0), ("plain", 20.0, 2.5))]
+    row = bench_training.trainer_vs_plain("dcgan", runs, matmul_gflops=100.0)
     assert row["ratio_fp32"] == 1.5 and row["config"] == "64 px, batch 8" and "ratio_bf16" not in row
+    assert row["gflop_image_trainer_fp32"] == 2.0 and row["gflop_image_plain_fp32"] == 2.5
+    assert row["matmul_share_fp32"] == pytest.approx(0.6)  # 60 GFLOP/s of 100
 
 
 @needs_shared
@@ -47,6 +49,13 @@ def test_bench_training_tiny(tmp_path):
     assert {(r["family"], r["mode"], r["precision"]) for r in result["runs"] if r["study"] == "default"} == {
         (f, mode, precision) for f in families for mode in ("trainer", "plain") for precision in ("no", "bf16")}
     assert all(r["first_step_seconds"] > 0 for r in result["runs"])
+    rows = {row["family"]: row for row in result["families"]}
+    # one counted step each: the VAE's trainer and textbook loop do the same products; the DCGAN's frozen
+    # discriminator skips its weight gradients in the generator's step
+    assert rows["vae"]["gflop_image_trainer_fp32"] == pytest.approx(rows["vae"]["gflop_image_plain_fp32"])
+    assert 0 < rows["dcgan"]["gflop_image_trainer_fp32"] < rows["dcgan"]["gflop_image_plain_fp32"]
+    assert rows["dcgan"]["matmul_share_fp32"] == pytest.approx(rows["dcgan"]["gflops_trainer_fp32"] /
+                                                               result["matmul_gflops"])
     assert [row["family"] for row in result["levers"]] == families
     for row in result["levers"]:
         assert row["channels_last_speedup"] == pytest.approx(row["channels_last"] / row["baseline"])
@@ -55,6 +64,7 @@ def test_bench_training_tiny(tmp_path):
     studies = {(row["family"], row["study"]) for row in result["sweep"]}
     assert studies == {(f, s) for f in ("dcgan", "vae") for s in ("batch size", "resolution")}
     assert result["machine"]["cores"] and "| dcgan |" in done.stdout and "channels_last ×" in done.stdout
+    assert "trainer / matmul GFLOP/s" in done.stdout
 
 
 @needs_shared
