@@ -25,7 +25,7 @@ import app
 from conftest import ROOT, tiny_autoencoder_args, tiny_cgan_args, tiny_dbvae_args, train_tiny
 from genhub.app import loading, serving
 from genhub.app.registry import DEFAULT_MODELS, parse_overrides, resolve_registry
-from genhub.app.serving import GPU_MARKER, MAX_UPLOAD_BYTES, handler, served_png
+from genhub.app.serving import ANALYTICS_EVERY, GPU_MARKER, MAX_UPLOAD_BYTES, handler, served_png
 from genhub.app.stats import QuizStats
 from genhub.app.tabs import TABS, model_keys, tab
 from genhub.data import DataError
@@ -100,6 +100,7 @@ def test_module_level_demo_has_every_tab_of_the_table():
 
 
 def test_running_app_py_builds_the_demo_once_from_the_command_line(tiny_export, monkeypatch):
+    monkeypatch.delenv("GRADIO_ANALYTICS_CACHE_FREQUENCY", raising=False)  # what launch sets is undone afterwards
     loads, launches = [], []
     real_load_models = loading.load_models
 
@@ -116,6 +117,7 @@ def test_running_app_py_builds_the_demo_once_from_the_command_line(tiny_export, 
                                           "max_file_size": MAX_UPLOAD_BYTES})]
     queue = module["demo"]._queue  # serving.QUEUE: positions re-estimated every 5 s, not after every job
     assert (queue.live_updates, queue.update_intervals, queue.default_concurrency_limit) == (False, 5, 4)
+    assert queue.ANAYLTICS_CACHE_FREQUENCY == ANALYTICS_EVERY  # not a DataFrame of past events after every event
     assert {"new_round", "guess_left"} <= public_api_names(module["demo"])  # the GAN from --model is served
     with pytest.raises(SystemExit):
         app.parse_settings(["--mod", "x"])  # no abbreviations: an unknown flag is refused

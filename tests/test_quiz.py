@@ -18,7 +18,7 @@ from genhub.app.loading import LoadedModel, load_model
 from genhub.app.registry import ModelSpec
 from genhub.app.stats import QuizStats
 from genhub.app.tabs import quiz
-from genhub.app.tabs.quiz import SURPRISE, QuizGame, QuizModel, QuizState, load_game, summary
+from genhub.app.tabs.quiz import REALS_PER_FAKE, SURPRISE, QuizGame, QuizModel, QuizState, load_game, summary
 from genhub.data import DataError, DataSpec, load_split
 from genhub.evaluation.intervals import wilson_interval
 from genhub.images import center_crop_resize, to_pil, to_pixel_values
@@ -129,8 +129,8 @@ def test_held_out_faces_are_prepared_once_with_their_discriminator_logits_and_ah
     real = load_split(DataSpec(str(faces_dir), resolution=32), "test")
     game = QuizGame([QuizModel("dcgan-faces", model, real)])
     entry = game.models["dcgan-faces"]
-    game.make_fakes("dcgan-faces", "normal", 3)  # a pool batch of 3 prepares 3 held-out faces too
-    assert len(game._reals) == 3
+    game.make_fakes("dcgan-faces", "normal", 3)  # a pool batch of 3 prepares 3 * REALS_PER_FAKE held-out faces too
+    assert len(game._reals) == 3 * REALS_PER_FAKE < len(real)
     for (_, row), (image, logit) in game._reals.items():
         face = to_pixel_values(center_crop_resize(real.image(row), 32))
         assert np.array_equal(np.asarray(image), np.asarray(to_pil(face).convert("RGB")))  # exactly as shown

@@ -63,6 +63,12 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 #: each), and queue positions re-estimated every 5 s instead of after every finished job, which sends every waiting
 #: client a message (with 32 quiz players the server's CPU per round went from 83 to 68 ms: bench_app.py).
 QUEUE = {"default_concurrency_limit": 4, "status_update_rate": 5}
+#: Events between two recomputations of the summary behind Gradio's monitoring dashboard
+#: (``launch(enable_monitoring=True)``), set as ``GRADIO_ANALYTICS_CACHE_FREQUENCY`` unless the environment sets it.
+#: Gradio's default, 1, rebuilds a pandas DataFrame of the last 10,000 events and groups it after every event, on
+#: the server's one Python thread and whether or not the dashboard is on: 13.5% of the server's samples under 32
+#: quiz players (py-spy), and more as the events pile up towards 10,000.
+ANALYTICS_EVERY = 1000
 
 
 #: Class of output images that are sent at the model's resolution and enlarged by the browser, with its smooth
@@ -86,8 +92,10 @@ def zero_gpu() -> bool:
 
 
 def launch(demo, **options) -> None:
-    """Queue ``demo`` with :data:`QUEUE` and launch it with uploads limited to :data:`MAX_UPLOAD_BYTES`; ``options``
-    go to ``launch`` (e.g. ``server_name``, ``server_port``)."""
+    """Queue ``demo`` with :data:`QUEUE` (its monitoring summary every :data:`ANALYTICS_EVERY` events) and launch it
+    with uploads limited to :data:`MAX_UPLOAD_BYTES`; ``options`` go to ``launch`` (e.g. ``server_name``,
+    ``server_port``)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(ANALYTICS_EVERY))  # read by demo.queue()
     demo.queue(**QUEUE).launch(max_file_size=MAX_UPLOAD_BYTES, **options)
 
 

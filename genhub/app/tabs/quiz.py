@@ -45,6 +45,9 @@ SIDES = ("left", "right")
 #: Fakes kept ready per (model, difficulty), and made per batch (see :class:`~genhub.app.fake_pool.FakePool`).
 POOL_SIZE = 64
 POOL_BATCH = 8
+#: Held-out faces prepared per fake the pool makes, until every face is prepared: a fresh server's rounds then
+#: seldom decode and score one themselves (at one per fake they did: 19% of the server's samples under 32 players).
+REALS_PER_FAKE = 4
 #: ZeroGPU seconds a round may hold a GPU (a DDPM's denoising steps, or hard mode's candidates and their scores).
 GPU_SECONDS = 20
 #: The model choice that plays a random model (among those supporting the difficulty), revealed with the answer.
@@ -285,13 +288,15 @@ class QuizGame:
 
     def make_fakes(self, key: str, difficulty: str, count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``count`` fresh fakes of model ``key`` at ``difficulty`` (see :meth:`fakes`), from OS entropy, with the
-        discriminator's logits when the model has one: (float (count, C, H, W), float32 (count,) or None). As many
-        held-out faces not yet prepared are prepared on the way (:meth:`_real`), so rounds rarely wait for one."""
+        discriminator's logits when the model has one: (float (count, C, H, W), float32 (count,) or None).
+        :data:`REALS_PER_FAKE` held-out faces not yet prepared per fake are prepared on the way (:meth:`_real`), so
+        rounds rarely wait for one."""
         entry = self._entry(key)
         generator = torch.Generator().manual_seed(self.rng.randrange(2**63))
         fakes = self.fakes(entry, difficulty, count, generator)
-        with self._lock:  # and as many held-out faces, prepared ahead of the rounds that show them
-            rows = [self._unprepared[key].pop() for _ in range(min(count, len(self._unprepared[key])))]
+        with self._lock:  # and held-out faces, prepared ahead of the rounds that show them
+            left = self._unprepared[key]
+            rows = [left.pop() for _ in range(min(REALS_PER_FAKE * count, len(left)))]
         rows = [row for row in rows if (key, row) not in self._reals]
         if rows:
             self._prepare_reals(entry, rows)
