@@ -100,6 +100,21 @@ def test_the_worker_makes_fakes_at_most_its_share_of_the_time():
     assert 1 <= refreshes <= 4
 
 
+def test_the_worker_makes_each_pools_first_batch_without_resting():
+    maker = Maker(delay=0.1)
+    pool = FakePool(maker, size=2, batch_size=2, worker_share=0.1)  # a rest would be 0.9 s after each batch
+    pools = [("dcgan", difficulty) for difficulty in ("normal", "truncated", "hard")]
+    pool.prepare(pools)
+    start = time.monotonic()
+    pool.start()
+    while not all(pool.shown(*name) for name in pools):
+        assert time.monotonic() - start < 30, "the worker did not fill the pools"
+        time.sleep(0.01)
+    filled = time.monotonic() - start
+    pool.stop()
+    assert filled < 0.9  # three batches of 0.1 s back to back, not 0.3 s of making and 1.8 s of rests
+
+
 @pytest.mark.parametrize("size, batch_size", [(0, 1), (4, 0), (4, 5)])
 def test_refuses_impossible_sizes(size, batch_size):
     with pytest.raises(ValueError, match="need size >= 1"):

@@ -38,7 +38,8 @@ class FakePool:
         size: fakes kept per pool (>= 1).
         batch_size: fakes made per call of ``make`` (1..size); an empty pool's first draw makes one batch itself.
         worker_share: in (0, 1], the largest share of its wall time the worker spends making fakes (after each
-            batch it waits until the batch's seconds are that share of the time since the batch began).
+            batch it waits until the batch's seconds are that share of the time since the batch began), except for
+            each pool's first batch.
 
     Raises:
         ValueError: ``size`` < 1, ``batch_size`` outside 1..size or ``worker_share`` outside (0, 1].
@@ -147,8 +148,10 @@ class FakePool:
                     pool = self._busiest()
                 if self._stopping:
                     return
+                empty = not self._pools[pool]
             started = time.monotonic()
             self._refill(pool)
-            rest = (time.monotonic() - started) * (1 / self.worker_share - 1)  # the batch is worker_share of it all
+            # An empty pool's first batch is made at once: a round drawing from it would wait for it anyway.
+            rest = 0.0 if empty else (time.monotonic() - started) * (1 / self.worker_share - 1)
             with self._lock:
                 self._lock.wait_for(lambda: self._stopping, timeout=rest)
