@@ -64,7 +64,7 @@ def plan(tiny: bool, families: list[str], warmup: int, steps: int, sweep: bool, 
 def trainer_vs_plain(family: str, runs: list[dict], matmul_gflops: float) -> dict:
     """One family's row: trainer and plain loop at each precision measured, trainer / plain ratios, seconds per
     step, GFLOP per image of each, and the fp32 trainer's GFLOP/s as a share of this machine's fp32 matrix-multiply
-    rate (``matmul_gflops``): how far a faster loop could still go."""
+    rate (``matmul_gflops``, measured at the start of the run; a step can exceed it when the machine speeds up)."""
     default = {(r["mode"], r["precision"]): r for r in runs if r["study"] == "default"}
     first = next(iter(default.values()))
     row = {"family": family, "config": f"{first['resolution']} px, batch {first['batch_size']}"}
