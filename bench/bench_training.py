@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 import benchlib  # bench/ is on sys.path: these files run as scripts
+from genhub.train.precision import resolve_precision
 
 SWEEP_FAMILIES = ("dcgan", "vae")
 BATCH_SIZES = (16, 32, 64, 128)
@@ -37,7 +38,7 @@ NOT_KEPT = ("no_ema",)
 
 
 def plan(tiny: bool, families: list[str], warmup: int, steps: int, sweep: bool, levers: list[str],
-         precisions: list[str]) -> list[dict]:
+         precisions: list[str], lever_precision: str = "no") -> list[dict]:
     configs = []
     for family in families:
         bench = benchlib.FAMILIES[family]
@@ -47,7 +48,7 @@ def plan(tiny: bool, families: list[str], warmup: int, steps: int, sweep: bool, 
                     for precision in precisions]
         for lever in ["baseline", *levers] if levers else []:
             flags, adam = benchlib.LEVERS[lever]
-            configs.append({**base, "args": [*base["args"], *flags], "mode": "trainer", "precision": "no",
+            configs.append({**base, "args": [*base["args"], *flags], "mode": "trainer", "precision": lever_precision,
                             "study": "levers", "lever": lever, "adam": adam})
         if not sweep or family not in SWEEP_FAMILIES:
             continue
@@ -86,7 +87,8 @@ def trainer_vs_plain(family: str, runs: list[dict], matmul_gflops: float) -> dic
 
 
 def lever_row(family: str, runs: list[dict]) -> dict | None:
-    """One family's levers: each lever's trainer fp32 img/s / the baseline's, compile's warm-up, and what to keep."""
+    """One family's levers: each lever's trainer img/s / the baseline's (at the levers' precision), compile's warm-up,
+    and what to keep."""
     levers = {r["lever"]: r for r in runs if r["study"] == "levers"}
     if not levers:
         return None
@@ -120,7 +122,7 @@ def summarise(results: list[dict], matmul_gflops: float) -> tuple[list[dict], li
     return rows, levers, sweep
 
 
-def tables(rows: list[dict], levers: list[dict], sweep: list[dict], chosen: list[str]) -> str:
+def tables(rows: list[dict], levers: list[dict], sweep: list[dict], chosen: list[str], lever_precision: str) -> str:
     text = benchlib.table(rows, {
         "family": "family", "config": "default CPU config", "trainer_fp32": "trainer fp32 img/s",
         "plain_fp32": "plain fp32 img/s", "ratio_fp32": "fp32 trainer / plain", "trainer_bf16": "trainer bf16 img/s",
@@ -136,8 +138,8 @@ def tables(rows: list[dict], levers: list[dict], sweep: list[dict], chosen: list
             columns.update({"compile_warmup_seconds": "compile warm-up s",
                             "baseline_first_step_seconds": "eager first step s"})
         columns["keep"] = f"keep (≥ {KEEP_SPEEDUP}×)"
-        text += ("\n\nLevers (genhub trainer, fp32; baseline: contiguous, fused Adam, eager; × = img/s over the "
-                 "baseline's):\n\n" + benchlib.table(levers, columns))
+        text += (f"\n\nLevers (genhub trainer, {PRECISIONS[lever_precision]}; baseline: contiguous, fused Adam, eager; "
+                 "× = img/s over the baseline's):\n\n" + benchlib.table(levers, columns))
     if sweep:
         text += "\n\nHow cost grows (genhub trainer, fp32):\n\n" + benchlib.table(sweep, {
             "family": "family", "study": "varying", "resolution": "resolution", "batch_size": "batch",
@@ -156,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precisions", nargs="+", choices=list(PRECISIONS), default=list(PRECISIONS),
                         help="precisions of the trainer-vs-plain table, 'no' (fp32) and/or bf16 (default both; bf16 is "
                              "very slow where the CPU emulates it)")
+    parser.add_argument("--lever_precision", choices=["auto", *PRECISIONS], default="auto",
+                        help="precision of the levers table (default: what --mixed_precision auto picks on this CPU, "
+                             "the precision its users train in)")
     args = parser.parse_args(argv)
     if args.worker:
         benchlib.worker_main()
@@ -163,15 +168,16 @@ def main(argv: list[str] | None = None) -> int:
     families = args.families or benchlib.available_families()
     warmup = args.warmup if args.warmup is not None else (1 if args.tiny else 3)
     steps = args.steps or (2 if args.tiny else 10)
-    configs = plan(args.tiny, families, warmup, steps, args.sweep, args.levers, args.precisions)
+    lever_precision = resolve_precision(args.lever_precision, cpu=True).mixed_precision
+    configs = plan(args.tiny, families, warmup, steps, args.sweep, args.levers, args.precisions, lever_precision)
     matmul_gflops = benchlib.matmul_gflops()  # before the workers, on the same threads, with the machine to itself
     results = benchlib.run_in_subprocesses(configs, Path(__file__))
     rows, levers, sweep = summarise(results, matmul_gflops)
     text = (f"fp32 matrix multiply (2048 x 2048): {matmul_gflops:.1f} GFLOP/s\n\n"
-            + tables(rows, levers, sweep, args.levers))
+            + tables(rows, levers, sweep, args.levers, lever_precision))
     benchlib.report("training", {"tiny": args.tiny, "warmup": warmup, "steps": steps, "keep_speedup": KEEP_SPEEDUP,
-                                 "matmul_gflops": matmul_gflops, "families": rows, "levers": levers, "sweep": sweep,
-                                 "runs": results}, text, args.output)
+                                 "matmul_gflops": matmul_gflops, "lever_precision": lever_precision, "families": rows,
+                                 "levers": levers, "sweep": sweep, "runs": results}, text, args.output)
     return 0
 
 

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from conftest import ROOT, SHARED_DATA
+from genhub.train.precision import resolve_precision
 
 needs_shared = pytest.mark.skipif(not (SHARED_DATA / "faces_celeba").is_dir(), reason="benches use ../shared/data")
 
@@ -57,6 +58,9 @@ def test_bench_training_tiny(tmp_path):
     assert rows["dcgan"]["matmul_share_fp32"] == pytest.approx(rows["dcgan"]["gflops_trainer_fp32"] /
                                                                result["matmul_gflops"])
     assert [row["family"] for row in result["levers"]] == families
+    auto = resolve_precision("auto", cpu=True).mixed_precision  # the levers run at what users of this CPU train in
+    assert result["lever_precision"] == auto
+    assert {r["precision"] for r in result["runs"] if r["study"] == "levers"} == {auto}
     for row in result["levers"]:
         assert row["channels_last_speedup"] == pytest.approx(row["channels_last"] / row["baseline"])
         assert ("foreach Adam" in row["keep"]) != ("fused Adam" in row["keep"])

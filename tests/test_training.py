@@ -83,6 +83,25 @@ def test_two_process_cpu_run_through_accelerate_launch(faces_dir, tmp_path):
     DCGAN.from_pretrained(out)
 
 
+@pytest.mark.parametrize("listed", [True, False])
+def test_the_channels_last_default_is_on_where_the_family_lists_the_runs_precision(faces_dir, tmp_path, monkeypatch,
+                                                                                   listed):
+    """A family lists the precisions where channels_last won (on the CPU kind that trains in them); with no flag, the
+    run's precision decides. (One precision per process: Accelerate fixes it with the first Accelerator.)"""
+    import dataclasses
+
+    from genhub.train.precision import resolve_precision
+
+    precision = resolve_precision("auto", cpu=True).mixed_precision
+    others = tuple(p for p in ("no", "bf16", "fp16") if p != precision)
+    make_recipe = train_dcgan.make_recipe
+    monkeypatch.setattr(train_dcgan, "make_recipe", lambda args: dataclasses.replace(
+        make_recipe(args), channels_last_precisions=(precision,) if listed else others))
+    out = _run(*tiny_dcgan_args(faces_dir, tmp_path / "run", "--max_train_steps", "1"))
+    info = json.loads((out / "training_info.json").read_text())
+    assert info["mixed_precision"] == precision and info["channels_last"] is listed
+
+
 def test_channels_last_trains_the_same_weights_and_exports_them_contiguous(faces_dir, tmp_path):
     from safetensors.torch import load_file
 
@@ -94,8 +113,19 @@ def test_channels_last_trains_the_same_weights_and_exports_them_contiguous(faces
     assert json.loads((contiguous / "training_info.json").read_text())["channels_last"] is False
     expected, trained = load_file(contiguous / "model.safetensors"), load_file(channels_last / "model.safetensors")
     assert expected.keys() == trained.keys()
-    for name in expected:  # the same math; only the convolution kernels' summation order differs
-        assert torch.allclose(trained[name], expected[name], atol=1e-5), name
+    # The same math; only the convolution kernels' summation order differs: rounding, at the run's precision. In bf16
+    # a gradient entry near zero can change sign, and Adam's first steps move a weight by about lr whatever its
+    # gradient's size: a few entries may differ by up to ~lr (seen: at most 0.8 lr, 1.6% of a tensor beyond lr / 10).
+    # Different math would move most entries differently.
+    bf16 = json.loads((contiguous / "training_info.json").read_text())["mixed_precision"] == "bf16"
+    learning_rate = 2e-4
+    for name in expected:
+        difference = (trained[name] - expected[name]).abs()
+        if bf16:
+            assert difference.max() <= 2 * learning_rate, (name, difference.max())
+            assert (difference > learning_rate / 10).float().mean() <= 0.05, name
+        else:
+            assert difference.max() <= 1e-5, (name, difference.max())
     model = DCGAN.from_pretrained(channels_last)
     assert all(p.is_contiguous() for p in model.parameters())
     same_weights = DCGAN.from_pretrained(channels_last).to(memory_format=torch.channels_last)

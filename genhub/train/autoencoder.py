@@ -109,7 +109,7 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
         ema_network=("encoder", "decoder"),
         on_export=export_measurements(test),
         card=CardText(DESCRIPTION.format(denoising="denoising " if args.noise_std else "", noise=noise)),
-        channels_last=True,  # 1.1-1.4x on an AMD EPYC (bench/bench_training.py, README)
+        channels_last_precisions=("no", "bf16"),  # README, Benchmarks: the channels_last lever per CPU kind
     )
     return recipe, dataset
 

@@ -246,7 +246,7 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
             resolution=args.resolution, batch=args.train_batch_size, method=method,
             grid="held-out faces and non-faces, most face-like first" if args.baseline else
             "decodes of fixed z ~ N(0, I), then pairs of held-out faces and their reconstructions")),
-        channels_last=True,  # 1.1-1.4x on an AMD EPYC (bench/bench_training.py, README)
+        channels_last_precisions=("no",),  # README, Benchmarks: the channels_last lever per CPU kind
     )
     return recipe, FacesAndNonfaces(faces, nonfaces, resampler)
 

@@ -149,6 +149,7 @@ def make_recipe(args: argparse.Namespace) -> Recipe:
         hparams=DCGANHparams(args.latent_dim, args.gan_loss, args.diffaugment, args.r1_gamma, args.r1_interval),
         card=CardText("A deep convolutional GAN: the generator maps z ~ N(0, I) to an image; the discriminator "
                       "(also exported) scores images as real or fake."),
+        channels_last_precisions=("no", "bf16"),  # README, Benchmarks: the channels_last lever per CPU kind
     )
 
 

@@ -240,6 +240,7 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
                                          stages=" -> ".join(f"{stage_resolution(s)}" for s in
                                                             range(model.num_stages)),
                                          stage_steps=args.stage_steps, fade_steps=args.fade_steps), usage=USAGE),
+        channels_last_precisions=("bf16",),  # README, Benchmarks: the channels_last lever per CPU kind
     )
     trainer.accelerator.print(f"growth: {schedule.num_stages} stages, last stage from step {schedule.growth_steps()}")
     return recipe, dataset

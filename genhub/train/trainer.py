@@ -129,9 +129,12 @@ class Recipe:
             before that step's checkpoint: e.g. save a snapshot of the model at the end of a growth stage.
             ``export_model()`` is :meth:`Trainer.export_model` (the EMA copy). It must leave the RNGs alone, and
             should write atomically: a killed run repeats the steps after its last checkpoint.
-        channels_last: the family's default for ``--channels_last`` (networks and 4-D batch tensors in channels-last
-            memory order): whichever bench/bench_training.py measured faster for it (convolutions pick other kernels,
-            so it can help or hurt).
+        channels_last_precisions: the precisions (Accelerate's ``mixed_precision``: "no", "bf16", ...) in which the
+            family's default for ``--channels_last`` is on (networks and 4-D batch tensors in channels-last memory
+            order). Convolutions pick other kernels in that order, per precision and per CPU, so it can help or hurt:
+            each family lists where bench/bench_training.py measured it faster in two runs on both CPU kinds tried
+            (fp32 on a CPU without native bf16, where ``auto`` picks fp32; bf16 on one with it, where ``auto`` picks
+            bf16; README, Benchmarks).
     """
 
     model: GenhubModel
@@ -149,7 +152,7 @@ class Recipe:
     on_epoch: Callable[[int], None] | None = None
     grid_columns: int | None = None
     on_step: Callable[[int, Callable[[], GenhubModel]], None] | None = None
-    channels_last: bool = False
+    channels_last_precisions: tuple[str, ...] = ()
 
 
 def flip_batch(batch: dict[str, torch.Tensor], groups: tuple[tuple[str, ...], ...]) -> dict[str, torch.Tensor]:
@@ -269,7 +272,8 @@ class Trainer:
         if len(loader) == 0:
             raise ValueError(f"{len(dataset)} training images are fewer than one batch of {args.train_batch_size}")
         names, optimizer_names = list(recipe.networks), list(recipe.optimizers)
-        self.channels_last = recipe.channels_last if args.channels_last is None else args.channels_last
+        self.channels_last = (self.precision.mixed_precision in recipe.channels_last_precisions
+                              if args.channels_last is None else args.channels_last)
         if self.channels_last:  # in place: the optimizers keep their parameter objects
             for network in recipe.networks.values():
                 network.to(memory_format=torch.channels_last)

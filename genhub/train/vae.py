@@ -136,7 +136,7 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
         ema_network=("encoder", "decoder"),
         on_export=export_measurements(args, dataset, test),
         card=CardText(DESCRIPTION.format(beta_="beta-" if args.beta != 1 else "", beta=args.beta)),
-        channels_last=True,  # 1.1-1.4x on an AMD EPYC (bench/bench_training.py, README)
+        channels_last_precisions=("no",),  # README, Benchmarks: the channels_last lever per CPU kind
     )
     return recipe, dataset
 
