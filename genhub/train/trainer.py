@@ -464,8 +464,12 @@ class Trainer:
     # ------------------------------------------------------------------------- export
     def export_model(self) -> GenhubModel:
         """A copy of the model with the EMA weights swapped in, on CPU, in eval mode, in contiguous memory order
-        (whatever ``--channels_last`` trained), as a loaded export is."""
+        (whatever ``--channels_last`` trained) and in fp32 (whatever ``--mixed_precision`` trained), as a loaded
+        export is: its metrics and samples are what ``genhub-evaluate`` and the app get from the saved files."""
         model = copy.deepcopy(self.accelerator.unwrap_model(self.model)).cpu().eval()
+        for module in model.modules():  # prepare() wrapped each network's forward in autocast: unwrap the copies
+            if "_original_forward" in vars(module):
+                self.accelerator.unwrap_model(module, keep_fp32_wrapper=False)
         if self.ema is not None:
             self._ema_source(lambda name: model.get_submodule(self._module_path(name))).load_state_dict(
                 self.ema.module.state_dict())
