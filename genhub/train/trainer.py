@@ -132,9 +132,9 @@ class Recipe:
         channels_last_precisions: the precisions (Accelerate's ``mixed_precision``: "no", "bf16", ...) in which the
             family's default for ``--channels_last`` is on (networks and 4-D batch tensors in channels-last memory
             order). Convolutions pick other kernels in that order, per precision and per CPU, so it can help or hurt:
-            each family lists where bench/bench_training.py measured it faster in two runs on both CPU kinds tried
-            (fp32 on a CPU without native bf16, where ``auto`` picks fp32; bf16 on one with it, where ``auto`` picks
-            bf16; README, Benchmarks).
+            each family lists the precisions where bench/bench_training.py measured it clearly faster on the CPU
+            kind that ``auto`` trains in them (fp32 on a CPU without native bf16, bf16 on one with it; the runs and
+            the rule are in README, Benchmarks).
     """
 
     model: GenhubModel
