@@ -38,7 +38,7 @@ NOT_KEPT = ("no_ema",)
 
 
 def plan(tiny: bool, families: list[str], warmup: int, steps: int, sweep: bool, levers: list[str],
-         precisions: list[str], lever_precision: str = "no") -> list[dict]:
+         precisions: list[str], lever_precision: str) -> list[dict]:
     configs = []
     for family in families:
         bench = benchlib.FAMILIES[family]
