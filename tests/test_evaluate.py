@@ -42,9 +42,11 @@ def feature_network(faces_dir, tmp_path_factory):
 def test_feature_network_export_is_named_versioned_and_measured(feature_network):
     config = json.loads((feature_network / "config.json").read_text())
     info = json.loads((feature_network / "training_info.json").read_text())
-    assert config["name"] == "genhub-face-features" and config["version"] == "1" and len(config["attributes"]) == 40
+    assert config["name"] == "genhub-face-features" and config["version"] == "2" and len(config["attributes"]) == 40
     assert info["family"] == "face-features" and info["global_step"] == 3
     assert 0 <= info["metrics"]["held-out mean attribute accuracy"] <= 1
+    rates = {name: value for name, value in info["metrics"].items() if name.startswith("face check")}
+    assert len(rates) == 7 and all(0 <= value <= 1 for value in rates.values())  # 3 face probes, 4 synthetic kinds
     assert (feature_network / "model.safetensors").is_file()
 
 

@@ -197,6 +197,18 @@ def test_feature_network_refuses_untrained_weights(tmp_path):
         load_feature_network(folder)
 
 
+def test_feature_network_of_another_version_is_refused_with_the_command(tmp_path):
+    """A v1 export (attributes only: it scored colour noise like faces) never stands behind a v2 figure."""
+    folder = tmp_path / "v1"
+    FaceFeatureNet(resolution=32, width=4).save_pretrained(folder)
+    (folder / "training_info.json").write_text(json.dumps({"family": "face-features", "global_step": 600}))
+    assert load_feature_network(folder).version == "2"
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "version": "1"}))
+    with pytest.raises(CheckpointError, match="version 1; genhub measures in version 2.*--nonface_dataset"):
+        load_feature_network(folder)
+
+
 def test_models_import_nothing_from_hub_evaluation_or_app():
     code = ("import sys, genhub.models; print(sorted(m for m in sys.modules if m.startswith(('genhub.hub', "
             "'genhub.evaluation', 'genhub.app'))))")
@@ -210,4 +222,7 @@ def test_feature_network_features_are_its_penultimate_layer():
     features = net.features(images)
     assert features.shape == (3, net.num_features) == (3, 64)
     assert torch.allclose(net(images), net.head(features))
+    attribute_logits, face_logits = net(images, with_face=True)
+    assert torch.equal(attribute_logits, net(images)) and face_logits.shape == (3,)
+    assert torch.allclose(net.face_probability(images, batch_size=2), torch.sigmoid(net.face_logit(images)))
     assert net.features(images[:, :1]).shape == (3, 64)  # grayscale accepted

@@ -39,6 +39,7 @@ import torch
 
 from genhub.data import DataSpec, load_split
 from genhub.evaluation import metrics as M
+from genhub.evaluation.features import face_rate
 from genhub.evaluation.latent import reconstruction_errors, reconstruction_quality
 from genhub.images import to_uint8
 from genhub.models.base import GenhubModel
@@ -153,6 +154,11 @@ def distribution_metrics(ctx: EvalContext, result: Evaluation, real_features: to
     result.add(f"recall{suffix}", recall,
                f"Kynkäänniemi et al. 2019 (k=3): share of {against} inside the manifold of generated images; "
                f"features: {label}.")
+    rate = face_rate(ctx.space, fake_features)
+    if rate is not None:
+        result.add(f"face check{suffix}", rate,
+                   f"share of the {m} generated images that the face head of {ctx.space.name} v{ctx.space.version} "
+                   f"calls faces (P(face) > 0.5); {against}: {face_rate(ctx.space, real_features):.3f}.")
 
 
 def _detectability(ctx: EvalContext, result: Evaluation, real: torch.Tensor, fake: torch.Tensor,

@@ -11,6 +11,7 @@ Two kinds, and no fallback to an untrained network:
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from torch import nn
 from genhub.evaluation.metrics import FeatureSpace
 from genhub.hub.info import read_training_info
 from genhub.models.base import CheckpointError
-from genhub.models.face_features import FaceFeatureNet
+from genhub.models.face_features import VERSION, FaceFeatureNet
 from genhub.models.inception import STANDARD_SHA256, FIDInceptionV3, sha256_file
 from genhub.paths import locate
 
@@ -30,26 +31,39 @@ DEFAULT_FEATURE_NETWORK = "checkpoints/face-features"
 FEATURE_NETWORK_ENV = "GENHUB_FEATURE_NETWORK"
 
 
+def train_command(folder: str | Path) -> str:
+    """The command that trains the current version of the feature network into ``folder``."""
+    return (f"accelerate launch training/train_face_features.py --dataset ../shared/data/faces_celeba "
+            f"--nonface_dataset ../shared/data/nonface_flowers_128 --output_dir {folder}")
+
+
 def load_feature_network(location: str | Path) -> FaceFeatureNet:
-    """A trained face feature network from an export folder, in eval mode.
+    """A trained face feature network of the current :data:`~genhub.models.face_features.VERSION` from an export
+    folder, in eval mode.
 
     Refuses anything that is not the output of ``training/train_face_features.py`` (a folder whose
     ``training_info.json`` says family ``face-features`` and at least one optimisation step), so a
-    random-weight network can never stand behind a reported number.
+    random-weight network can never stand behind a reported number, and an export of another version, so figures
+    of two versions are never mixed.
 
     Raises:
-        CheckpointError: no such folder, not a trained feature-network export, or bad weights.
+        CheckpointError: no such folder, not a trained feature-network export, another version, or bad weights.
     """
     folder = Path(location)
     info = read_training_info(folder)
     if not info:
-        raise CheckpointError(
-            f"feature network {folder}: no training_info.json; train one with `accelerate launch "
-            f"training/train_face_features.py --dataset ../shared/data/faces_celeba --output_dir {folder}` "
-            f"(or pass --inception_weights for the standard FID network)")
+        raise CheckpointError(f"feature network {folder}: no training_info.json; train one with `"
+                              f"{train_command(folder)}` (or pass --inception_weights for the standard FID network)")
     if info.get("family") != "face-features" or not info.get("global_step"):
         raise CheckpointError(f"feature network {folder}: training_info.json is not that of a trained face feature "
                               f"network (family {info.get('family')!r}, {info.get('global_step', 0)} steps)")
+    try:
+        version = json.loads((folder / "config.json").read_text()).get("version")
+    except (OSError, ValueError, AttributeError):
+        version = None
+    if version != VERSION:
+        raise CheckpointError(f"feature network {folder} is version {version}; genhub measures in version {VERSION} "
+                              f"(figures of two versions never mix): train it again with `{train_command(folder)}`")
     return FaceFeatureNet.from_pretrained(str(folder)).eval()
 
 
@@ -94,6 +108,17 @@ def attribute_network(space: FeatureSpace) -> FaceFeatureNet | None:
     samples), or None for another space."""
     network = space.network
     return network.net if isinstance(network, _Penultimate) else None
+
+
+@torch.no_grad()
+def face_rate(space: FeatureSpace, features: torch.Tensor) -> float | None:
+    """The face check on features already extracted in a :func:`face_feature_space` (float (N, d)): the share of the
+    images whose face head says P(face) > 0.5; None in another space (it has no face head)."""
+    network = attribute_network(space)
+    if network is None:
+        return None
+    probability = torch.sigmoid(network.face_head(features.to(network.face_head.weight))).squeeze(1)
+    return float((probability > 0.5).float().mean())
 
 
 def feature_space(feature_network: str | Path | None = None, inception_weights: str | Path | None = None,

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler
 from diffusers.optimization import get_scheduler
+from diffusers.training_utils import compute_snr
 
 from genhub.data import DataSpec, load_split
 from genhub.hub.card import CardText
@@ -34,6 +35,7 @@ class DDPMHparams:
 
     noise_scheduler: DDPMScheduler
     prediction_type: str
+    snr_gamma: float | None = None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,6 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--ddpm_num_steps", type=int, default=1000, help="T")
     model.add_argument("--ddpm_beta_schedule", choices=["linear", "squaredcos_cap_v2"], default="linear")
     model.add_argument("--prediction_type", choices=["epsilon", "v_prediction", "sample"], default="epsilon")
+    model.add_argument("--snr_gamma", type=float, default=None,
+                       help="min-SNR-gamma loss weighting (Hang et al. 2023; 5 in the paper); default: unweighted")
     model.add_argument("--ddpm_num_inference_steps", type=int, default=20, help="DDIM steps for the sample grid")
     model.add_argument("--adam_weight_decay", type=float, default=1e-6)
     model.add_argument("--adam_epsilon", type=float, default=1e-8)
@@ -65,14 +69,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def denoising_loss(predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], noise_scheduler: DDPMScheduler,
                    clean: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor,
-                   prediction_type: str = "epsilon") -> torch.Tensor:
+                   prediction_type: str = "epsilon", snr_gamma: float | None = None) -> torch.Tensor:
     """The simplified DDPM objective (Ho et al. 2020, eq. 14), a float32 scalar:
 
     mean || eps - eps_theta(sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, t) ||^2
 
     clean x_0 and noise eps: float (B, C, H, W); timesteps t: int (B,) in [0, T); ``predict(x_t, t)`` the
     network. ``prediction_type`` "v_prediction" targets v = sqrt(alpha_bar) eps - sqrt(1 - alpha_bar) x_0
-    (Salimans & Ho 2022), "sample" targets x_0. The error is computed in float32 under any autocast.
+    (Salimans & Ho 2022), "sample" targets x_0. With ``snr_gamma``, each image's error is weighted by min-SNR-gamma
+    (Hang et al. 2023, eq. 10, with SNR(t) = alpha_bar_t / (1 - alpha_bar_t) from diffusers' ``compute_snr``):
+    min(SNR, gamma) / SNR for eps, min(SNR, gamma) / (SNR + 1) for v, min(SNR, gamma) for x_0 -- the x_0 error's
+    weight min(SNR, gamma) expressed in each target. The error is computed in float32 under any autocast.
     """
     noisy = noise_scheduler.add_noise(clean, noise, timesteps)
     prediction = predict(noisy, timesteps)
@@ -82,7 +89,13 @@ def denoising_loss(predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
         target = noise_scheduler.get_velocity(clean, noise, timesteps)
     else:
         target = clean
-    return F.mse_loss(prediction.float(), target.float())
+    if snr_gamma is None:
+        return F.mse_loss(prediction.float(), target.float())
+    snr = compute_snr(noise_scheduler, timesteps)
+    clipped = snr.clamp(max=snr_gamma)
+    weight = {"epsilon": clipped / snr, "v_prediction": clipped / (snr + 1), "sample": clipped}[prediction_type]
+    errors = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+    return (errors * weight).mean()
 
 
 def training_step(ctx: StepContext, batch: dict) -> dict[str, torch.Tensor]:
@@ -94,7 +107,7 @@ def training_step(ctx: StepContext, batch: dict) -> dict[str, torch.Tensor]:
     timesteps = torch.randint(0, hparams.noise_scheduler.config.num_train_timesteps, (clean.shape[0],),
                               device=clean.device)
     loss = denoising_loss(lambda noisy, t: unet(noisy, t).sample, hparams.noise_scheduler, clean, noise, timesteps,
-                          hparams.prediction_type)
+                          hparams.prediction_type, hparams.snr_gamma)
     ctx.backward(loss)
     ctx.step("unet")
     return {"loss": loss.detach()}
@@ -126,7 +139,7 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
         training_step=training_step,
         sample=lambda exported: exported.sample(args.num_grid_images, torch.Generator().manual_seed(args.seed),
                                                 num_inference_steps=args.ddpm_num_inference_steps),
-        hparams=DDPMHparams(model.noise_scheduler, args.prediction_type),
+        hparams=DDPMHparams(model.noise_scheduler, args.prediction_type, args.snr_gamma),
         ema_network="unet",
         schedulers={"unet": schedule},
         card=CardText(f"A denoising diffusion probabilistic model: a UNet trained to predict the noise added by the "
