@@ -323,3 +323,15 @@ def tiny_vae_export(labelled_faces_dir, tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("export") / "vae"
     return train_tiny("vae", tiny_vae_args(labelled_faces_dir, output, "--max_train_steps", "60", "--train_batch_size",
                                            "16", "--learning_rate", "2e-3"))
+
+
+@pytest.fixture(scope="session")
+def feature_network(faces_dir, tmp_path_factory):
+    """A face feature network trained for 3 steps through training/train_face_features.py."""
+    from genhub.train import face_features as train_face_features
+
+    output = tmp_path_factory.mktemp("features") / "face-features"
+    train_face_features.main(train_face_features.parse_args([
+        "--dataset", str(faces_dir), "--output_dir", str(output), "--resolution", "32", "--width", "8",
+        "--train_batch_size", "16", "--max_train_steps", "3", "--num_grid_images", "4"]))
+    return output

@@ -367,6 +367,26 @@ def test_quiz_plays_the_models_that_loaded_and_names_the_others(tiny_export, tin
     assert {"new_round", "guess_left", "guess_right", "everyone"} <= public_api_names(demo)
 
 
+def test_a_model_below_its_floor_sits_out_of_the_quiz_and_plays_in_its_tab_under_one_line(
+        tiny_export, tiny_ddpm_export, tmp_path):
+    from genhub.evaluation import floors
+
+    below = shutil.copytree(tiny_ddpm_export, tmp_path / "ddpm", ignore=shutil.ignore_patterns("checkpoint-*"))
+    info = json.loads((below / "training_info.json").read_text())
+    verdict = floors.check("ddpm", {floors.FACE_CHECK: 0.0, floors.PRECISION: 0.7})
+    (below / "training_info.json").write_text(json.dumps({**info, "floor": verdict.as_dict()}))
+    demo = app.build_demo([f"dcgan-faces={tiny_export}", f"vae-faces={tmp_path / 'absent'}", f"ddpm-faces={below}",
+                           f"stylegan-faces={tmp_path / 'absent'}"])
+    texts = [block.value or "" for block in demo.blocks.values() if isinstance(block, gr.Markdown)]
+    notes = [text for text in texts if text.startswith("**ddpm-faces** is below its family's floor")]
+    assert len(notes) == 3  # above the quiz, the diffusion tab and the models tab
+    assert f"{floors.FACE_CHECK} = 0: {floors.FACE_CHECK} >= 0.95, FAILED" in notes[0]
+    assert "precision" not in notes[0] and "The reference model: `accelerate launch training/train_ddpm.py" in notes[0]
+    choices = [block.choices for block in demo.blocks.values() if getattr(block, "elem_id", None) == "quiz-model"]
+    assert choices == [[("Surprise me", "Surprise me"), ("dcgan-faces", "dcgan-faces")]]
+    assert "diffusion_sample" in public_api_names(demo)  # its own tab still plays it
+
+
 def test_missing_model_tab_says_what_to_do(tmp_path):
     demo = app.build_demo([f"dcgan-faces={tmp_path / 'absent'}"])
     texts = [block.value for block in demo.blocks.values() if isinstance(block, gr.Markdown)]

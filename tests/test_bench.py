@@ -4,6 +4,7 @@ they belong to the benchmarks, not to tests)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -92,3 +93,30 @@ def test_bench_app_tiny(tiny_export, faces_dir, tmp_path):
     assert [row["clients"] for row in rounds] == [1, 2] and rounds[1]["requests"] == 4
     assert all(row["median_ms"] <= row["p95_ms"] for row in result["endpoints"])
     assert all(row["server_cpu_ms"] > 0 and row["client_cpu_ms"] > 0 for row in result["endpoints"])
+
+
+@needs_shared
+@pytest.mark.parametrize("family", ["ddpm", "stylegan"])
+def test_bench_quality_tiny_runs_the_familys_recipes_and_evaluates_each_point(family, feature_network, tmp_path,
+                                                                              monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import bench_quality
+
+    out = tmp_path / "quality.json"
+    recipes = bench_quality.RECIPES[family]
+    done = subprocess.run([sys.executable, "bench/bench_quality.py", "--tiny", "--family", family, "--challengers",
+                           recipes.challengers[0], "--scratch", str(tmp_path / "runs"), "--output", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "GENHUB_FEATURE_NETWORK": str(feature_network)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["family"] == family and set(report["variants"]) == {recipes.reference, recipes.challengers[0]}
+    points = {(row["variant"], row["steps"] > 0) for row in report["points"]}
+    assert points == {(recipes.reference, True), (recipes.challengers[0], True)}
+    assert all(0 <= row["face check"] <= 1 and row["FID†"] >= 0 for row in report["points"])
+
+
+def test_bench_quality_refuses_a_recipe_of_another_family():
+    done = subprocess.run([sys.executable, "bench/bench_quality.py", "--family", "ddpm", "--challengers", "modern"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "no ddpm recipe ['modern']" in done.stderr

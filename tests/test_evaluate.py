@@ -27,18 +27,6 @@ from genhub.models import MODEL_CLASSES, VAE, CycleGAN, Pix2Pix
 from genhub.models.inception import FIDInceptionV3, sha256_file
 
 
-@pytest.fixture(scope="session")
-def feature_network(faces_dir, tmp_path_factory):
-    """A face feature network trained for 3 steps through training/train_face_features.py."""
-    from genhub.train import face_features as train_face_features
-
-    output = tmp_path_factory.mktemp("features") / "face-features"
-    train_face_features.main(train_face_features.parse_args([
-        "--dataset", str(faces_dir), "--output_dir", str(output), "--resolution", "32", "--width", "8",
-        "--train_batch_size", "16", "--max_train_steps", "3", "--num_grid_images", "4"]))
-    return output
-
-
 def test_feature_network_export_is_named_versioned_and_measured(feature_network):
     config = json.loads((feature_network / "config.json").read_text())
     info = json.loads((feature_network / "training_info.json").read_text())
@@ -70,6 +58,10 @@ def test_dcgan_evaluation_writes_a_labelled_report_card_and_gallery(tiny_export,
 
     info = json.loads((export / "training_info.json").read_text())
     assert set(report["metrics"]) <= set(info["metrics"]) and info["evaluation"]["report"] == "evaluation.json"
+    face_check = report["metrics"]["face check, genhub-face-features v2"]
+    assert 0 <= face_check <= 1 and "face head" in report["metric_descriptions"]["face check, genhub-face-features v2"]
+    assert info["floor"] == report["floor"] and len(report["floor"]["checks"]) == 2  # the quiz floor's two bounds
+    assert report["floor"]["checks"][0].startswith(f"face check, genhub-face-features v2 = {face_check:.3g}: ")
     card = (export / "README.md").read_text()
     metadata = yaml.safe_load(card.split("---")[1])
     card_metrics = {m["name"]: m["value"] for m in metadata["model-index"][0]["results"][0]["metrics"]}

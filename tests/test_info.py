@@ -46,3 +46,15 @@ def test_a_legacy_info_still_renders_its_card(tiny_export, tmp_path):
     card = (tmp_path / "README.md").read_text()
     assert "# " in card and "DCGAN" in card and "| optimisation steps | 6 |" in card
     assert read_training_info(tmp_path) == legacy
+
+
+def test_the_card_says_whether_the_model_passes_its_floor(tiny_export, tmp_path):
+    from genhub.evaluation import floors
+
+    info = read_training_info(tiny_export)
+    metrics = {floors.FACE_CHECK: 0.4, floors.PRECISION: 0.7}
+    verdict = floors.check("dcgan", metrics)
+    save_training_info(tmp_path, {**info, "metrics": metrics, "floor": verdict.as_dict()})
+    card = (tmp_path / "README.md").read_text()
+    assert "This model is **below** its family's floor" in card and f"in {floors.SPACE}" in card
+    assert f"- {floors.FACE_CHECK} = 0.4: {floors.FACE_CHECK} >= 0.95, FAILED" in card

@@ -106,6 +106,7 @@ def test_missing_lists_only_local_entries_without_an_export(tiny_export, tmp_pat
 def test_a_shipped_starter_run_for_a_few_steps_exports_a_loadable_folder(key, tmp_path, monkeypatch):
     """The recipe a machine without ../shared/data trains, cut to 3 steps, through the real starter runner."""
     monkeypatch.setattr(starters, "SHARED_DATA", tmp_path / "no-shared-data")
+    monkeypatch.setattr(starters, "JUDGE_FOLDER", str(tmp_path / "no-judge"))  # judged: the next test
     starter = STARTERS[key]
     short = starters.Starter(starter.family, starter.shared, (*starter.shipped, "--max_train_steps", "3"),
                              starter.minutes)
@@ -120,3 +121,31 @@ def test_a_shipped_starter_run_for_a_few_steps_exports_a_loadable_folder(key, tm
     assert model.resolution == info["resolution"]
     assert load_model(key, spec).error is None
     assert starters.missing({key: spec}) == []
+
+
+def test_with_the_shared_data_the_judge_trains_first_and_each_starter_records_its_floor(tmp_path, monkeypatch, capsys):
+    """The first run trains the feature network, then a starter, and evaluates the starter for its floor (recipes
+    cut to 3 steps; the judge's tiny)."""
+    from conftest import SHARED_DATA
+    from genhub.evaluation.floors import SPACE
+
+    if not (SHARED_DATA / "faces_celeba").is_dir():
+        pytest.skip("the judge trains on ../shared/data")
+    judge = starters.Starter("face_features", ("--dataset", "{data}/faces_celeba", "--nonface_dataset",
+                                               "{data}/nonface_flowers_128", "--resolution", "32", "--width", "4",
+                                               "--train_batch_size", "16", "--max_train_steps", "3"), (), (0.1, 0.0))
+    monkeypatch.setattr(starters, "JUDGE", judge)
+    monkeypatch.setattr(starters, "JUDGE_FOLDER", str(tmp_path / "face-features"))
+    monkeypatch.setattr(starters, "EVALUATION_IMAGES", 16)
+    dcgan = STARTERS["dcgan-faces"]
+    monkeypatch.setitem(STARTERS, "dcgan-faces", replace(dcgan, shared=(*dcgan.shared, "--max_train_steps", "3")))
+    spec = ModelSpec("dcgan", str(tmp_path / "dcgan-faces"), local=True)
+    monkeypatch.setattr(starters, "resolve_registry", lambda: {"dcgan-faces": spec})
+    with one_torch_thread():
+        assert starters.main(["--keys", "dcgan-faces"]) == 0
+    assert read_training_info(tmp_path / "face-features")["global_step"] == 3
+    floor = read_training_info(tmp_path / "dcgan-faces")["floor"]
+    assert floor["space"] == SPACE and floor["passed"] in (True, False) and len(floor["checks"]) == 2
+    out = capsys.readouterr().out
+    assert "first the judge of every floor" in out
+    assert "dcgan-faces: done in" in out and ("passes its floor: face check" in out or "BELOW its floor" in out)

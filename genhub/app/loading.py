@@ -20,6 +20,7 @@ from huggingface_hub import constants, hf_hub_download, is_offline_mode
 from genhub.app.registry import ModelSpec, resolve_registry
 from genhub.app.starters import STARTERS, shared_data
 from genhub.data import DataError, ImageDataset, load_split
+from genhub.evaluation.floors import recorded as recorded_floor
 from genhub.hub.info import TRAINING_INFO, data_spec, read_training_info
 from genhub.models import MODEL_CLASSES, GenhubModel
 from genhub.paths import locate, located
@@ -36,6 +37,22 @@ class LoadedModel:
     model: GenhubModel | None = None
     info: dict = field(default_factory=dict)  # the export's training_info.json
     error: str | None = None
+
+    @property
+    def below_floor(self) -> bool:
+        """Whether the export records a failed floor (:mod:`genhub.evaluation.floors`) of the current feature space."""
+        floor = recorded_floor(self.info)
+        return bool(floor) and floor["passed"] is False
+
+    @property
+    def floor_note(self) -> str | None:
+        """Markdown, one line, for a model below its floor: the checks it failed and the reference model's command;
+        None otherwise."""
+        if not self.below_floor:
+            return None
+        failed = "; ".join(line for line in recorded_floor(self.info)["checks"] if line.endswith("FAILED"))
+        recipe = f" The reference model: `{self.spec.recipe}`" if self.spec.recipe else ""
+        return f"**{self.key}** is below its family's floor ({failed}): it does not yet show the idea.{recipe}"
 
     @property
     def missing_message(self) -> str:

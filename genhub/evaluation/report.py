@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from genhub.evaluation import floors
 from genhub.evaluation.families import Evaluation
 from genhub.evaluation.metrics import FeatureSpace
 from genhub.hub.info import save_training_info
@@ -25,12 +26,15 @@ PRIVATE_DETAILS = ("memorisation",)
 def build_report(export: str | Path, family: str, dataset: str, split: str, space: FeatureSpace,
                  result: Evaluation, seed: int, started: float) -> dict:
     """The report as a JSON-ready dict: what was measured (export, family, dataset, split, feature space, seed),
-    the metrics with their descriptions and details, when, the wall time since ``started``
+    the metrics with their descriptions and details, the family's floor checked against them
+    (:func:`genhub.evaluation.floors.check`; None without one), when, the wall time since ``started``
     (``time.perf_counter()``, seconds) and the hardware."""
+    verdict = floors.check(family, result.metrics)
     return {
         "export": str(export), "family": family, "dataset": str(dataset), "split": split,
         "feature_space": space.describe(), "metrics": result.metrics, "metric_descriptions": result.descriptions,
-        "details": result.details, "seed": seed, "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "details": result.details, "floor": verdict.as_dict() if verdict else None, "seed": seed,
+        "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "wall_time_seconds": round(time.perf_counter() - started, 1),
         "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
     }
@@ -53,6 +57,7 @@ def update_export(folder: str | Path, info: dict, report: dict) -> None:
     descriptions = {k: v for k, v in (info.get("metric_descriptions") or {}).items() if k not in previous}
     info["metrics"] = {**metrics, **report["metrics"]}
     info["metric_descriptions"] = {**descriptions, **report["metric_descriptions"]}
+    info["floor"] = report.get("floor")
     info["evaluation"] = {"metric_names": list(report["metrics"]), "report": REPORT_FILE,
                           "feature_space": report["feature_space"], "split": report["split"],
                           "dataset": report["dataset"], "evaluated_at": report["evaluated_at"]}
@@ -67,4 +72,8 @@ def format_report(report: dict) -> str:
              f"features: {report['feature_space']['label']}", ""]
     width = max(len(name) for name in report["metrics"])
     lines += [f"{name:<{width}}  {value:.4g}" for name, value in report["metrics"].items()]
+    floor = report.get("floor")
+    if floor:
+        verdict = {True: "passed", False: "FAILED", None: "not fully measured"}[floor["passed"]]
+        lines += ["", f"floor ({report['family']}): {verdict}", *(f"  {line}" for line in floor["checks"])]
     return "\n".join(lines)

@@ -81,7 +81,18 @@ def _evaluation(info: dict) -> str:
     return (f"Measured on the exported weights with held-out data (the test split of `{info['dataset']}` unless "
             "the metric says otherwise):\n\n"
             + _table("metric", {name: f"{value:.4g}" for name, value in metrics.items()})
+            + _floor(info.get("floor"))
             + (f"\n\nHow each metric is measured:\n\n{how}" if how else ""))
+
+
+def _floor(floor: dict | None) -> str:
+    """The family's floor as genhub-evaluate recorded it (``training_info.json``'s ``floor``), or nothing."""
+    if not floor:
+        return ""
+    verdict = {True: "passes", False: "is **below**", None: "was not fully measured against"}[floor["passed"]]
+    checks = "\n".join(f"- {line}" for line in floor["checks"])
+    return (f"\n\nThis model {verdict} its family's floor, what genhub asks before a model is said to show its "
+            f"family's idea (in {floor['space']}):\n\n{checks}")
 
 
 def model_card(info: dict) -> ModelCard:

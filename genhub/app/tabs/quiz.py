@@ -513,9 +513,9 @@ def _intro(game: QuizGame) -> str:
 
 def build(demo, models: dict[str, LoadedModel], dataset: str | None = None, stats: QuizStats | None = None) -> None:
     """Lay out the tab inside the current ``gr.Tab`` for every model of ``models`` that loaded with its held-out
-    faces (the others are named with what is missing) and wire its events (api names: ``new_round(model,
-    difficulty)``, both optional, default "Surprise me" and "normal"; ``guess_left``, ``guess_right``,
-    ``everyone``).
+    faces and does not record a failed floor (the missing are named with what is missing; those below their floor
+    sit out, named above the tab by ``Tab.build``) and wire its events (api names: ``new_round(model, difficulty)``,
+    both optional, default "Surprise me" and "normal"; ``guess_left``, ``guess_right``, ``everyone``).
 
     ``dataset`` replaces each export's training dataset as the source of real faces; ``stats`` records every
     finished round (None: not recorded).
@@ -526,6 +526,8 @@ def build(demo, models: dict[str, LoadedModel], dataset: str | None = None, stat
     for loaded in models.values():
         if loaded.model is None:
             missing.append(loaded.missing_message)
+            continue
+        if loaded.below_floor:  # its line (LoadedModel.floor_note) is above the tab: players only meet faces
             continue
         try:
             playable.append(quiz_model(loaded, dataset))

@@ -1,0 +1,52 @@
+"""Floors: every bound is checked by metric-name prefix, a figure of another feature-space version never passes,
+and genhub-evaluate's report carries the verdict."""
+
+from __future__ import annotations
+
+from genhub.evaluation import floors
+from genhub.evaluation.families import Evaluation
+from genhub.evaluation.metrics import FeatureSpace
+from genhub.evaluation.report import build_report, format_report
+
+FACE, PRECISION = floors.FACE_CHECK, floors.PRECISION
+
+
+def test_a_quiz_family_passes_only_when_every_bound_holds():
+    good = {FACE: 0.99, PRECISION: 0.8, f"FID, {floors.SPACE} (not comparable with published FIDs)": 12.0}
+    verdict = floors.check("ddpm", good)
+    assert verdict.passed is True and len(verdict.lines) == 2 and all(line.endswith("passed") for line in verdict.lines)
+    noise = floors.check("ddpm", {FACE: 0.0, PRECISION: 0.64})  # what v2 calls the starter's noise: no faces
+    assert noise.passed is False and noise.lines[0] == f"{FACE} = 0: {FACE} >= 0.95, FAILED"
+
+
+def test_a_figure_of_another_space_is_not_measured_and_one_failure_outweighs_it():
+    v1 = {"face check, genhub-face-features v1": 1.0, "precision, genhub-face-features v1": 0.9}
+    verdict = floors.check("stylegan", v1)
+    assert verdict.passed is None and all(line.endswith("not measured") for line in verdict.lines)
+    assert floors.check("stylegan", {FACE: 0.2}).passed is False  # precision unmeasured, but the face check failed
+
+
+def test_a_bound_covers_every_metric_it_prefixes():
+    both = {f"{FACE} (A->B)": 0.97, f"{FACE} (B->A)": 0.5}
+    verdict = floors.check("cyclegan", both)
+    assert verdict.passed is False and len(verdict.lines) == 2 and verdict.lines[1].endswith("FAILED")
+    assert floors.check("pixelcnn", {"bits/dim": 1.0}) is None  # no floor declared
+
+
+def test_a_non_finite_value_never_passes():
+    assert floors.check("autoencoder", {"reconstruction PSNR (dB)": float("nan")}).passed is False
+
+
+def test_the_report_and_its_table_carry_the_verdict():
+    space = FeatureSpace(None, floors.SPACE.split(" v")[0], floors.SPACE.rsplit("v", 1)[1], "ab" * 32)
+    result = Evaluation()
+    result.add(FACE, 0.5, "")
+    result.add(PRECISION, 0.9, "")
+    report = build_report("export", "dcgan", "faces", "test", space, result, seed=0, started=0.0)
+    assert report["floor"] == {"passed": False, "space": floors.SPACE,
+                               "checks": [f"{FACE} = 0.5: {FACE} >= 0.95, FAILED",
+                                          f"{PRECISION} = 0.9: {PRECISION} >= 0.5, passed"]}
+    assert floors.recorded({"floor": report["floor"]}) == report["floor"]
+    assert floors.recorded({"floor": {**report["floor"], "space": "genhub-face-features v1"}}) is None
+    assert "floor (dcgan): FAILED" in format_report(report)
+    assert build_report("export", "pixelcnn", "faces", "test", space, Evaluation(), 0, 0.0)["floor"] is None
