@@ -120,3 +120,21 @@ def test_bench_quality_refuses_a_recipe_of_another_family():
     done = subprocess.run([sys.executable, "bench/bench_quality.py", "--family", "ddpm", "--challengers", "modern"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "no ddpm recipe ['modern']" in done.stderr
+
+
+def test_gpu_check_tiny_trains_judges_and_serves_every_endpoint_of_its_starters(tmp_path):
+    """The lent-GPU script on this CPU: two starters for 2 steps each, judged, served, every endpoint they carry
+    called once."""
+    out = tmp_path / "gpu-check.json"
+    done = run("gpu_check.py", "--keys", "dcgan-faces", "ddpm-faces", "--scratch", str(tmp_path / "runs"),
+               "--output", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["device"].startswith(("CUDA", "no CUDA")) and [row["starter"] for row in report["starters"]] == [
+        "dcgan-faces", "ddpm-faces"]
+    assert all(row["steps"] == 2 and row["images_per_second"] > 0 for row in report["starters"])
+    judged = (SHARED_DATA / "faces_celeba").is_dir()
+    assert all(("floor" in row["floor"]) == judged for row in report["starters"])
+    assert {"new_round", "dcgan_faces_random_face", "dcgan_faces_edit", "diffusion_sample",
+            "diffusion_film_strip"} <= set(report["latencies"])
+    assert not any(name.startswith(("vae_", "pixelcnn_", "translate")) for name in report["latencies"])  # missing

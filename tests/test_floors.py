@@ -16,7 +16,7 @@ def test_a_quiz_family_passes_only_when_every_bound_holds():
     verdict = floors.check("ddpm", good)
     assert verdict.passed is True and len(verdict.lines) == 2 and all(line.endswith("passed") for line in verdict.lines)
     noise = floors.check("ddpm", {FACE: 0.0, PRECISION: 0.64})  # what v2 calls the starter's noise: no faces
-    assert noise.passed is False and noise.lines[0] == f"{FACE} = 0: {FACE} >= 0.95, FAILED"
+    assert noise.passed is False and noise.lines[0] == f"{FACE} = 0 (>= 0.95): FAILED"
 
 
 def test_a_figure_of_another_space_is_not_measured_and_one_failure_outweighs_it():
@@ -31,6 +31,7 @@ def test_a_bound_covers_every_metric_it_prefixes():
     verdict = floors.check("cyclegan", both)
     assert verdict.passed is False and len(verdict.lines) == 2 and verdict.lines[1].endswith("FAILED")
     assert floors.check("pixelcnn", {"bits/dim": 1.0}) is None  # no floor declared
+    assert floors.check("cyclegan", {"dtw_l1 A->B": 0.1}, modality="audio") is None  # the image floor is not a voice's
 
 
 def test_a_non_finite_value_never_passes():
@@ -44,8 +45,8 @@ def test_the_report_and_its_table_carry_the_verdict():
     result.add(PRECISION, 0.9, "")
     report = build_report("export", "dcgan", "faces", "test", space, result, seed=0, started=0.0)
     assert report["floor"] == {"passed": False, "space": floors.SPACE,
-                               "checks": [f"{FACE} = 0.5: {FACE} >= 0.95, FAILED",
-                                          f"{PRECISION} = 0.9: {PRECISION} >= 0.5, passed"]}
+                               "checks": [f"{FACE} = 0.5 (>= 0.95): FAILED",
+                                          f"{PRECISION} = 0.9 (>= 0.5): passed"]}
     assert floors.recorded({"floor": report["floor"]}) == report["floor"]
     assert floors.recorded({"floor": {**report["floor"], "space": "genhub-face-features v1"}}) is None
     assert "floor (dcgan): FAILED" in format_report(report)

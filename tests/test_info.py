@@ -57,4 +57,4 @@ def test_the_card_says_whether_the_model_passes_its_floor(tiny_export, tmp_path)
     save_training_info(tmp_path, {**info, "metrics": metrics, "floor": verdict.as_dict()})
     card = (tmp_path / "README.md").read_text()
     assert "This model is **below** its family's floor" in card and f"in {floors.SPACE}" in card
-    assert f"- {floors.FACE_CHECK} = 0.4: {floors.FACE_CHECK} >= 0.95, FAILED" in card
+    assert f"- {floors.FACE_CHECK} = 0.4 (>= 0.95): FAILED" in card

@@ -60,7 +60,7 @@ def evaluate(checkpoint: str | Path, dataset: str | None = None, split: str = "t
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         result = EVALUATORS[info["family"]](ctx)
-    report = build_report(folder, info["family"], spec.source, split, space, result, seed, started)
+    report = build_report(folder, info["family"], spec.source, split, space, result, seed, started, spec.modality)
     write_report(report, out)
     if update_card:
         update_export(folder, info, report)

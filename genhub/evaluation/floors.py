@@ -29,10 +29,11 @@ class Bound:
     at_least: float | None = None
     at_most: float | None = None
 
-    def describe(self) -> str:
-        low = f" >= {self.at_least:g}" if self.at_least is not None else ""
-        high = f" <= {self.at_most:g}" if self.at_most is not None else ""
-        return f"{self.metric}{low}{high}"
+    @property
+    def limits(self) -> str:
+        """The bound without the metric's name, e.g. ">= 0.95" or ">= 0, <= 1"."""
+        return ", ".join(f"{sign} {value:g}" for sign, value in ((">=", self.at_least), ("<=", self.at_most))
+                         if value is not None)
 
     def holds(self, value: float) -> bool:
         return (math.isfinite(value) and (self.at_least is None or value >= self.at_least)
@@ -65,20 +66,21 @@ class Verdict:
         return {"passed": self.passed, "checks": list(self.lines), "space": SPACE}
 
 
-def check(family: str, metrics: dict[str, float]) -> Verdict | None:
-    """``family``'s floor against ``metrics`` (name -> value): one line per bounded metric ("name = value: bound,
-    passed/FAILED", or "not measured"); None when the family has no floor."""
-    if family not in FLOORS:
+def check(family: str, metrics: dict[str, float], modality: str = "image") -> Verdict | None:
+    """``family``'s floor against ``metrics`` (name -> value): one line per bounded metric ("name = value (bound):
+    passed" or "FAILED", or "name (bound): not measured"); None when the family has no floor for ``modality``
+    (the floors are those of images: a voice CycleGAN has none yet)."""
+    if family not in FLOORS or modality != "image":
         return None
     lines, verdicts = [], []
     for bound in FLOORS[family]:
         found = {name: value for name, value in metrics.items() if name.startswith(bound.metric)}
         if not found:
-            lines.append(f"{bound.describe()}: not measured")
+            lines.append(f"{bound.metric} ({bound.limits}): not measured")
             verdicts.append(None)
         for name, value in found.items():
             holds = bound.holds(float(value))
-            lines.append(f"{name} = {float(value):.3g}: {bound.describe()}, {'passed' if holds else 'FAILED'}")
+            lines.append(f"{name} = {float(value):.3g} ({bound.limits}): {'passed' if holds else 'FAILED'}")
             verdicts.append(holds)
     passed = False if False in verdicts else (None if None in verdicts else True)
     return Verdict(passed, tuple(lines))

@@ -24,12 +24,12 @@ PRIVATE_DETAILS = ("memorisation",)
 
 
 def build_report(export: str | Path, family: str, dataset: str, split: str, space: FeatureSpace,
-                 result: Evaluation, seed: int, started: float) -> dict:
+                 result: Evaluation, seed: int, started: float, modality: str = "image") -> dict:
     """The report as a JSON-ready dict: what was measured (export, family, dataset, split, feature space, seed),
-    the metrics with their descriptions and details, the family's floor checked against them
-    (:func:`genhub.evaluation.floors.check`; None without one), when, the wall time since ``started``
+    the metrics with their descriptions and details, the family's floor for the data's ``modality`` checked against
+    them (:func:`genhub.evaluation.floors.check`; None without one), when, the wall time since ``started``
     (``time.perf_counter()``, seconds) and the hardware."""
-    verdict = floors.check(family, result.metrics)
+    verdict = floors.check(family, result.metrics, modality)
     return {
         "export": str(export), "family": family, "dataset": str(dataset), "split": split,
         "feature_space": space.describe(), "metrics": result.metrics, "metric_descriptions": result.descriptions,
