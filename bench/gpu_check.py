@@ -21,8 +21,8 @@ from pathlib import Path
 
 import benchlib  # bench/ is on sys.path: these files run as scripts
 
-sys.path.insert(0, str(benchlib.ROOT / "examples"))
-import every_endpoint  # noqa: E402 - examples/ is a folder of scripts, found once bench/ set up the path
+sys.path[1:1] = [str(benchlib.ROOT), str(benchlib.ROOT / "examples")]  # app.py and examples/: scripts, not a package
+import every_endpoint  # noqa: E402 - found through the path set just above
 
 
 def scaled(flags: tuple[str, ...], factor: float, tiny: bool) -> tuple[str, ...]:

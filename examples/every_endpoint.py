@@ -67,7 +67,7 @@ def play(client: Client, photo: str, clip: str | None = None) -> dict[str, float
     call("style_mixing", "1, 2", "3", "fine", 0.5, "random", [])
     call("style_growth", 1)
     call("style_truncation", 1)
-    call("style_direction", 1, "Male", [], 1.0)
+    call("style_direction", 1, "SeFa 1", [], 1.0)  # SeFa directions exist for every export
     call("pixelcnn_sample", 1, 1.0, 1)
     call("pixelcnn_complete", picture, "lower half", 2, 1.0, 0)
     call("pixelcnn_surprise", picture)

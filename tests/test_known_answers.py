@@ -5,6 +5,9 @@ ranks held-out faces < blurred faces < every non-face in FID, KID, precision and
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,15 +92,15 @@ def test_ranking_errors_pass_a_sound_table_and_flag_what_v1_measured():
 
 @pytest.fixture(scope="module")
 def trained_network(tmp_path_factory) -> Path:
-    """A 32-px face feature network trained for 400 steps on faces_celeba and the flowers, through the entry point."""
-    from genhub.train import face_features
-
+    """A 32-px face feature network trained for 400 steps on faces_celeba and the flowers by its training script."""
     output = tmp_path_factory.mktemp("known-answers") / "face-features"
-    face_features.main(face_features.parse_args([
-        "--dataset", str(_shared("faces_celeba")), "--nonface_dataset", str(_shared("nonface_flowers_128")),
-        "--output_dir", str(output), "--resolution", "32", "--width", "8", "--train_batch_size", "64",
-        "--max_train_steps", "400", "--mixed_precision", "no", "--num_grid_images", "4",
-        "--checkpointing_steps", "1000", "--save_images_steps", "1000"]))
+    # its own process: fp32 on every CPU kind (this process's Accelerator state is set by the tests before it)
+    subprocess.run([
+        sys.executable, "training/train_face_features.py", "--dataset", str(_shared("faces_celeba")),
+        "--nonface_dataset", str(_shared("nonface_flowers_128")), "--output_dir", str(output), "--resolution", "32",
+        "--width", "8", "--train_batch_size", "64", "--max_train_steps", "400", "--mixed_precision", "no",
+        "--num_grid_images", "4", "--checkpointing_steps", "1000", "--save_images_steps", "1000"],
+        cwd=ROOT, check=True, capture_output=True, env={**os.environ, "TQDM_DISABLE": "1"})
     return output
 
 
