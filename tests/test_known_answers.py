@@ -65,10 +65,15 @@ def test_gaussian_blur_keeps_a_flat_image_and_smooths_an_edge():
         nonfaces.gaussian_blur(edge, 0)
 
 
-def test_make_nonfaces_uses_every_kind():
-    generator = torch.Generator().manual_seed(0)
-    made = nonfaces.make_nonfaces(faces(64, 16), generator)
-    assert made.shape == (64, 3, 16, 16) and made.min() >= -1 and made.max() <= 1
+def test_make_nonfaces_gives_each_image_one_kind_and_uses_every_kind(monkeypatch):
+    marks = {kind: index / 4 for index, kind in enumerate(nonfaces.NONFACE_MAKERS)}  # exact in float32
+    monkeypatch.setattr(nonfaces, "NONFACE_MAKERS", {  # each kind paints its own constant
+        kind: lambda images, generator, value=value: torch.full_like(images, value) for kind, value in marks.items()})
+    made = nonfaces.make_nonfaces(faces(64, 16), torch.Generator().manual_seed(0))
+    assert made.shape == (64, 3, 16, 16)
+    painted = made.flatten(1)
+    assert torch.equal(painted.amin(1), painted.amax(1))  # one kind per image
+    assert set(painted[:, 0].tolist()) == set(marks.values())  # 64 images: every kind drawn
 
 
 def _row(fid, kid, precision, face_rate=None):

@@ -50,7 +50,7 @@ class LoadedModel:
         None otherwise."""
         if not self.below_floor:
             return None
-        failed = "; ".join(line for line in recorded_floor(self.info)["checks"] if line.endswith("FAILED"))
+        failed = "; ".join(line for line in self.info["floor"]["checks"] if line.endswith("FAILED"))
         recipe = f" The reference model: `{self.spec.recipe}`" if self.spec.recipe else ""
         return f"**{self.key}** is below its family's floor ({failed}): it does not yet show the idea.{recipe}"
 

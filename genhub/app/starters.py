@@ -236,12 +236,12 @@ def judge(export: Path, family: str, network: str | Path | None = None, images: 
     verdict goes into the export) and return one line saying how it did; None when the family has no floor or there
     is no judge."""
     from genhub.evaluation.evaluate import evaluate
-    from genhub.evaluation.floors import check
+    from genhub.evaluation.floors import declared
     from genhub.hub.info import data_spec, read_training_info
 
     network = locate(network or JUDGE_FOLDER)
-    has_floor = check(family, {}, data_spec(read_training_info(export)).modality) is not None
-    if not has_floor or not (network / "model.safetensors").is_file():
+    modality = data_spec(read_training_info(export)).modality
+    if not declared(family, modality) or not (network / "model.safetensors").is_file():
         return None
     report = evaluate(export, feature_network=network, max_real=images or EVALUATION_IMAGES,
                       memorisation_samples=16, output_dir=PROJECT_ROOT / "runs" / "evaluation" / export.name)

@@ -117,8 +117,7 @@ def face_rate(space: FeatureSpace, features: torch.Tensor) -> float | None:
     network = attribute_network(space)
     if network is None:
         return None
-    probability = torch.sigmoid(network.face_head(features.to(network.face_head.weight))).squeeze(1)
-    return float((probability > 0.5).float().mean())
+    return float((torch.sigmoid(network.face_logit_of_features(features)) > 0.5).float().mean())
 
 
 def feature_space(feature_network: str | Path | None = None, inception_weights: str | Path | None = None,

@@ -66,11 +66,16 @@ class Verdict:
         return {"passed": self.passed, "checks": list(self.lines), "space": SPACE}
 
 
+def declared(family: str, modality: str = "image") -> bool:
+    """Whether ``family`` has a floor for data of ``modality`` (the floors are those of images: a voice CycleGAN has
+    none yet)."""
+    return family in FLOORS and modality == "image"
+
+
 def check(family: str, metrics: dict[str, float], modality: str = "image") -> Verdict | None:
     """``family``'s floor against ``metrics`` (name -> value): one line per bounded metric ("name = value (bound):
-    passed" or "FAILED", or "name (bound): not measured"); None when the family has no floor for ``modality``
-    (the floors are those of images: a voice CycleGAN has none yet)."""
-    if family not in FLOORS or modality != "image":
+    passed" or "FAILED", or "name (bound): not measured"); None when none is :func:`declared`."""
+    if not declared(family, modality):
         return None
     lines, verdicts = [], []
     for bound in FLOORS[family]:

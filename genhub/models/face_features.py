@@ -97,7 +97,11 @@ class FaceFeatureNet(GenhubModel, tags=["face-attributes", "face-detection", "ge
 
     def face_logit(self, images: torch.Tensor) -> torch.Tensor:
         """images: float (B, 1 or 3, H, W) in [-1, 1] -> float32 (B,), the face-vs-non-face logit (> 0: a face)."""
-        return self.face_head(self.features(images)).squeeze(1)
+        return self.face_logit_of_features(self.features(images))
+
+    def face_logit_of_features(self, features: torch.Tensor) -> torch.Tensor:
+        """:meth:`features` already extracted (B, num_features), any float dtype or device -> the face logit (B,)."""
+        return self.face_head(features.to(self.face_head.weight)).squeeze(1)
 
     @torch.no_grad()
     def face_probability(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
