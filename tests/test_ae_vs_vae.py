@@ -2,6 +2,7 @@
 gradio_client on a launched server, bad uploads and a missing model included."""
 
 import math
+import re
 
 import gradio as gr
 import numpy as np
@@ -69,18 +70,40 @@ def test_equal_latent_sizes_decode_the_very_same_prior_draws(models):
     assert z_autoencoder is z_vae and z_vae.shape == (5, 8)
     assert torch.equal(z_vae, torch.randn(5, 8, generator=torch.Generator().manual_seed(3)))
     autoencoder, vae = models
-    row_ae, row_vae, note = ae_vs_vae.prior_draws(autoencoder, vae, 5, 3)
+    row_ae, row_fitted, row_vae, note = ae_vs_vae.prior_draws(autoencoder, vae, 5, 3)
     assert row_ae.size == row_vae.size == (5 * 34 + 2, 36) and "seed 3" in note and "the same tensor" in note
+    assert row_fitted is None and "no fitted Gaussian" in note  # an export from before the fit: said, not drawn
     for model, row in ((autoencoder, row_ae), (vae, row_vae)):  # exactly model.sample's draws from that seed
         expected = model.sample(5, torch.Generator().manual_seed(3))
         assert all(np.array_equal(_tile(row, k), np.asarray(to_pil(expected[k]))) for k in range(5))
     again = ae_vs_vae.prior_draws(autoencoder, vae, 5, 3)
     assert np.array_equal(np.asarray(again[0]), np.asarray(row_ae))
-    assert np.array_equal(np.asarray(again[1]), np.asarray(row_vae))
-    assert "seed" in ae_vs_vae.prior_draws(autoencoder, vae, 2, None)[2]  # no seed: a random one, named
+    assert np.array_equal(np.asarray(again[2]), np.asarray(row_vae))
+    assert "seed" in ae_vs_vae.prior_draws(autoencoder, vae, 2, None)[3]  # no seed: a random one, named
     for wrong in (0, 17, None):
         with pytest.raises(ValueError, match="number of draws"):
             ae_vs_vae.prior_draws(autoencoder, vae, wrong, 1)
+
+
+def test_the_fitted_gaussian_row_is_the_autoencoders_own_sample_and_the_note_gives_each_rows_spread(models):
+    torch.manual_seed(4)
+    autoencoder = Autoencoder(32, 8, 3, 8).eval()
+    autoencoder.fit_latent_gaussian(3 + 2 * torch.randn(256, 8))  # codes far from N(0, I), as a trained one's
+    row_ae, row_fitted, row_vae, note = ae_vs_vae.prior_draws(autoencoder, models[1], 4, 9)
+    expected = autoencoder.sample(4, torch.Generator().manual_seed(9), fitted=True)
+    assert all(np.array_equal(_tile(row_fitted, k), np.asarray(to_pil(expected[k]))) for k in range(4))
+    spreads = {label: float(value) for label, value in
+               re.findall(r"(autoencoder N\(0, I\)|autoencoder fitted Gaussian|VAE) ([0-9]+\.[0-9]+)", note)}
+    assert spreads["autoencoder fitted Gaussian"] == pytest.approx(ae_vs_vae.spread(expected.float()), abs=5e-4)
+    assert "no fitted Gaussian" not in note
+
+
+def test_spread_is_zero_for_copies_and_the_rms_difference_for_two_images():
+    image = torch.rand(3, 4, 4) * 2 - 1
+    assert ae_vs_vae.spread(image.expand(5, 3, 4, 4)) == 0 and ae_vs_vae.spread(image[None]) == 0
+    black, white = -torch.ones(1, 3, 4, 4), torch.ones(1, 3, 4, 4)
+    assert ae_vs_vae.spread(torch.cat([black, white])) == pytest.approx(1.0)  # RMS of 1 on pixels in [0, 1]
+    assert ae_vs_vae.spread(torch.cat([black, torch.zeros(1, 3, 4, 4)])) == pytest.approx(0.5)
 
 
 def test_different_latent_sizes_draw_each_their_own_from_the_same_seed(models):
@@ -90,8 +113,8 @@ def test_different_latent_sizes_draw_each_their_own_from_the_same_seed(models):
     assert torch.equal(z_autoencoder, torch.randn(4, 8, generator=torch.Generator().manual_seed(7)))
     autoencoder = models[0]
     wide = VAE(32, 12, 3, 8).eval()
-    *rows, note = ae_vs_vae.prior_draws(autoencoder, wide, 4, 7)
-    assert "latent sizes differ (autoencoder 8, VAE 12)" in note and [row.size for row in rows] == [(138, 36)] * 2
+    row_ae, _, row_vae, note = ae_vs_vae.prior_draws(autoencoder, wide, 4, 7)
+    assert "latent sizes differ (autoencoder 8, VAE 12)" in note and row_ae.size == row_vae.size == (138, 36)
 
 
 # ------------------------------------------------------------------------------------------- reconstructions
@@ -263,10 +286,10 @@ def test_every_endpoint_through_gradio_client(client, tmp_path):
     endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert {f"/{name}" for name in API_NAMES} <= endpoints
 
-    row_ae, row_vae, note = client.predict(4, 5, api_name="/ae_vs_vae_prior_draws")
-    assert Image.open(row_ae).size == Image.open(row_vae).size == (4 * 34 + 2, 36) and "seed 5" in note
-    same_ae, same_vae, _ = client.predict(4, 5, api_name="/ae_vs_vae_prior_draws")
-    assert np.array_equal(_pixels(row_ae), _pixels(same_ae)) and np.array_equal(_pixels(row_vae), _pixels(same_vae))
+    *rows, note = client.predict(4, 5, api_name="/ae_vs_vae_prior_draws")
+    assert [Image.open(row).size for row in rows] == [(4 * 34 + 2, 36)] * 3 and "seed 5" in note  # fitted at export
+    again = client.predict(4, 5, api_name="/ae_vs_vae_prior_draws")[:3]
+    assert all(np.array_equal(_pixels(row), _pixels(same)) for row, same in zip(rows, again))
 
     face = tmp_path / "face.png"
     Image.new("RGB", (90, 60), (180, 140, 120)).save(face)

@@ -85,6 +85,30 @@ def test_save_load_round_trip_is_exact_and_a_vae_checkpoint_is_refused(tmp_path)
         Autoencoder.from_pretrained(tmp_path / "vae")
 
 
+def test_the_fitted_gaussian_has_the_codes_moments_round_trips_and_its_draws_follow_it(tmp_path):
+    torch.manual_seed(0)
+    model = Autoencoder(32, 4, 3, 8).eval()
+    with pytest.raises(ValueError, match="no latent_gaussian"):
+        model.sample(2, fitted=True)
+    mixing = torch.tensor([[2.0, 0, 0, 0], [1.0, 1.0, 0, 0], [0, 0, 0.5, 0], [0, 0, 0, 3.0]])
+    codes = torch.tensor([1.0, -2.0, 0.0, 5.0]) + torch.randn(20000, 4) @ mixing.T
+    mean, scale_tril = model.fit_latent_gaussian(codes)
+    assert torch.allclose(mean, codes.mean(0)) and torch.allclose(scale_tril @ scale_tril.T, torch.cov(codes.T)
+                                                                      + 1e-4 * torch.eye(4), atol=1e-4)
+    assert torch.allclose(scale_tril @ scale_tril.T, mixing @ mixing.T, atol=0.15)  # the true covariance
+    model.save_pretrained(tmp_path / "ae")
+    again = Autoencoder.from_pretrained(tmp_path / "ae").eval()
+    assert all(torch.equal(a, b) for a, b in zip(model.latent_gaussian, again.latent_gaussian))
+    draws = model.sample(3, torch.Generator().manual_seed(5), fitted=True)
+    eps = torch.randn(3, 4, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(draws, again.decode(mean + eps @ scale_tril.T)) and not torch.equal(draws, again.decode(eps))
+    Autoencoder(32, 6, 3, 8).save_pretrained(tmp_path / "wide")
+    (tmp_path / "wide" / "latent_gaussian.safetensors").write_bytes(
+        (tmp_path / "ae" / "latent_gaussian.safetensors").read_bytes())  # a 4-d Gaussian beside 6-d weights
+    with pytest.raises(CheckpointError, match="6-dimensional"):
+        Autoencoder.from_pretrained(tmp_path / "wide")
+
+
 def test_training_exports_reconstruction_quality_and_latent_statistics(faces_dir, tmp_path):
     export = train_tiny("autoencoder", tiny_autoencoder_args(faces_dir, tmp_path / "ae", "--max_train_steps", "30",
                                                              "--learning_rate", "2e-3"))
@@ -95,4 +119,5 @@ def test_training_exports_reconstruction_quality_and_latent_statistics(faces_dir
     assert metrics["latent_std_mean"] > 0
     model = Autoencoder.from_pretrained(export)
     assert model.latent_dim == 8 and (export / "samples.png").is_file()
+    assert model.latent_gaussian is not None and model.latent_gaussian[0].shape == (8,)  # fitted to its codes
     assert "autoencoder" in (export / "README.md").read_text()

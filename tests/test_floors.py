@@ -31,7 +31,7 @@ def test_a_bound_covers_every_metric_it_prefixes():
     verdict = floors.check("cyclegan", both)
     assert verdict.passed is False and len(verdict.lines) == 2 and verdict.lines[1].endswith("FAILED")
     assert floors.check("pixelcnn", {"bits/dim": 1.0}) is None  # no floor declared
-    assert floors.check("cyclegan", {"dtw_l1 A->B": 0.1}, modality="audio") is None  # the image floor is not a voice's
+    assert floors.check("dcgan", {"dtw_l1 A->B": 0.1}, modality="audio") is None  # no voice floor for a DCGAN
 
 
 def test_a_non_finite_value_never_passes():
@@ -51,3 +51,20 @@ def test_the_report_and_its_table_carry_the_verdict():
     assert floors.recorded({"floor": {**report["floor"], "space": "genhub-face-features v1"}}) is None
     assert "floor (dcgan): FAILED" in format_report(report)
     assert build_report("export", "pixelcnn", "faces", "test", space, Evaluation(), 0, 0.0)["floor"] is None
+
+
+def test_a_voice_conversion_must_go_a_fifth_of_the_way_to_the_target_voice_in_both_directions():
+    """The voice floor bounds each direction's DTW log-mel distance relative to the unconverted clip's (the numbers of
+    the 2-minute speech starter: 0.62 and 0.49 of the way left); the image floor does not apply to audio."""
+    measured = {"dtw_l1 A->B": 0.158, "dtw_l1 A->B unconverted": 0.253, "dtw_l1 B->A": 0.123,
+                "dtw_l1 B->A unconverted": 0.253, "median F0 A->B (Hz)": 222.6}
+    verdict = floors.check("cyclegan", measured, modality="audio")
+    assert verdict.passed is True and len(verdict.lines) == 2  # the unconverted distances are not bounded themselves
+    assert verdict.lines[0] == "dtw_l1 A->B = 0.158 = 0.62 x the unconverted 0.253 (<= 0.8): passed"
+    unconverted_copy = {**measured, "dtw_l1 B->A": 0.24}  # a generator that barely changes the voice
+    failed = floors.check("cyclegan", unconverted_copy, modality="audio")
+    assert failed.passed is False and failed.lines[1].endswith("FAILED")
+    missing_base = floors.check("cyclegan", {"dtw_l1 A->B": 0.1}, modality="audio")
+    assert missing_base.passed is False and "nan x" in missing_base.lines[0]  # no baseline: never a pass
+    assert floors.check("cyclegan", {}, modality="audio").lines == ("dtw_l1 (<= 0.8): not measured",)
+    assert floors.check("cyclegan", measured, modality="image").passed is None  # the face check was not measured

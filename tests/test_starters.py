@@ -3,6 +3,7 @@ fast, single answer when the Hub cannot be reached."""
 
 import importlib
 import shlex
+import shutil
 import socket
 import time
 from dataclasses import replace
@@ -106,6 +107,7 @@ def test_missing_lists_only_local_entries_without_an_export(tiny_export, tmp_pat
 def test_a_shipped_starter_run_for_a_few_steps_exports_a_loadable_folder(key, tmp_path, monkeypatch):
     """The recipe a machine without ../shared/data trains, cut to 3 steps, through the real starter runner."""
     monkeypatch.setattr(starters, "SHARED_DATA", tmp_path / "no-shared-data")
+    monkeypatch.setattr(starters, "espeak_installed", lambda: False)  # speech: its own test
     monkeypatch.setattr(starters, "JUDGE_FOLDER", str(tmp_path / "no-judge"))  # judged: the next test
     starter = STARTERS[key]
     short = starters.Starter(starter.family, starter.shared, (*starter.shipped, "--max_train_steps", "3"),
@@ -121,6 +123,36 @@ def test_a_shipped_starter_run_for_a_few_steps_exports_a_loadable_folder(key, tm
     assert model.resolution == info["resolution"]
     assert load_model(key, spec).error is None
     assert starters.missing({key: spec}) == []
+
+
+def test_with_espeak_ng_the_voice_starter_speaks_its_data_first_and_converts_speech(tmp_path, monkeypatch, capsys):
+    """Where espeak-ng is installed, the voice starter makes the speech folder once (here 6 sentences a voice) and
+    trains on it (cut to 3 steps); without espeak-ng it would train on the vowel-only voices."""
+    import genhub.voices
+    from genhub.voices import espeak_version, make_speech_domains
+
+    try:
+        espeak_version()
+    except genhub.voices.EspeakError:
+        pytest.skip("espeak-ng is not installed (make audio-tools)")
+    made = []
+    monkeypatch.setattr(genhub.voices, "make_speech_domains",
+                        lambda folder: made.append(make_speech_domains(folder, num_train=6, num_test=2, num_paired=2)))
+    monkeypatch.setattr(starters, "SPEECH_DATA", tmp_path / "voices")
+    starter = STARTERS["cyclegan-voices"]
+    assert starter.first(None) and "{speech}" in starter.shared and starter.estimate(None) == starter.minutes[0]
+    short = replace(starter, shared=(*starter.shared, "--max_train_steps", "3"))
+    monkeypatch.setitem(STARTERS, "cyclegan-voices", short)
+    spec = ModelSpec("cyclegan", str(tmp_path / "voices-export"), local=True)
+    monkeypatch.setattr(starters, "resolve_registry", lambda: {"cyclegan-voices": spec})
+    with one_torch_thread():
+        assert starters.main(["--keys", "cyclegan-voices"]) == 0
+        shutil.rmtree(tmp_path / "voices-export")
+        assert starters.main(["--keys", "cyclegan-voices"]) == 0  # the speech is made once
+    info = read_training_info(tmp_path / "voices-export")
+    assert len(made) == 1 and made[0].engine.startswith("espeak-ng")
+    assert Path(info["dataset"]).resolve() == (tmp_path / "voices").resolve() and info["global_step"] == 3
+    assert "speaking the voice starter's clips with espeak-ng" in capsys.readouterr().out
 
 
 def test_with_the_shared_data_the_judge_trains_first_and_each_starter_records_its_floor(tmp_path, monkeypatch, capsys):

@@ -11,9 +11,10 @@ training runs alone on the cores instead of fighting the app's requests for them
 
 With the shared data, the judge (genhub's face feature network, :data:`JUDGE`) trains first, and every starter of a
 family with a floor (:mod:`genhub.evaluation.floors`) is evaluated as soon as it is trained: the verdict goes into
-its export, and the quiz plays only the starters that pass. The DDPM and StyleGAN starters stop at a time budget
-only, so a faster machine (a GPU) buys a better model in the same time; the others still stop at a step cap sized
-for this CPU or their budget, until their time-to-quality rows (bench/README.md) re-size them.
+its export, and the quiz plays only the starters that pass. On the shared data every starter stops at a time budget
+(or, the DB-VAE's, after one epoch), never at a step cap, so a faster machine (a GPU) buys a better model in the same
+time; the budgets are what each family needed on 2 cores to show its idea (bench/README.md). The shipped recipes
+train on 100 images and keep their step caps (epochs, in effect) under a budget.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,8 @@ from genhub.paths import PROJECT_ROOT, locate
 
 #: Where the project's shared data sits next to a checkout (see ../shared/data/DATA.md).
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+#: Where the voice starter's speech is made (``training/make_speech_domains.py``'s folder, README's), once.
+SPEECH_DATA = PROJECT_ROOT / "data" / "voices"
 
 
 @dataclass(frozen=True)
@@ -38,35 +42,44 @@ class Starter:
 
     Parameters:
         family: the ``genhub.train`` module that trains it.
-        shared: flags when :data:`SHARED_DATA` exists; ``{data}`` stands for that folder.
-        shipped: flags on the data that ships inside scikit-image (see :mod:`genhub.shipped`).
+        shared: flags when :data:`SHARED_DATA` exists (or, for ``speech``, when espeak-ng does); ``{data}`` stands
+            for that folder, ``{speech}`` for :data:`SPEECH_DATA`.
+        shipped: flags on the data that ships inside a package (see :mod:`genhub.shipped`).
         minutes: wall time of the shared / shipped recipe on 2 CPU cores, as measured (the progress estimate;
             each recipe's time budget bounds it on slower machines).
+        speech: the first recipe converts espeak-ng's speech (made into :data:`SPEECH_DATA` before it trains) and
+            needs espeak-ng instead of the shared data.
     """
 
     family: str
     shared: tuple[str, ...]
     shipped: tuple[str, ...]
     minutes: tuple[float, float]
+    speech: bool = False
+
+    def first(self, shared_data: Path | None) -> bool:
+        """Whether this machine trains the first recipe (``shared``) rather than the shipped one."""
+        return espeak_installed() if self.speech else shared_data is not None
 
     def flags(self, shared_data: Path | None) -> list[str]:
-        """The training flags (without ``--output_dir``) for this machine's data; the shared folder is named
-        relative to the working directory (``../shared/data`` from the checkout), as README's commands do."""
-        if shared_data is None:
+        """The training flags (without ``--output_dir``) for this machine's data; folders are named relative to the
+        working directory (``../shared/data`` from the checkout), as README's commands do."""
+        if not self.first(shared_data):
             return list(self.shipped)
-        return [flag.format(data=os.path.relpath(shared_data)) for flag in self.shared]
+        return [flag.format(data=os.path.relpath(shared_data or SHARED_DATA), speech=os.path.relpath(SPEECH_DATA))
+                for flag in self.shared]
 
     def estimate(self, shared_data: Path | None) -> float:
-        return self.minutes[0 if shared_data is not None else 1]
+        return self.minutes[0 if self.first(shared_data) else 1]
 
 
 _QUIET = ("--checkpointing_steps", "250", "--checkpoints_total_limit", "1", "--save_images_steps", "250")
 
 
 def _budget(minutes: float) -> tuple[str, ...]:
-    """Stop at the step cap or after ``minutes`` of training, whichever comes first: the caps fit the AMD EPYC
-    this was measured on, the budget keeps slower CPUs (no native bf16, fewer FLOP/s) within the same time."""
+    """Stop after ``minutes`` of training (or at a recipe's own step cap, when it has one, if that comes first)."""
     return ("--max_train_minutes", str(minutes))
+
 
 #: The DDPM starter's recipe: v-prediction (Salimans & Ho 2022) with min-SNR-5 weighting (Hang et al. 2023) at 1e-3
 #: after 100 warm-up steps.
@@ -90,7 +103,7 @@ def _dbvae(*flags: str) -> Starter:
         ("--dataset", "lfw-subset-faces-vs-patches", "--domain_column", "domain", "--resolution", "32", "--latent_dim",
          "16", "--hidden_channels", "16", "--train_batch_size", "16", "--random_flip", "--num_epochs", "20", *flags,
          *_budget(0.5), *_QUIET),
-        (1.8, 0.3))
+        (0.5, 0.3))
 
 
 #: registry key -> its starter: CPU-sized widths and resolutions, a few minutes each (measured: README.md's
@@ -100,72 +113,76 @@ STARTERS: dict[str, Starter] = {
         "dcgan",
         # the 2016 recipe at batch 12 with DiffAugment: the best FID† at every mark in bench/bench_quality.py
         ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--ngf", "32", "--ndf", "32", "--random_flip",
-         "--diffaugment", "color,translation,cutout", "--train_batch_size", "12", "--max_train_steps", "1600",
-         *_budget(3.5), *_QUIET),
+         "--diffaugment", "color,translation,cutout", "--train_batch_size", "12", *_budget(1.6), *_QUIET),
         ("--dataset", "lfw-subset", "--resolution", "32", "--ngf", "32", "--ndf", "32", "--random_flip",
          "--train_batch_size", "16", "--max_train_steps", "1500", *_budget(1.0), *_QUIET),
-        (3.6, 1.0)),
+        (1.9, 1.0)),
     "vae-faces": Starter(
         "vae",
         ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--latent_dim", "128", "--hidden_channels", "32",
-         "--random_flip", "--train_batch_size", "64", "--max_train_steps", "400",
-         "--outlier_dataset", "{data}/nonface_flowers_128", *_budget(2.0), *_QUIET),
+         "--random_flip", "--train_batch_size", "64", "--outlier_dataset", "{data}/nonface_flowers_128",
+         *_budget(1.5), *_QUIET),
         ("--dataset", "lfw-subset", "--resolution", "32", "--latent_dim", "32", "--hidden_channels", "16",
          "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1500", "--min_attribute_count", "2",
          *_budget(0.6), *_QUIET),
-        (2.2, 0.4)),
+        (1.8, 0.4)),
     "autoencoder-faces": Starter(
         "autoencoder",
         ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--latent_dim", "128", "--hidden_channels", "32",
-         "--random_flip", "--train_batch_size", "64", "--max_train_steps", "400", *_budget(2.0), *_QUIET),
+         "--random_flip", "--train_batch_size", "64", *_budget(1.5), *_QUIET),
         ("--dataset", "lfw-subset", "--resolution", "32", "--latent_dim", "32", "--hidden_channels", "16",
          "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1500", *_budget(0.6), *_QUIET),
-        (2.3, 0.8)),
+        (1.8, 0.8)),
     **{key: _dbvae(*flag.split()) for key, flag in DBVAE_FLAGS.items()},
     "cgan-faces": Starter(
         "cgan",
         ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--attributes", "Male", "Smiling", "Eyeglasses",
          "Young", "Blond_Hair", "Bald", "--ngf", "32", "--ndf", "32", "--random_flip", "--train_batch_size", "64",
-         "--max_train_steps", "450", *_budget(3.0), *_QUIET),
+         *_budget(1.6), *_QUIET),
         ("--dataset", "lfw-subset-faces-vs-patches", "--resolution", "32", "--attributes", "is_face", "--ngf", "32",
          "--ndf", "32", "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1000", *_budget(1.0),
          *_QUIET),
-        (3.3, 1.6)),
+        (1.9, 1.6)),
     "pixelcnn-faces": Starter(
         "pixelcnn",
-        ("--dataset", "{data}/faces_lfw_gray", "--resolution", "32", "--num_levels", "16", "--hidden_channels", "32",
-         "--num_layers", "6", "--random_flip", "--train_batch_size", "32", "--max_train_steps", "400",
-         "--outlier_dataset", "{data}/nonface_flowers_128", "--num_grid_images", "8", *_budget(3.0), *_QUIET),
-        ("--dataset", "lfw-subset", "--resolution", "32", "--num_levels", "16", "--hidden_channels", "32",
-         "--num_layers", "6", "--random_flip", "--train_batch_size", "16", "--max_train_steps", "300",
-         "--num_grid_images", "8", *_budget(1.0), *_QUIET),
-        (4.7, 1.5)),
+        # CelebA's aligned faces in grayscale at 16 px, 5x5 kernels (13 rows of context, most of the image): faces in
+        # 3 min (bench/README.md) where LFW at 32 px with 3x3 kernels (7 rows) drew gray textures; no step cap
+        ("--dataset", "{data}/faces_celeba", "--channels", "1", "--resolution", "16", "--num_levels", "16",
+         "--hidden_channels", "32", "--num_layers", "6", "--kernel_size", "5", "--random_flip", "--train_batch_size",
+         "32", "--outlier_dataset", "{data}/nonface_flowers_128", "--num_grid_images", "8", *_budget(3.0), *_QUIET),
+        ("--dataset", "lfw-subset", "--resolution", "16", "--num_levels", "16", "--hidden_channels", "32",
+         "--num_layers", "6", "--kernel_size", "5", "--random_flip", "--train_batch_size", "16", "--num_grid_images",
+         "8", *_budget(1.0), *_QUIET),
+        (3.3, 1.1)),
     "pix2pix-sketch2face": Starter(
         "pix2pix",
         ("--dataset", "{data}/sketch2face_celeba_128", "--input_column", "input", "--target_column", "target",
          "--input_name", "sketch", "--target_name", "face", "--resolution", "64", "--ngf", "32", "--ndf", "32",
-         "--train_batch_size", "8", "--random_flip", "--max_train_steps", "800", *_budget(2.2), *_QUIET),
+         "--train_batch_size", "8", "--random_flip", *_budget(1.5), *_QUIET),
         ("--dataset", "lfw-subset-sketch", "--input_column", "input", "--target_column", "target",
          "--input_name", "sketch", "--target_name", "face", "--resolution", "64", "--ngf", "32", "--ndf", "32",
          "--train_batch_size", "8", "--random_flip", "--max_train_steps", "600", *_budget(1.5), *_QUIET),
-        (2.3, 1.5)),
+        (1.8, 1.5)),
     "cyclegan-eyeglasses": Starter(
         "cyclegan",
         ("--dataset", "{data}/unpaired_celeba_eyeglasses", "--domain_column", "domain", "--domain_a", "A",
          "--domain_b", "B", "--domain_a_name", "no_eyeglasses", "--domain_b_name", "eyeglasses", "--resolution", "64",
-         "--ngf", "16", "--ndf", "16", "--n_blocks", "4", "--train_batch_size", "4", "--random_flip",
-         "--max_train_steps", "400", *_budget(2.0), *_QUIET),
+         "--ngf", "16", "--ndf", "16", "--n_blocks", "4", "--train_batch_size", "1", "--random_flip",
+         *_budget(3.0), *_QUIET),
         ("--dataset", "lfw-subset-faces-vs-patches", "--domain_column", "domain", "--domain_a", "A", "--domain_b",
          "B", "--domain_a_name", "face", "--domain_b_name", "texture_patch", "--resolution", "32", "--ngf", "16",
          "--ndf", "16", "--n_blocks", "4", "--train_batch_size", "4", "--random_flip", "--max_train_steps", "600",
          *_budget(1.0), *_QUIET),
-        (2.1, 1.0)),
-    "cyclegan-voices": Starter(  # both on the synthetic voices: no speech data ships anywhere
+        (3.3, 1.0)),
+    "cyclegan-voices": Starter(
         "cyclegan",
-        *[("--dataset", "synthetic-voices", "--domain_column", "voice", "--modality", "audio", "--domain_a_name",
-           "low voice", "--domain_b_name", "high voice", "--resolution", "64", "--ngf", "8", "--ndf", "8",
-           "--n_blocks", "2", "--train_batch_size", "4", "--max_train_steps", "300", *_budget(2.0), *_QUIET)] * 2,
-        (1.6, 1.6)),
+        # espeak-ng's two voices where it is installed (speech: 2 min took the log-mel distance to the true clip 38%
+        # and 51% of the way, bench/README.md); genhub's vowel-only numpy voices where it is not
+        *[("--dataset", dataset, "--domain_column", "voice", "--modality", "audio", "--domain_a_name", "low voice",
+           "--domain_b_name", "high voice", "--resolution", "64", "--ngf", "8", "--ndf", "8", "--n_blocks", "2",
+           "--train_batch_size", "4", *_budget(minutes), *_QUIET)
+          for dataset, minutes in (("{speech}", 1.5), ("synthetic-voices", 1.0))],
+        (2.3, 1.1), speech=True),
     "ddpm-faces": Starter(
         "ddpm",
         # min-SNR-weighted v-prediction at a 5x learning rate (bench/README.md, time to quality): faces in 4 min
@@ -201,6 +218,11 @@ JUDGE = Starter(
 EVALUATION_IMAGES = 256
 
 
+def espeak_installed() -> bool:
+    """Whether espeak-ng is on PATH (the voice starter then converts speech; ``make audio-tools`` installs it)."""
+    return shutil.which("espeak-ng") is not None
+
+
 def shared_data() -> Path | None:
     """:data:`SHARED_DATA` when it exists, else None (the shipped recipes are used)."""
     return SHARED_DATA if SHARED_DATA.is_dir() else None
@@ -225,6 +247,11 @@ def train_starter(key: str, spec: ModelSpec, data: Path | None, starter: Starter
     from genhub.train.trainer import train  # Accelerate only when training: the app imports this table
 
     starter = starter or STARTERS[key]
+    if starter.speech and starter.first(data) and not (SPEECH_DATA / "README.md").is_file():  # its card comes last
+        from genhub.voices import make_speech_domains
+
+        print(f"speaking the voice starter's clips with espeak-ng into {os.path.relpath(SPEECH_DATA)}", flush=True)
+        make_speech_domains(SPEECH_DATA)
     module = importlib.import_module(f"genhub.train.{starter.family}")
     argv = [*starter.flags(data), "--output_dir", str(locate(spec.location)), "--resume_from_checkpoint", "latest"]
     return train(module.parse_args(argv), module.build, command=command(key, spec, data, starter))
@@ -242,7 +269,7 @@ def judge(export: Path, family: str, network: str | Path | None = None, images: 
     network = locate(network or JUDGE_FOLDER)
     modality = data_spec(read_training_info(export)).modality
     if not declared(family, modality) or not (network / "model.safetensors").is_file():
-        return None
+        return None  # genhub-evaluate opens the judge's space for every family, a voice's too
     report = evaluate(export, feature_network=network, max_real=images or EVALUATION_IMAGES,
                       memorisation_samples=16, output_dir=PROJECT_ROOT / "runs" / "evaluation" / export.name)
     floor = report["floor"]

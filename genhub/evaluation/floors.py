@@ -1,4 +1,5 @@
-"""Floors: what "shows its family's idea" means, in genhub-evaluate's numbers, one row per family in :data:`FLOORS`.
+"""Floors: what "shows its family's idea" means, in genhub-evaluate's numbers, one row per family in :data:`FLOORS`
+(images) and :data:`VOICE_FLOORS` (audio).
 
 A floor is a few bounds on an export's metrics (``training_info.json``'s ``metrics``, written by genhub-evaluate).
 A bound names a metric by its start, so one bound covers every metric of that name: both directions of a CycleGAN,
@@ -23,11 +24,14 @@ FACE_CHECK, PRECISION = f"face check, {SPACE}", f"precision, {SPACE}"
 
 @dataclass(frozen=True)
 class Bound:
-    """Every metric whose name starts with ``metric`` must be >= ``at_least`` and <= ``at_most`` (None: no bound)."""
+    """Every metric whose name starts with ``metric`` must be >= ``at_least`` and <= ``at_most`` (None: no bound).
+    With ``relative_to``, the bounds are on its ratio to the metric named the same plus that suffix (e.g. a
+    conversion's distance to the target over the unconverted clip's), and the suffixed metrics are not bounded."""
 
     metric: str
     at_least: float | None = None
     at_most: float | None = None
+    relative_to: str | None = None
 
     @property
     def limits(self) -> str:
@@ -53,6 +57,11 @@ FLOORS: dict[str, tuple[Bound, ...]] = {
     "pix2pix": (Bound(FACE_CHECK, at_least=0.9),),
     "cyclegan": (Bound(FACE_CHECK, at_least=0.9),),
 }
+#: family -> its floor on audio (a voice CycleGAN): each direction's log-mel distance to the true clip of the target
+#: voice (after DTW) at most 0.8 of the unconverted clip's, i.e. the conversion goes a fifth of the way or more.
+VOICE_FLOORS: dict[str, tuple[Bound, ...]] = {
+    "cyclegan": (Bound("dtw_l1 ", at_most=0.8, relative_to=" unconverted"),),
+}
 
 
 @dataclass(frozen=True)
@@ -66,26 +75,46 @@ class Verdict:
         return {"passed": self.passed, "checks": list(self.lines), "space": SPACE}
 
 
+def _floor(family: str, modality: str) -> tuple[Bound, ...] | None:
+    return (VOICE_FLOORS if modality == "audio" else FLOORS if modality == "image" else {}).get(family)
+
+
 def declared(family: str, modality: str = "image") -> bool:
-    """Whether ``family`` has a floor for data of ``modality`` (the floors are those of images: a voice CycleGAN has
-    none yet)."""
-    return family in FLOORS and modality == "image"
+    """Whether ``family`` has a floor for data of ``modality`` ("image": :data:`FLOORS`, "audio":
+    :data:`VOICE_FLOORS`)."""
+    return _floor(family, modality) is not None
+
+
+def _measured(bound: Bound, metrics: dict[str, float]) -> dict[str, tuple[float, str]]:
+    """name -> (the bounded value, how it reads) of every metric ``bound`` covers."""
+    found = {}
+    for name, value in metrics.items():
+        if not name.startswith(bound.metric) or (bound.relative_to and name.endswith(bound.relative_to)):
+            continue
+        if bound.relative_to is None:
+            found[name] = (float(value), f"{float(value):.3g}")
+        else:
+            base = float(metrics.get(name + bound.relative_to, math.nan))
+            ratio = float(value) / base if base > 0 else math.nan
+            found[name] = (ratio, f"{float(value):.3g} = {ratio:.2f} x the{bound.relative_to} {base:.3g}")
+    return found
 
 
 def check(family: str, metrics: dict[str, float], modality: str = "image") -> Verdict | None:
-    """``family``'s floor against ``metrics`` (name -> value): one line per bounded metric ("name = value (bound):
-    passed" or "FAILED", or "name (bound): not measured"); None when none is :func:`declared`."""
-    if not declared(family, modality):
+    """``family``'s floor for ``modality`` against ``metrics`` (name -> value): one line per bounded metric ("name =
+    value (bound): passed" or "FAILED", or "name (bound): not measured"); None when none is :func:`declared`."""
+    floor = _floor(family, modality)
+    if floor is None:
         return None
     lines, verdicts = [], []
-    for bound in FLOORS[family]:
-        found = {name: value for name, value in metrics.items() if name.startswith(bound.metric)}
+    for bound in floor:
+        found = _measured(bound, metrics)
         if not found:
-            lines.append(f"{bound.metric} ({bound.limits}): not measured")
+            lines.append(f"{bound.metric.strip()} ({bound.limits}): not measured")
             verdicts.append(None)
-        for name, value in found.items():
-            holds = bound.holds(float(value))
-            lines.append(f"{name} = {float(value):.3g} ({bound.limits}): {'passed' if holds else 'FAILED'}")
+        for name, (value, reads) in found.items():
+            holds = bound.holds(value)
+            lines.append(f"{name} = {reads} ({bound.limits}): {'passed' if holds else 'FAILED'}")
             verdicts.append(holds)
     passed = False if False in verdicts else (None if None in verdicts else True)
     return Verdict(passed, tuple(lines))

@@ -4,7 +4,8 @@ A deterministic autoencoder (:class:`~genhub.models.Autoencoder`) puts its codes
 so decoding draws from N(0, I) mostly lands in "holes" its decoder never saw; the VAE (:class:`~genhub.models.VAE`)
 is trained to keep its posterior near that prior, so the same draws decode to faces. Four comparisons:
 
-1. the same z ~ N(0, I) (one seed, one tensor) decoded by both (:func:`prior_draws`);
+1. the same z ~ N(0, I) (one seed, one tensor) decoded by both, and the autoencoder's draws from a Gaussian fitted
+   to its codes (:func:`prior_draws`);
 2. reconstructions of one face with their PSNR (:func:`compare_reconstructions`; the VAE decodes its posterior mean);
 3. linear interpolation between two faces in each model's latent space (:func:`interpolation_strip`);
 4. a histogram of one latent dimension over held-out faces against the N(0, 1) density (:func:`latent_histogram`).
@@ -134,12 +135,25 @@ def prior_codes(autoencoder_dim: int, vae_dim: int, num_images: int, seed: int) 
     return shared, (shared if vae_dim == autoencoder_dim else draw(vae_dim))
 
 
+def spread(images: torch.Tensor) -> float:
+    """How different draws are from one another: the mean over pairs of the RMS difference of two images, float
+    (N, C, H, W) in [-1, 1], on pixels scaled to [0, 1] (0: all the same picture; 0 for fewer than two images)."""
+    count = len(images)
+    if count < 2:
+        return 0.0
+    flat = (images.float().flatten(1) + 1) / 2
+    distances = torch.cdist(flat, flat) / math.sqrt(flat.shape[1])
+    return float(distances.sum() / (count * (count - 1)))
+
+
 def prior_draws(autoencoder: Autoencoder, vae: VAE, num_images: int = DEFAULT_DRAWS, seed: int | None = None
-                ) -> tuple[Image.Image, Image.Image, str]:
-    """Decode the same z ~ N(0, I) (:func:`prior_codes`) with both decoders: (the autoencoder's row, the VAE's row,
-    markdown note). Each row is a :func:`genhub.images.make_grid` of ``num_images`` (1..:data:`MAX_DRAWS`) faces at
-    the model's resolution, width num_images * (resolution + 2) + 2 pixels. ``seed`` None or negative: drawn at
-    random; the same seed gives the same rows.
+                ) -> tuple[Image.Image, Image.Image | None, Image.Image, str]:
+    """Decode the same z ~ N(0, I) (:func:`prior_codes`) with both decoders, and the autoencoder's own samples from
+    the Gaussian fitted to its codes (:meth:`Autoencoder.sample` with ``fitted``, same seed): (the autoencoder's
+    N(0, I) row, its fitted-Gaussian row or None when the export has no fitted Gaussian, the VAE's row, markdown
+    note with each row's :func:`spread`). Each row is a :func:`genhub.images.make_grid` of ``num_images``
+    (1..:data:`MAX_DRAWS`) faces at the model's resolution, width num_images * (resolution + 2) + 2 pixels.
+    ``seed`` None or negative: drawn at random; the same seed gives the same rows.
 
     Raises:
         ValueError: ``num_images`` outside 1..MAX_DRAWS.
@@ -148,16 +162,29 @@ def prior_draws(autoencoder: Autoencoder, vae: VAE, num_images: int = DEFAULT_DR
     if seed is None or int(seed) < 0:
         seed = random.SystemRandom().randrange(2**31)
     z_autoencoder, z_vae = prior_codes(autoencoder.latent_dim, vae.latent_dim, count, int(seed))
-    rows = [make_grid(decode(model, z), nrow=count) for model, z in ((autoencoder, z_autoencoder), (vae, z_vae))]
+    decoded = {"autoencoder": decode(autoencoder, z_autoencoder), "VAE": decode(vae, z_vae)}
+    if autoencoder.latent_gaussian is not None:
+        decoded["fitted"] = autoencoder.sample(count, torch.Generator().manual_seed(int(seed)), fitted=True).float()
+    rows = {name: make_grid(images.cpu(), nrow=count) for name, images in decoded.items()}
     if z_autoencoder is z_vae:
         note = (f"{count} draws z ~ N(0, I) ({vae.latent_dim} dimensions, seed {seed}): the same tensor, decoded by "
                 "each decoder.")
     else:
         note = (f"The latent sizes differ (autoencoder {autoencoder.latent_dim}, VAE {vae.latent_dim}): each model "
                 f"drew its own {count} z ~ N(0, I) from the same seed {seed}.")
-    note += (" The autoencoder was never asked to put its codes there, so its decoder mostly shows what lies in the "
-             "holes between them; the VAE's KL term keeps its codes near N(0, I), so its decoder makes faces there.")
-    return rows[0], rows[1], note
+    note += (" The autoencoder was never asked to put its codes there: N(0, I) covers a small region inside the "
+             "cloud of its codes, so its draws decode to nearly the same picture; the VAE's KL term keeps its codes "
+             "near N(0, I), so its decoder makes different faces there. Fitted afterwards to the autoencoder's codes, "
+             "a Gaussian (Ghosh et al. 2020) gives it samples of its own.")
+    spreads = [f"{label} {spread(decoded[name]):.3f}" for name, label in
+               (("autoencoder", "autoencoder N(0, I)"), ("fitted", "autoencoder fitted Gaussian"), ("VAE", "VAE"))
+               if name in decoded]
+    if count > 1:
+        note += "\n\nHow different the draws are (mean RMS difference of two of them, pixels in [0, 1]): " + \
+            ", ".join(spreads) + "."
+    if "fitted" not in decoded:
+        note += " This autoencoder export has no fitted Gaussian (latent_gaussian.safetensors): retrain it to see one."
+    return rows["autoencoder"], rows.get("fitted"), rows["VAE"], note
 
 
 # ------------------------------------------------------------------------------------------- 2. reconstructions
@@ -472,8 +499,9 @@ def _prior_panel(ui: SimpleNamespace) -> None:
         ui.draws = gr.Slider(1, MAX_DRAWS, value=DEFAULT_DRAWS, step=1, label="number of draws")
         ui.seed = gr.Number(label="seed (empty: random)", value=0, precision=0)
         ui.draw_button = gr.Button("Decode", variant="primary")
-    ui.autoencoder_row = _image("autoencoder: decoder(z)")
-    ui.vae_row = _image("VAE: decoder(z)")
+    ui.autoencoder_row = _image("autoencoder: decoder(z), z ~ N(0, I)")
+    ui.fitted_row = _image("autoencoder: decoder(z), z from a Gaussian fitted to its codes")
+    ui.vae_row = _image("VAE: decoder(z), z ~ N(0, I)")
     ui.draw_note = gr.Markdown()
 
 
@@ -561,7 +589,8 @@ def _wire(ui: SimpleNamespace) -> None:
     def histogram_event(dimension):
         return comparison.histogram(dimension)
 
-    ui.draw_button.click(prior_draws_event, [ui.draws, ui.seed], [ui.autoencoder_row, ui.vae_row, ui.draw_note],
+    ui.draw_button.click(prior_draws_event, [ui.draws, ui.seed],
+                         [ui.autoencoder_row, ui.fitted_row, ui.vae_row, ui.draw_note],
                          api_name="ae_vs_vae_prior_draws")
     outputs = [*ui.reconstructions, ui.psnr]
     ui.upload.upload(reconstruct_event, ui.upload, outputs, api_name="ae_vs_vae_reconstruct")
