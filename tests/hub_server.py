@@ -149,15 +149,19 @@ class HubServer:
         repo = self.repo(repo_id, kind)
         return {path: repo.read(oid) for path, oid in repo.get_commit(repo.resolve(revision))["files"].items()}
 
-    def upload(self, repo_id: str, folder: Path, message: str = "seeded by a test") -> str:
-        """Commit the files at the top of ``folder`` to ``main`` of model repo ``repo_id`` (created if needed)
-        directly, without a client: for setting a test up. Returns the commit sha."""
+    def upload(self, repo_id: str, folder: Path | dict[str, bytes], message: str = "seeded by a test",
+               kind: str = "models") -> str:
+        """Commit the files at the top of ``folder`` (or path -> content, paths may hold folders) to ``main`` of repo
+        ``repo_id`` of ``kind`` ("models", "datasets"; created if needed) directly, without a client: for setting a
+        test up. Returns the commit sha."""
+        files = folder if isinstance(folder, dict) else {
+            p.name: p.read_bytes() for p in Path(folder).iterdir() if p.is_file()}
         with self._lock:
-            repo = self.repo(repo_id)
+            repo = self.repo(repo_id, kind)
             if repo is None:
-                repo = Repo(self.root / "models" / repo_id)
+                repo = Repo(self.root / kind / repo_id)
                 repo.create(private=False)
-            return repo.commit("main", message, {p.name: p.read_bytes() for p in Path(folder).iterdir() if p.is_file()})
+            return repo.commit("main", message, files)
 
     def history(self, repo_id: str, branch: str = "main", kind: str = "models") -> list[str]:
         """Commit shas of ``branch``, newest first (the last one is the repo's initial commit)."""

@@ -139,6 +139,7 @@ def test_with_espeak_ng_the_voice_starter_speaks_its_data_first_and_converts_spe
     monkeypatch.setattr(genhub.voices, "make_speech_domains",
                         lambda folder: made.append(make_speech_domains(folder, num_train=6, num_test=2, num_paired=2)))
     monkeypatch.setattr(starters, "SPEECH_DATA", tmp_path / "voices")
+    monkeypatch.setattr(starters, "JUDGE_FOLDER", str(tmp_path / "no-judge"))  # no floor evaluation here
     starter = STARTERS["cyclegan-voices"]
     assert starter.first(None) and "{speech}" in starter.shared and starter.estimate(None) == starter.minutes[0]
     short = replace(starter, shared=(*starter.shared, "--max_train_steps", "3"))

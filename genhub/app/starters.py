@@ -224,8 +224,36 @@ def espeak_installed() -> bool:
 
 
 def shared_data() -> Path | None:
-    """:data:`SHARED_DATA` when it exists, else None (the shipped recipes are used)."""
-    return SHARED_DATA if SHARED_DATA.is_dir() else None
+    """:data:`SHARED_DATA` when it exists, else the same folders made from the Hub (:mod:`genhub.hub_data`) when
+    they are complete, else None (the shipped recipes are used)."""
+    from genhub.hub_data import COMPLETE, HUB_DATA
+
+    if SHARED_DATA.is_dir():
+        return SHARED_DATA
+    return HUB_DATA if (HUB_DATA / "faces_celeba" / COMPLETE).is_file() else None
+
+
+def fetch_hub_data() -> Path | None:
+    """Without :data:`SHARED_DATA`, make the newcomer's folders from public Hub datasets (:func:`genhub.hub_data.
+    make_hub_data`, once) and return them; None with one line saying why when the Hub cannot be reached (the
+    shipped recipes are used then)."""
+    from genhub.app.loading import hub_reachable
+    from genhub.data import DataError
+    from genhub.hub_data import CELEBA, FLOWERS, HUB_DATA, make_hub_data
+
+    if shared_data() is not None:
+        return shared_data()
+    shipped = "training on the data shipped with scikit-image (100 gray 25 px LFW faces) instead"
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") or not hub_reachable():
+        print(f"no ../shared/data and the Hugging Face Hub cannot be reached: {shipped}", flush=True)
+        return None
+    print(f"no ../shared/data: making its folders from {CELEBA.repo_id} and {FLOWERS.repo_id} (pinned revisions; "
+          f"CelebA is for non-commercial research only) into {os.path.relpath(HUB_DATA)}", flush=True)
+    try:
+        return make_hub_data(HUB_DATA)
+    except DataError as error:
+        print(f"{error}; {shipped}", flush=True)
+        return None
 
 
 def command(key: str, spec: ModelSpec, data: Path | None = None, starter: Starter | None = None) -> str:
@@ -282,12 +310,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys", nargs="*", default=None, help=f"only these (default: all; {', '.join(STARTERS)})")
     parser.add_argument("--list", action="store_true", help="print the plan and the commands, train nothing")
     args = parser.parse_args(argv)
-    registry, data = resolve_registry(), shared_data()
+    registry = resolve_registry()
     todo = [key for key in missing(registry) if args.keys is None or key in args.keys]
-    where = f"the shared data in {data}" if data else "data shipped with scikit-image (no ../shared/data here)"
     if not todo:
         print("every registry model is present: nothing to train")
         return 0
+    data = shared_data() if args.list else fetch_hub_data()
+    where = (f"the shared data in {data}" if data == SHARED_DATA else f"the Hub's data in {data}" if data else
+             "data shipped with scikit-image (no ../shared/data here)")
     estimates = {key: STARTERS[key].estimate(data) for key in todo}
     print(f"{len(todo)} starter(s) to train on {where}, about {sum(estimates.values()):.0f} min on 2 CPU cores")
     if args.list:
