@@ -139,9 +139,11 @@ def test_with_espeak_ng_the_voice_starter_speaks_its_data_first_and_converts_spe
     monkeypatch.setattr(genhub.voices, "make_speech_domains",
                         lambda folder: made.append(make_speech_domains(folder, num_train=6, num_test=2, num_paired=2)))
     monkeypatch.setattr(starters, "SPEECH_DATA", tmp_path / "voices")
-    monkeypatch.setattr(starters, "JUDGE_FOLDER", str(tmp_path / "no-judge"))  # no floor evaluation here
+    monkeypatch.setattr(starters, "SHARED_DATA", tmp_path / "no-shared-data")  # speech needs espeak-ng, not ../shared
+    monkeypatch.setattr(starters, "JUDGE_FOLDER", str(tmp_path / "no-judge"))  # no judge: no floor evaluation here
     starter = STARTERS["cyclegan-voices"]
     assert starter.first(None) and "{speech}" in starter.shared and starter.estimate(None) == starter.minutes[0]
+    assert not STARTERS["dcgan-faces"].first(None)  # the image starters still need the shared data
     short = replace(starter, shared=(*starter.shared, "--max_train_steps", "3"))
     monkeypatch.setitem(STARTERS, "cyclegan-voices", short)
     spec = ModelSpec("cyclegan", str(tmp_path / "voices-export"), local=True)
