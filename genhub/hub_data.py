@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
-import numpy as np
 from PIL import Image
 
 from genhub.data import DataError, image_columns
 from genhub.images import xdog_sketch
 from genhub.models.face_features import CELEBA_ATTRIBUTES
 from genhub.paths import PROJECT_ROOT
+from genhub.shipped import lfw_images
 
 #: Where the folders are made (ignored by git, as all of data/).
 HUB_DATA = PROJECT_ROOT / "data" / "hub"
@@ -195,10 +195,7 @@ def make_hub_data(folder: str | Path = HUB_DATA, celeba: HubFiles = CELEBA, flow
 
 
 def _write_lfw(folder: Path) -> None:
-    from skimage.data import lfw_subset
-
-    faces = [Image.fromarray((face * 255).round().astype(np.uint8)).resize((64, 64), Image.Resampling.LANCZOS)
-             for face in lfw_subset()[:100]]
+    faces = [Image.fromarray(face).resize((64, 64), Image.Resampling.LANCZOS) for face in lfw_images(slice(0, 100))]
     _write(folder, {"train": {"image": faces[10:]}, "test": {"image": faces[:10]}}, {"image": datasets.Image()},
            "# faces_lfw_gray (shipped)\n\nscikit-image's 100 LFW faces (25 px, gray), upscaled to 64 px: the "
            "DB-VAE's other camera. LFW: Huang, Ramesh, Berg & Learned-Miller 2007, a public research benchmark.\n")

@@ -27,20 +27,21 @@ from genhub.images import xdog_sketch
 SKETCH_SIDE = 64  # the drawings are made at this side (upscaled from 25 px) so that lines stay visible
 
 
-def _lfw(part: slice) -> list[np.ndarray]:
+def lfw_images(part: slice) -> list[np.ndarray]:
+    """scikit-image's ``lfw_subset`` images ``part`` as uint8 (25, 25) arrays (the first 100 are faces)."""
     from skimage.data import lfw_subset
 
     return list((lfw_subset()[part] * 255).round().astype(np.uint8))  # the first 100 are faces, the rest not
 
 
 def _faces() -> datasets.Dataset:
-    return datasets.Dataset.from_dict({"image": _lfw(slice(0, 100))},
+    return datasets.Dataset.from_dict({"image": lfw_images(slice(0, 100))},
                                       features=datasets.Features({"image": datasets.Image()}))
 
 
 def _sketches() -> datasets.Dataset:
     faces = [Image.fromarray(face).resize((SKETCH_SIDE, SKETCH_SIDE), Image.Resampling.LANCZOS)
-             for face in _lfw(slice(0, 100))]
+             for face in lfw_images(slice(0, 100))]
     # LFW crops are darker and lower in contrast than CelebA's: stretched first, XDoG draws lines, not shadows
     drawings = [xdog_sketch(ImageOps.autocontrast(face, cutoff=2)) for face in faces]
     return datasets.Dataset.from_dict({"input": drawings, "target": faces},
@@ -49,7 +50,7 @@ def _sketches() -> datasets.Dataset:
 
 
 def _faces_vs_patches() -> datasets.Dataset:
-    images = _lfw(slice(0, 200))
+    images = lfw_images(slice(0, 200))
     return datasets.Dataset.from_dict(
         {"image": images, "domain": ["A"] * 100 + ["B"] * 100, "domain_name": ["face"] * 100 + ["patch"] * 100,
          "is_face": [1] * 100 + [0] * 100},

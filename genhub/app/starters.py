@@ -246,8 +246,9 @@ def fetch_hub_data() -> Path | None:
     from genhub.data import DataError
     from genhub.hub_data import CELEBA, FLOWERS, HUB_DATA, make_hub_data
 
-    if shared_data() is not None:
-        return shared_data()
+    found = shared_data()
+    if found is not None:
+        return found
     shipped = "training on the data shipped with scikit-image (100 gray 25 px LFW faces) instead"
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") or not hub_reachable():
         print(f"no ../shared/data and the Hugging Face Hub cannot be reached: {shipped}", flush=True)
