@@ -27,6 +27,11 @@ def test_every_registry_entry_has_a_starter():
         assert all(minutes > 0 for minutes in starter.minutes)
 
 
+def test_the_plan_puts_each_job_in_the_lane_that_frees_first():
+    assert starters.makespan([5, 3, 2, 2], 2) == 7 and starters.makespan([5, 3, 2, 2], 1) == 12
+    assert starters.makespan([], 2) == 0
+
+
 @pytest.mark.parametrize("key", sorted(DEFAULT_MODELS))
 def test_the_registry_recipe_and_both_starter_recipes_are_valid_commands_of_the_family(key):
     """Every flag of the README's reference run and of the starters is one the family's script takes (a renamed
@@ -116,7 +121,7 @@ def test_a_shipped_starter_run_for_a_few_steps_exports_a_loadable_folder(key, tm
     spec = ModelSpec(DEFAULT_MODELS[key].family, str(tmp_path / key), local=True)
     monkeypatch.setattr(starters, "resolve_registry", lambda: {key: spec})
     with one_torch_thread():
-        assert starters.main(["--keys", key]) == 0
+        assert starters.main(["--keys", key, "--lanes", "1"]) == 0
     info = read_training_info(tmp_path / key)
     assert info["global_step"] == 3 and info["command"].startswith(f"accelerate launch training/train_{starter.family}")
     model = MODEL_CLASSES[spec.family].from_pretrained(tmp_path / key)
@@ -149,18 +154,19 @@ def test_with_espeak_ng_the_voice_starter_speaks_its_data_first_and_converts_spe
     spec = ModelSpec("cyclegan", str(tmp_path / "voices-export"), local=True)
     monkeypatch.setattr(starters, "resolve_registry", lambda: {"cyclegan-voices": spec})
     with one_torch_thread():
-        assert starters.main(["--keys", "cyclegan-voices"]) == 0
+        assert starters.main(["--keys", "cyclegan-voices", "--lanes", "1"]) == 0
         shutil.rmtree(tmp_path / "voices-export")
-        assert starters.main(["--keys", "cyclegan-voices"]) == 0  # the speech is made once
+        assert starters.main(["--keys", "cyclegan-voices", "--lanes", "1"]) == 0  # the speech is made once
     info = read_training_info(tmp_path / "voices-export")
     assert len(made) == 1 and made[0].engine.startswith("espeak-ng")
     assert Path(info["dataset"]).resolve() == (tmp_path / "voices").resolve() and info["global_step"] == 3
     assert "speaking the voice starter's clips with espeak-ng" in capsys.readouterr().out
 
 
-def test_with_the_shared_data_the_judge_trains_first_and_each_starter_records_its_floor(tmp_path, monkeypatch, capsys):
-    """The first run trains the feature network, then a starter, and evaluates the starter for its floor (recipes
-    cut to 3 steps; the judge's tiny)."""
+def test_with_the_shared_data_the_judge_trains_beside_a_starter_and_each_starter_records_its_floor(
+        tmp_path, monkeypatch, capsys):
+    """The first run trains the feature network and a starter in two lanes (processes), then evaluates the starter
+    for its floor (recipes cut to 3 steps; the judge's tiny)."""
     from conftest import SHARED_DATA
     from genhub.evaluation.floors import SPACE
 
@@ -176,11 +182,12 @@ def test_with_the_shared_data_the_judge_trains_first_and_each_starter_records_it
     monkeypatch.setitem(STARTERS, "dcgan-faces", replace(dcgan, shared=(*dcgan.shared, "--max_train_steps", "3")))
     spec = ModelSpec("dcgan", str(tmp_path / "dcgan-faces"), local=True)
     monkeypatch.setattr(starters, "resolve_registry", lambda: {"dcgan-faces": spec})
-    with one_torch_thread():
-        assert starters.main(["--keys", "dcgan-faces"]) == 0
+    monkeypatch.setattr(starters, "LOGS", tmp_path / "logs")
+    assert starters.main(["--keys", "dcgan-faces", "--lanes", "2"]) == 0  # two processes of one thread each
     assert read_training_info(tmp_path / "face-features")["global_step"] == 3
+    assert "training" in (tmp_path / "logs" / "dcgan-faces.train.log").read_text()  # its progress bar
     floor = read_training_info(tmp_path / "dcgan-faces")["floor"]
     assert floor["space"] == SPACE and floor["passed"] in (True, False) and len(floor["checks"]) == 2
     out = capsys.readouterr().out
     assert "first the judge of every floor" in out
-    assert "dcgan-faces: done in" in out and ("passes its floor: face check" in out or "BELOW its floor" in out)
+    assert "dcgan-faces: trained in" in out and ("passes its floor: face check" in out or "BELOW its floor" in out)

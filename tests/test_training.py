@@ -54,6 +54,15 @@ def test_a_time_budget_ends_the_run_early_and_still_exports(faces_dir, tmp_path)
     assert info["args"]["max_train_minutes"] == 1e-05
 
 
+def test_a_spent_time_budget_waits_for_the_images_the_recipe_needs(faces_dir, tmp_path):
+    """--min_train_images: a slow machine still trains what the recipe needs (40 images: 5 steps of 8)."""
+    out = tmp_path / "need"
+    _run(*tiny_dcgan_args(faces_dir, out, "--max_train_steps", "1000", "--max_train_minutes", "0.00001",
+                          "--min_train_images", "40"))
+    info = json.loads((out / "training_info.json").read_text())
+    assert info["global_step"] == 5 and info["images_seen"] == 40 and info["stopped_by_time_budget"] is True
+
+
 def test_resume_from_an_explicit_checkpoint_and_a_missing_one(faces_dir, tmp_path):
     out = tmp_path / "run"
     _run(*tiny_dcgan_args(faces_dir, out, "--max_train_steps", "4", "--checkpointing_steps", "2"))

@@ -20,18 +20,25 @@ train on 100 images and keep their step caps (epochs, in effect) under a budget.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import contextlib
 import importlib
+import multiprocessing
 import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from genhub.app.registry import DBVAE_FLAGS, ModelSpec, resolve_registry
 from genhub.paths import PROJECT_ROOT, locate
 
 #: Where the project's shared data sits next to a checkout (see ../shared/data/DATA.md).
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+#: Where each lane's runs write their output (progress bars included) when two or more train at once.
+LOGS = PROJECT_ROOT / "runs" / "starters"
 #: Where the voice starter's speech is made (``training/make_speech_domains.py``'s folder, README's), once.
 SPEECH_DATA = PROJECT_ROOT / "data" / "voices"
 
@@ -81,6 +88,13 @@ def _budget(minutes: float) -> tuple[str, ...]:
     return ("--max_train_minutes", str(minutes))
 
 
+def _need(minutes: float, images: int) -> tuple[str, ...]:
+    """A shared-data recipe's stop rule: ``images`` is what the family needed to show its idea (what it saw in
+    ``minutes`` on 2 threads of the bf16 kind, bench/README.md), so a lane of one thread or a slower CPU trains until
+    it has seen them; a faster machine trains on to ``minutes``. No step cap (10 epochs would be one on a GPU)."""
+    return ("--max_train_minutes", str(minutes), "--min_train_images", str(images), "--num_epochs", "100000")
+
+
 #: For the recipes that stop at their budget alone: the trainer's default of 10 epochs is 60 steps of the 100
 #: shipped images, so it would stop them in seconds (measured: the shipped StyleGAN ended in its 4 px stage).
 _EPOCHS = ("--num_epochs", "100000")
@@ -118,7 +132,7 @@ STARTERS: dict[str, Starter] = {
         "dcgan",
         # the 2016 recipe at batch 12 with DiffAugment: the best FID† at every mark in bench/bench_quality.py
         ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--ngf", "32", "--ndf", "32", "--random_flip",
-         "--diffaugment", "color,translation,cutout", "--train_batch_size", "12", *_budget(1.6), *_QUIET),
+         "--diffaugment", "color,translation,cutout", "--train_batch_size", "12", *_need(1.6, 14_000), *_QUIET),
         ("--dataset", "lfw-subset", "--resolution", "32", "--ngf", "32", "--ndf", "32", "--random_flip",
          "--train_batch_size", "16", "--max_train_steps", "1500", *_budget(1.0), *_QUIET),
         (1.9, 1.0)),
@@ -126,7 +140,7 @@ STARTERS: dict[str, Starter] = {
         "vae",
         ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--latent_dim", "128", "--hidden_channels", "32",
          "--random_flip", "--train_batch_size", "64", "--outlier_dataset", "{data}/nonface_flowers_128",
-         *_budget(1.5), *_QUIET),
+         *_need(1.5, 32_000), *_QUIET),
         ("--dataset", "lfw-subset", "--resolution", "32", "--latent_dim", "32", "--hidden_channels", "16",
          "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1500", "--min_attribute_count", "2",
          *_budget(0.6), *_QUIET),
@@ -134,7 +148,7 @@ STARTERS: dict[str, Starter] = {
     "autoencoder-faces": Starter(
         "autoencoder",
         ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--latent_dim", "128", "--hidden_channels", "32",
-         "--random_flip", "--train_batch_size", "64", *_budget(1.5), *_QUIET),
+         "--random_flip", "--train_batch_size", "64", *_need(1.5, 32_000), *_QUIET),
         ("--dataset", "lfw-subset", "--resolution", "32", "--latent_dim", "32", "--hidden_channels", "16",
          "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1500", *_budget(0.6), *_QUIET),
         (1.8, 0.8)),
@@ -143,7 +157,7 @@ STARTERS: dict[str, Starter] = {
         "cgan",
         ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--attributes", "Male", "Smiling", "Eyeglasses",
          "Young", "Blond_Hair", "Bald", "--ngf", "32", "--ndf", "32", "--random_flip", "--train_batch_size", "64",
-         *_budget(1.6), *_QUIET),
+         *_need(1.6, 24_000), *_QUIET),
         ("--dataset", "lfw-subset-faces-vs-patches", "--resolution", "32", "--attributes", "is_face", "--ngf", "32",
          "--ndf", "32", "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1000", *_budget(1.0),
          *_QUIET),
@@ -154,7 +168,8 @@ STARTERS: dict[str, Starter] = {
         # 3 min (bench/README.md) where LFW at 32 px with 3x3 kernels (7 rows) drew gray textures; no step cap
         ("--dataset", "{data}/faces_celeba", "--channels", "1", "--resolution", "16", "--num_levels", "16",
          "--hidden_channels", "32", "--num_layers", "6", "--kernel_size", "5", "--random_flip", "--train_batch_size",
-         "32", "--outlier_dataset", "{data}/nonface_flowers_128", "--num_grid_images", "8", *_budget(3.0), *_QUIET),
+         "32", "--outlier_dataset", "{data}/nonface_flowers_128", "--num_grid_images", "8", *_need(3.0, 52_000),
+         *_QUIET),
         ("--dataset", "lfw-subset", "--resolution", "16", "--num_levels", "16", "--hidden_channels", "32",
          "--num_layers", "6", "--kernel_size", "5", "--random_flip", "--train_batch_size", "16", *_EPOCHS,
          "--num_grid_images", "8", *_budget(1.0), *_QUIET),
@@ -163,7 +178,7 @@ STARTERS: dict[str, Starter] = {
         "pix2pix",
         ("--dataset", "{data}/sketch2face_celeba_128", "--input_column", "input", "--target_column", "target",
          "--input_name", "sketch", "--target_name", "face", "--resolution", "64", "--ngf", "32", "--ndf", "32",
-         "--train_batch_size", "8", "--random_flip", *_budget(1.5), *_QUIET),
+         "--train_batch_size", "8", "--random_flip", *_need(1.5, 5_000), *_QUIET),
         ("--dataset", "lfw-subset-sketch", "--input_column", "input", "--target_column", "target",
          "--input_name", "sketch", "--target_name", "face", "--resolution", "64", "--ngf", "32", "--ndf", "32",
          "--train_batch_size", "8", "--random_flip", "--max_train_steps", "600", *_budget(1.5), *_QUIET),
@@ -173,7 +188,7 @@ STARTERS: dict[str, Starter] = {
         ("--dataset", "{data}/unpaired_celeba_eyeglasses", "--domain_column", "domain", "--domain_a", "A",
          "--domain_b", "B", "--domain_a_name", "no_eyeglasses", "--domain_b_name", "eyeglasses", "--resolution", "64",
          "--ngf", "16", "--ndf", "16", "--n_blocks", "4", "--train_batch_size", "1", "--random_flip",
-         *_budget(3.0), *_QUIET),
+         *_need(3.0, 1_800), *_QUIET),
         ("--dataset", "lfw-subset-faces-vs-patches", "--domain_column", "domain", "--domain_a", "A", "--domain_b",
          "B", "--domain_a_name", "face", "--domain_b_name", "texture_patch", "--resolution", "32", "--ngf", "16",
          "--ndf", "16", "--n_blocks", "4", "--train_batch_size", "4", "--random_flip", "--max_train_steps", "600",
@@ -185,15 +200,15 @@ STARTERS: dict[str, Starter] = {
         # and 51% of the way, bench/README.md); genhub's vowel-only numpy voices where it is not
         *[("--dataset", dataset, "--domain_column", "voice", "--modality", "audio", "--domain_a_name", "low voice",
            "--domain_b_name", "high voice", "--resolution", "64", "--ngf", "8", "--ndf", "8", "--n_blocks", "2",
-           "--train_batch_size", "4", *_EPOCHS, *_budget(minutes), *_QUIET)
-          for dataset, minutes in (("{speech}", 1.5), ("synthetic-voices", 1.0))],
+           "--train_batch_size", "4", *stop, *_QUIET)
+          for dataset, stop in (("{speech}", _need(1.5, 2_800)), ("synthetic-voices", (*_EPOCHS, *_budget(1.0))))],
         (2.3, 1.1), speech=True),
     "ddpm-faces": Starter(
         "ddpm",
         # min-SNR-weighted v-prediction at a 5x learning rate (bench/README.md, time to quality): faces in 4 min
         # where the epsilon recipe at 2e-4 drew colour noise; no step cap, so a faster machine buys more steps
         ("--dataset", "{data}/faces_celeba", "--resolution", "32", "--random_flip", "--train_batch_size", "32",
-         *_DDPM_RECIPE, *_budget(4.0), "--num_grid_images", "16", *_QUIET),
+         *_DDPM_RECIPE, *_need(4.0, 19_200), "--num_grid_images", "16", *_QUIET),
         ("--dataset", "lfw-subset", "--resolution", "32", "--random_flip", "--train_batch_size", "16",
          *_DDPM_RECIPE, *_EPOCHS, *_budget(1.5), "--num_grid_images", "16", *_QUIET),
         (4.3, 1.6)),
@@ -201,8 +216,8 @@ STARTERS: dict[str, Starter] = {
         "stylegan",
         # style-based, 300-step stages with 150-step fade-ins, no mixing regularisation (bench/README.md): 97% faces
         # in 8 min (95% in 6.5, at the quiz floor's bound) where 100-step stages drew colour garbage; no step cap
-        ("--dataset", "{data}/faces_celeba", "--resolution", "32", "--random_flip", *_STYLEGAN_RECIPE, *_budget(8.0),
-         "--num_grid_images", "16", *_QUIET),
+        ("--dataset", "{data}/faces_celeba", "--resolution", "32", "--random_flip", *_STYLEGAN_RECIPE,
+         *_need(8.0, 136_000), "--num_grid_images", "16", *_QUIET),
         ("--dataset", "lfw-subset", "--resolution", "32", "--random_flip", "--train_batch_size", "16",
          *_STYLEGAN_RECIPE, *_EPOCHS, *_budget(2.0), "--num_grid_images", "16", *_QUIET),
         (8.5, 2.2)),
@@ -311,44 +326,144 @@ def judge(export: Path, family: str, network: str | Path | None = None, images: 
     return f"{verdict}: " + "; ".join(floor["checks"])
 
 
+def default_lanes() -> int:
+    """Trainings at once: one on a GPU, else two on a CPU with 2+ cores (each with half the cores). Two lanes of one
+    thread train 1.2x (DDPM, PixelCNN, batch-64 models) to 1.7x (DCGAN, pix2pix, StyleGAN) the images per second
+    of one run on both threads (bench/README.md): small steps leave a second thread idle."""
+    import torch
+
+    return 1 if torch.cuda.is_available() else min(2, len(os.sched_getaffinity(0)))
+
+
+def makespan(minutes: list[float], lanes: int) -> float:
+    """Minutes until the last job ends when each job, in order, goes to the lane that frees first."""
+    ends = [0.0] * lanes
+    for job in minutes:
+        ends[ends.index(min(ends))] += job
+    return max(ends)
+
+
+class _InThisProcess(concurrent.futures.Executor):
+    """One lane: each job runs at once, here (the trainer's progress bars stay on the terminal)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as error:  # noqa: BLE001 - handed to the caller through the future, as a pool would
+            future.set_exception(error)
+        return future
+
+
+def _in_lane(threads: int | None, log: Path | None, work, *args):
+    """Run ``work(*args)`` with ``threads`` torch threads (None: as they are), its output (progress bars included)
+    appended to ``log`` (None: the terminal); returns its result and the minutes it took."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    if log is None:
+        return work(*args), (time.perf_counter() - start) / 60
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as stream, contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
+        return work(*args), (time.perf_counter() - start) / 60
+
+
+def _trained_line(key: str, export: Path, minutes: float) -> str:
+    from genhub.hub.info import read_training_info
+
+    info = read_training_info(export)
+    return f"{key}: trained in {minutes:.1f} min ({info.get('images_seen', 0):,} images, {info.get('global_step')} steps)"
+
+
+def train_all(todo: list[str], registry: dict[str, ModelSpec], data: Path | None, lanes: int) -> int:
+    """Train the judge (when the shared data is there and it is missing) and every starter in ``todo``, ``lanes`` at
+    a time, the longest first; each starter is evaluated for its floor once it and the judge are trained. Returns
+    the exit status: 1 when a run was stopped (the same command resumes it)."""
+    threads = max(1, len(os.sched_getaffinity(0)) // lanes) if lanes > 1 else None
+    order = sorted(todo, key=lambda key: -STARTERS[key].estimate(data))
+    judge_folder = locate(JUDGE_FOLDER)
+    judge_ready = data is None or (judge_folder / "model.safetensors").is_file()
+    executor = (concurrent.futures.ProcessPoolExecutor(lanes, mp_context=multiprocessing.get_context("spawn"))
+                if lanes > 1 else _InThisProcess())
+    jobs: dict[concurrent.futures.Future, tuple[str, str]] = {}
+
+    def submit(kind: str, key: str, work, *args) -> None:
+        log = LOGS / f"{key}.{kind}.log" if lanes > 1 else None
+        jobs[executor.submit(_in_lane, threads, log, work, *args)] = (kind, key)
+
+    if not judge_ready:
+        print(f"first the judge of every floor, genhub's face feature network (~{JUDGE.estimate(data):g} min)",
+              flush=True)
+        submit("train", "face-features", train_starter, "face-features",
+               ModelSpec("face-features", JUDGE_FOLDER, local=True), data, JUDGE)
+    for key in order:
+        submit("train", key, train_starter, key, registry[key], data, STARTERS[key])
+    if lanes > 1:
+        print(f"{lanes} lanes of {threads} thread(s) each; each run's progress bar is in {os.path.relpath(LOGS)}/",
+              flush=True)
+    waiting: list[str] = []  # trained starters waiting for the judge
+    try:
+        with tqdm(total=len(jobs), desc="starters", unit="model", disable=lanes == 1, dynamic_ncols=True) as bar:
+            while jobs:
+                done, _ = concurrent.futures.wait(jobs, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in done:
+                    kind, key = jobs.pop(future)
+                    result, minutes = future.result()
+                    if kind == "floor":
+                        if result:
+                            tqdm.write(f"{key}: it {result}")
+                        continue
+                    if result is None:
+                        tqdm.write(f"stopped; run the same command again to resume {key}")
+                        executor.shutdown(cancel_futures=True)
+                        return 1
+                    bar.update()
+                    tqdm.write(_trained_line(key, result, minutes))
+                    if key == "face-features":
+                        judge_ready = True
+                    else:
+                        waiting.append(key)
+                    if judge_ready:
+                        for ready in waiting:
+                            submit("floor", ready, judge, locate(registry[ready].location), STARTERS[ready].family,
+                                   judge_folder, EVALUATION_IMAGES)
+                        waiting = []
+    except KeyboardInterrupt:
+        print("stopped; run the same command again to resume", flush=True)
+        executor.shutdown(cancel_futures=True)  # each lane's trainer saves its checkpoint first
+        return 1
+    executor.shutdown()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train a starter for every registry model that is missing.")
     parser.add_argument("--keys", nargs="*", default=None, help=f"only these (default: all; {', '.join(STARTERS)})")
     parser.add_argument("--list", action="store_true", help="print the plan and the commands, train nothing")
+    parser.add_argument("--lanes", type=int, default=None,
+                        help="trainings at once, each with its share of the cores (default: 1 on a GPU, 2 on a CPU)")
     args = parser.parse_args(argv)
     registry = resolve_registry()
     todo = [key for key in missing(registry) if args.keys is None or key in args.keys]
     if not todo:
         print("every registry model is present: nothing to train")
         return 0
+    lanes = args.lanes or default_lanes()
     data = shared_data() if args.list else fetch_hub_data()
     where = (f"the shared data in {data}" if data == SHARED_DATA else f"the Hub's data in {data}" if data else
              "data shipped with scikit-image (no ../shared/data here)")
-    estimates = {key: STARTERS[key].estimate(data) for key in todo}
-    print(f"{len(todo)} starter(s) to train on {where}, about {sum(estimates.values()):.0f} min on 2 CPU cores")
+    estimates = sorted((STARTERS[key].estimate(data) for key in todo), reverse=True)
+    if data is not None and not (locate(JUDGE_FOLDER) / "model.safetensors").is_file():
+        estimates.insert(0, JUDGE.estimate(data))
+    print(f"{len(todo)} starter(s) to train on {where}, about {makespan(estimates, lanes):.0f} min in {lanes} "
+          f"lane(s) on this machine's CPU or GPU (as measured on 2 CPU cores)")
     if args.list:
         for key in todo:
-            print(f"- {key} (~{estimates[key]:g} min): {command(key, registry[key], data)}")
+            print(f"- {key} (~{STARTERS[key].estimate(data):g} min): {command(key, registry[key], data)}")
         return 0
-    if data is not None and not (locate(JUDGE_FOLDER) / "model.safetensors").is_file():
-        print(f"first the judge of every floor, genhub's face feature network (~{JUDGE.estimate(data):g} min)",
-              flush=True)
-        if train_starter("face-features", ModelSpec("face-features", JUDGE_FOLDER, local=True), data, JUDGE) is None:
-            print("stopped; run the same command again to resume the feature network")
-            return 1
-    spent = planned = 0.0  # minutes: measured, and estimated for the same starters (their ratio paces the rest)
-    for number, key in enumerate(todo, 1):
-        left = (spent / planned if planned else 1.0) * sum(estimates[k] for k in todo[number - 1:])
-        print(f"\nstarter {number} of {len(todo)}: {key}, about {left:.0f} min left", flush=True)
-        start = time.perf_counter()
-        if train_starter(key, registry[key], data) is None:
-            print(f"stopped; run the same command again to resume {key}")
-            return 1
-        verdict = judge(locate(registry[key].location), STARTERS[key].family)
-        minutes = (time.perf_counter() - start) / 60
-        spent, planned = spent + minutes, planned + estimates[key]
-        print(f"{key}: done in {minutes:.1f} min" + (f"; it {verdict}" if verdict else ""))
-    return 0
+    return train_all(todo, registry, data, lanes)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,10 @@ def add_training_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     run.add_argument("--max_train_minutes", type=float, default=None,
                      help="also stop (and export) once training has run this long: a budget for any machine; "
                           "the step count then depends on the machine's speed")
+    run.add_argument("--min_train_images", type=int, default=None,
+                     help="the time budget stops a run only once it has seen this many images: what the recipe "
+                          "needs, so a slower machine (or one thread of two) still gets there and a faster one "
+                          "trains on to its budget")
     run.add_argument("--mixed_precision", choices=CHOICES, default="auto",
                      help="auto (default): bf16 where the device runs it natively (CUDA with bf16; a CPU with "
                           "AVX512_BF16 or AMX), else fp32 on CPU and fp16 on older CUDA")

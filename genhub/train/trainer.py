@@ -248,6 +248,7 @@ class Trainer:
                 accelerator.init_trackers("genhub", config={k: v for k, v in vars(args).items()
                                                             if isinstance(v, (int, float, str, bool))})
         batch_images = args.train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps
+        self.batch_images = batch_images
         previous_handlers = self._install_signal_handlers()
         try:
             recent = self._loop(loader, max_steps, batch_images, on_step)
@@ -336,8 +337,10 @@ class Trainer:
         return recent
 
     def _out_of_time(self) -> bool:
-        budget = self.args.max_train_minutes
-        return budget is not None and self.progress.wall_time >= 60 * budget
+        """The time budget is spent, and the run has seen ``--min_train_images`` (when given)."""
+        budget, need = self.args.max_train_minutes, self.args.min_train_images or 0
+        return (budget is not None and self.progress.wall_time >= 60 * budget
+                and self.progress.global_step * self.batch_images >= need)
 
     def _run_step(self, batch: dict) -> dict[str, torch.Tensor]:
         """One micro-batch: the random flips (``Recipe.flip_groups``), the memory format, then the family's step.
