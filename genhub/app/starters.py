@@ -374,7 +374,8 @@ def _trained_line(key: str, export: Path, minutes: float) -> str:
     from genhub.hub.info import read_training_info
 
     info = read_training_info(export)
-    return f"{key}: trained in {minutes:.1f} min ({info.get('images_seen', 0):,} images, {info.get('global_step')} steps)"
+    return (f"{key}: trained in {minutes:.1f} min ({info.get('images_seen', 0):,} images, "
+            f"{info.get('global_step')} steps)")
 
 
 def train_all(todo: list[str], registry: dict[str, ModelSpec], data: Path | None, lanes: int) -> int:
