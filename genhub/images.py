@@ -198,6 +198,13 @@ def to_uint8(pixel_values: torch.Tensor) -> np.ndarray:
     return x.movedim(-3, -1).numpy()
 
 
+def quantise(images: torch.Tensor) -> torch.Tensor:
+    """Images float (B, C, H, W) in [-1, 1] -> float32 (B, C, H, W) on CPU on the 8-bit grid a saved PNG holds:
+    exactly what reading that PNG back gives (``to_pixel_values(to_pil(x))``), as real photos are read. Fakes are
+    quantised before they are compared with photos, or a classifier learns the quantisation."""
+    return torch.from_numpy(to_uint8(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
 def to_pil(pixel_values: torch.Tensor) -> Image.Image:
     """Tensor (C, H, W) in [-1, 1] -> PIL ``RGB`` or ``L`` image."""
     array = to_uint8(pixel_values)

@@ -16,8 +16,9 @@ from test_app import free_port
 from conftest import one_torch_thread, tiny_autoencoder_args, train_tiny
 from genhub.app.loading import load_model
 from genhub.app.registry import ModelSpec
-from genhub.app.tabs import ae_vs_vae, latent
-from genhub.app.tabs.ae_vs_vae import Comparison
+from genhub.app.tabs import latent
+from genhub.app.tabs.latent import ae_vs_vae
+from genhub.app.tabs.latent.ae_vs_vae import Comparison
 from genhub.data import DataSpec, load_split
 from genhub.images import ImageError, to_pil
 from genhub.models import VAE, Autoencoder

@@ -76,11 +76,11 @@ def test_sample_grid_is_seeded_and_says_what_it_did_and_how_long_it_took(model):
 
 @pytest.mark.parametrize("settings, message", [
     ((0, "PLMS", 10, 0.0, 4), "Pick a sampler: DDPM, DDIM, DPM-Solver"),
-    ((0, "DDIM", 101, 0.0, 4), "number of steps must be from 1 to 100, got 101"),
+    ((0, "DDIM", 101, 0.0, 4), "number of steps must be a whole number from 1 to 100, got 101"),
     ((0, "DDIM", None, 0.0, 4), "number of steps must be a whole number"),
-    ((0, "DDIM", 10, 1.5, 4), "η must be from 0 to 1, got 1.5"),
-    ((0, "DDIM", 10, 0.0, 17), "number of images must be from 1 to 16, got 17"),
-    ((0, "DDIM", 10, 0.0, 0), "number of images must be from 1 to 16, got 0"),
+    ((0, "DDIM", 10, 1.5, 4), "η must be a number from 0 to 1, got 1.5"),
+    ((0, "DDIM", 10, 0.0, 17), "number of images must be a whole number from 1 to 16, got 17"),
+    ((0, "DDIM", 10, 0.0, 0), "number of images must be a whole number from 1 to 16, got 0"),
 ])
 def test_sample_grid_refuses_bad_settings_clearly(model, settings, message):
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -110,7 +110,7 @@ def test_film_strip_streams_its_frames_as_they_form(model):
     assert f"t = {', '.join(map(str, shown))}." in note and "done in" in note and "step 1 of 20" in frames[0][1]
     again = list(diffusion.film_strip(model, 5, "DDIM", 20, 0.0))[-1][0]
     assert np.array_equal(_pixels(final), _pixels(again))
-    with pytest.raises(ValueError, match="number of frames must be from 2 to 16, got 1"):
+    with pytest.raises(ValueError, match="number of frames must be a whole number from 2 to 16, got 1"):
         next(diffusion.film_strip(model, 5, "DDIM", 20, 0.0, num_frames=1))
 
 
@@ -136,7 +136,7 @@ def test_forward_process_follows_the_schedule(model, face):
     assert f"ᾱ_t = {alpha_bar:.4f}" in late_note and alpha_bar < 0.4
     assert np.abs(_pixels(clean) - _pixels(late)).mean() > 30
     assert np.array_equal(_pixels(late), _pixels(diffusion.forward_process(model, face, 99, 1)[1]))  # seeded noise
-    with pytest.raises(ValueError, match="timestep t must be from 0 to 99, got 100"):
+    with pytest.raises(ValueError, match="timestep t must be a whole number from 0 to 99, got 100"):
         diffusion.forward_process(model, face, 100, 1)
     with pytest.raises(ValueError, match="Upload a face or click a held-out example first"):
         diffusion.forward_process(model, None, 10, 1)
@@ -168,7 +168,7 @@ def test_interpolation_strip_runs_from_one_reconstruction_to_the_other(model, fa
     targets = [np.asarray(center_crop_resize(image, 16)).astype(int) for image in (face, second)]
     for end, target, other in zip(ends, targets, targets[::-1]):
         assert np.abs(end - target).mean() < 0.5 * np.abs(end - other).mean()
-    with pytest.raises(ValueError, match="number of frames must be from 2 to 16, got 17"):
+    with pytest.raises(ValueError, match="number of frames must be a whole number from 2 to 16, got 17"):
         diffusion.interpolate(model, face, second, 17, 20)
 
 
@@ -279,8 +279,10 @@ def test_sampling_through_gradio_client(served):
     assert Image.open(grid).format == "PNG" and note.startswith("4 samples, DDIM 10 steps, η = 0: ")
     same, _ = client.predict(2, "DDIM", 10, 0.0, 4, api_name="/diffusion_sample")
     assert np.array_equal(_pixels(grid), _pixels(same))
-    _, drawn = client.predict(-1, "DPM-Solver++", 10, 0.0, 1, api_name="/diffusion_sample")
+    _, drawn = client.predict(None, "DPM-Solver++", 10, 0.0, 1, api_name="/diffusion_sample")
     assert re.fullmatch(r"1 sample, DPM-Solver\+\+ 10 steps: \d+\.\d s \(seed \d+\)\.", drawn), drawn  # drawn at random
+    with pytest.raises(AppError, match="seed must be a whole number from 0 to 2147483647, got -1"):
+        client.predict(-1, "DDIM", 10, 0.0, 1, api_name="/diffusion_sample")  # one rule for seeds in every tab
     with pytest.raises(AppError, match="not in the list of choices"):  # Gradio itself refuses other samplers
         client.predict(2, "Euler", 10, 0.0, 4, api_name="/diffusion_sample")
 

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from genhub import images
-from genhub.images import ImageError, center_crop_resize, make_grid, sanitize_image, to_pil, to_pixel_values
+from genhub.images import ImageError, center_crop_resize, make_grid, quantise, sanitize_image, to_pil, to_pixel_values
 
 
 def _encoded(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -195,3 +195,11 @@ def test_make_grid_tiles_in_rows():
     assert grid.size == (2 * 5 + 1, 2 * 5 + 1)
     assert grid.getpixel((1, 1)) == (0, 0, 0) and grid.getpixel((6, 1)) == (255, 255, 255)
 
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_quantise_is_what_reading_the_saved_png_back_gives(channels):
+    images = torch.rand(3, channels, 5, 7, generator=torch.Generator().manual_seed(channels)) * 2.4 - 1.2
+    expected = torch.stack([to_pixel_values(to_pil(image)) for image in images])
+    assert torch.equal(quantise(images), expected)
+    assert quantise(images).abs().max() <= 1 and not torch.equal(quantise(images), images.clamp(-1, 1))

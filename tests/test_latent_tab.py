@@ -128,7 +128,7 @@ def test_interpolation_strip(vae_explorer):
     assert strip.size == (5 * 34 + 2, 36)
     first = np.asarray(strip)[2:34, 2:34]
     assert np.array_equal(first, np.asarray(to_pil(vae_explorer.decode(state.code[None])[0])))
-    with pytest.raises(ValueError, match="between 2 and 16"):
+    with pytest.raises(ValueError, match="frames must be a whole number from 2 to 16"):
         vae_explorer.interpolate(state, None, 17)
     with pytest.raises(ValueError, match="face first"):
         vae_explorer.interpolate(ExplorerState(), None, 4)

@@ -21,7 +21,7 @@ from genhub.app.tabs import quiz
 from genhub.app.tabs.quiz import REALS_PER_FAKE, SURPRISE, QuizGame, QuizModel, QuizState, load_game, summary
 from genhub.data import DataError, DataSpec, load_split
 from genhub.evaluation.intervals import wilson_interval
-from genhub.images import center_crop_resize, to_pil, to_pixel_values
+from genhub.images import center_crop_resize, quantise, to_pil, to_pixel_values
 from genhub.models import DCGAN
 from genhub.models.rejection_sampling import Rejection, rejection_sample
 
@@ -406,7 +406,7 @@ def test_hard_rounds_serve_fakes_the_discriminator_rates_more_real(bright_game, 
 
     normal, hard = fake_logits("normal"), fake_logits("hard")
     assert hard.mean() > normal.mean() + normal.std()  # well above what plain sampling serves
-    candidates = quiz.quantise(entry.model.sample(64, generator=torch.Generator().manual_seed(0)))
+    candidates = quantise(entry.model.sample(64, generator=torch.Generator().manual_seed(0)))
     assert hard.min() > torch.quantile(Brightness()(candidates), 0.5)  # every hard fake beats the median candidate
     again = bright_game.fakes(entry, "hard", 1, torch.Generator().manual_seed(3))
     assert torch.equal(again, bright_game.fakes(entry, "hard", 1, torch.Generator().manual_seed(3)))  # seeded
@@ -420,7 +420,7 @@ def test_hard_round_with_nothing_accepted_serves_the_best_candidate(bright_game,
         torch.zeros(len(logits), dtype=torch.bool), torch.zeros(len(logits)), float(logits.max())))
     served = bright_game.fakes(entry, "hard", 1, torch.Generator().manual_seed(5))[0]
     generator = torch.Generator().manual_seed(5)  # the same draws, batch after batch
-    candidates = torch.cat([quiz.quantise(entry.model.sample(quiz.HARD_CANDIDATES, generator=generator))
+    candidates = torch.cat([quantise(entry.model.sample(quiz.HARD_CANDIDATES, generator=generator))
                             for _ in range(quiz.HARD_BATCHES)])
     assert torch.equal(served, candidates[Brightness()(candidates).argmax()])
 

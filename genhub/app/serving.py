@@ -27,25 +27,6 @@ import spaces  # ZeroGPU; imports off-Space, where spaces.GPU(f) is f
 from genhub.data import DataError
 from genhub.images import ImageError, sanitize_image
 
-#: Seeds a user may type: the range of ``torch.Generator.manual_seed`` that every tab accepts.
-MAX_SEED = 2**31
-
-
-def parse_seed(value) -> int:
-    """A seed typed by a user (a number, or text of one) -> int in [0, :data:`MAX_SEED`).
-
-    Raises:
-        ValueError: not a whole number in that range.
-    """
-    try:
-        seed = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED - 1}") from None
-    if not 0 <= seed < MAX_SEED or seed != float(value):
-        raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED - 1}, got {value}")
-    return seed
-
-
 #: Our clear errors: their message is shown to the user (or arrives in gradio_client as ``AppError``).
 USER_ERRORS = (ImageError, DataError, ValueError)
 #: The marker :func:`handler` sets on what it returns: the ZeroGPU duration in seconds (an int, or a callable of the

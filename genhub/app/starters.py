@@ -7,13 +7,16 @@
 data (``../shared/data``, when that folder exists) and on data that ships inside scikit-image (otherwise), and
 the measured wall time. A new registry entry adds one row (a test fails while an entry has none).
 ``make demo`` runs this before it launches the app: the app then starts with every model present, and the
-training runs alone on the cores instead of fighting the app's requests for them.
+training runs alone on the cores instead of fighting the app's requests for them. On a CPU two trainings run at
+once, one thread each (:func:`default_lanes`): small steps leave a second thread idle, so two lanes train more
+images per second than one run on both threads (bench/README.md, "The first run").
 
-With the shared data, the judge (genhub's face feature network, :data:`JUDGE`) trains first, and every starter of a
-family with a floor (:mod:`genhub.evaluation.floors`) is evaluated as soon as it is trained: the verdict goes into
-its export, and the quiz plays only the starters that pass. On the shared data every starter stops at a time budget
-(or, the DB-VAE's, after one epoch), never at a step cap, so a faster machine (a GPU) buys a better model in the same
-time; the budgets are what each family needed on 2 cores to show its idea (bench/README.md). The shipped recipes
+With the shared data, the judge (genhub's face feature network, :data:`JUDGE`) trains beside the first starters,
+and every starter of a family with a floor (:mod:`genhub.evaluation.floors`) is evaluated once it and the judge
+are trained: the verdict goes into its export, and the quiz plays only the starters that pass. On the shared data
+every starter stops at a time budget once it has seen the images its family needs (or, the DB-VAE's, after one
+epoch), never at a step cap: a lane of one thread or a slower CPU still gets there, a faster machine (a GPU) buys a
+better model in the same time (bench/README.md). The shipped recipes
 train on 100 images and keep their step caps (epochs, in effect) under a budget.
 """
 
@@ -52,8 +55,9 @@ class Starter:
         shared: flags when :data:`SHARED_DATA` exists (or, for ``speech``, when espeak-ng does); ``{data}`` stands
             for that folder, ``{speech}`` for :data:`SPEECH_DATA`.
         shipped: flags on the data that ships inside a package (see :mod:`genhub.shipped`).
-        minutes: wall time of the shared / shipped recipe on 2 CPU cores, as measured (the progress estimate;
-            each recipe's time budget bounds it on slower machines).
+        minutes: wall time of the shared recipe in a lane of one thread (two lanes on 2 cores of the bf16 kind,
+            its floor evaluation included) and of the shipped one on 2 threads, as measured: the progress
+            estimate.
         speech: the first recipe converts espeak-ng's speech (made into :data:`SPEECH_DATA` before it trains) and
             needs espeak-ng instead of the shared data.
     """
@@ -122,7 +126,7 @@ def _dbvae(*flags: str) -> Starter:
         ("--dataset", "lfw-subset-faces-vs-patches", "--domain_column", "domain", "--resolution", "32", "--latent_dim",
          "16", "--hidden_channels", "16", "--train_batch_size", "16", "--random_flip", "--num_epochs", "20", *flags,
          *_budget(0.5), *_QUIET),
-        (0.5, 0.3))
+        (0.7, 0.3))
 
 
 #: registry key -> its starter: CPU-sized widths and resolutions, a few minutes each (measured: README.md's
@@ -130,12 +134,13 @@ def _dbvae(*flags: str) -> Starter:
 STARTERS: dict[str, Starter] = {
     "dcgan-faces": Starter(
         "dcgan",
-        # the 2016 recipe at batch 12 with DiffAugment: the best FID† at every mark in bench/bench_quality.py
+        # the 2016 recipe at batch 12 with DiffAugment: the best FID† at every mark in bench/bench_quality.py; 24,000
+        # images (14,000 read 91.8% faces and precision 0.46 in a lane, below the floor; 24,000: 99% and 0.77)
         ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--ngf", "32", "--ndf", "32", "--random_flip",
-         "--diffaugment", "color,translation,cutout", "--train_batch_size", "12", *_need(1.6, 14_000), *_QUIET),
+         "--diffaugment", "color,translation,cutout", "--train_batch_size", "12", *_need(2.6, 24_000), *_QUIET),
         ("--dataset", "lfw-subset", "--resolution", "32", "--ngf", "32", "--ndf", "32", "--random_flip",
          "--train_batch_size", "16", "--max_train_steps", "1500", *_budget(1.0), *_QUIET),
-        (1.9, 1.0)),
+        (3.3, 1.0)),
     "vae-faces": Starter(
         "vae",
         ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--latent_dim", "128", "--hidden_channels", "32",
@@ -144,14 +149,14 @@ STARTERS: dict[str, Starter] = {
         ("--dataset", "lfw-subset", "--resolution", "32", "--latent_dim", "32", "--hidden_channels", "16",
          "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1500", "--min_attribute_count", "2",
          *_budget(0.6), *_QUIET),
-        (1.8, 0.4)),
+        (2.1, 0.4)),
     "autoencoder-faces": Starter(
         "autoencoder",
         ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--latent_dim", "128", "--hidden_channels", "32",
          "--random_flip", "--train_batch_size", "64", *_need(1.5, 32_000), *_QUIET),
         ("--dataset", "lfw-subset", "--resolution", "32", "--latent_dim", "32", "--hidden_channels", "16",
          "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1500", *_budget(0.6), *_QUIET),
-        (1.8, 0.8)),
+        (2.2, 0.8)),
     **{key: _dbvae(*flag.split()) for key, flag in DBVAE_FLAGS.items()},
     "cgan-faces": Starter(
         "cgan",
@@ -161,7 +166,7 @@ STARTERS: dict[str, Starter] = {
         ("--dataset", "lfw-subset-faces-vs-patches", "--resolution", "32", "--attributes", "is_face", "--ngf", "32",
          "--ndf", "32", "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1000", *_budget(1.0),
          *_QUIET),
-        (1.9, 1.6)),
+        (2.7, 1.6)),
     "pixelcnn-faces": Starter(
         "pixelcnn",
         # CelebA's aligned faces in grayscale at 16 px, 5x5 kernels (13 rows of context, most of the image): faces in
@@ -173,7 +178,7 @@ STARTERS: dict[str, Starter] = {
         ("--dataset", "lfw-subset", "--resolution", "16", "--num_levels", "16", "--hidden_channels", "32",
          "--num_layers", "6", "--kernel_size", "5", "--random_flip", "--train_batch_size", "16", *_EPOCHS,
          "--num_grid_images", "8", *_budget(1.0), *_QUIET),
-        (3.3, 1.1)),
+        (4.8, 1.1)),
     "pix2pix-sketch2face": Starter(
         "pix2pix",
         ("--dataset", "{data}/sketch2face_celeba_128", "--input_column", "input", "--target_column", "target",
@@ -182,7 +187,7 @@ STARTERS: dict[str, Starter] = {
         ("--dataset", "lfw-subset-sketch", "--input_column", "input", "--target_column", "target",
          "--input_name", "sketch", "--target_name", "face", "--resolution", "64", "--ngf", "32", "--ndf", "32",
          "--train_batch_size", "8", "--random_flip", "--max_train_steps", "600", *_budget(1.5), *_QUIET),
-        (1.8, 1.5)),
+        (2.0, 1.5)),
     "cyclegan-eyeglasses": Starter(
         "cyclegan",
         ("--dataset", "{data}/unpaired_celeba_eyeglasses", "--domain_column", "domain", "--domain_a", "A",
@@ -193,7 +198,7 @@ STARTERS: dict[str, Starter] = {
          "B", "--domain_a_name", "face", "--domain_b_name", "texture_patch", "--resolution", "32", "--ngf", "16",
          "--ndf", "16", "--n_blocks", "4", "--train_batch_size", "4", "--random_flip", "--max_train_steps", "600",
          *_budget(1.0), *_QUIET),
-        (3.3, 1.0)),
+        (4.2, 1.0)),
     "cyclegan-voices": Starter(
         "cyclegan",
         # espeak-ng's two voices where it is installed (speech: 2 min took the log-mel distance to the true clip 38%
@@ -202,7 +207,7 @@ STARTERS: dict[str, Starter] = {
            "--domain_b_name", "high voice", "--resolution", "64", "--ngf", "8", "--ndf", "8", "--n_blocks", "2",
            "--train_batch_size", "4", *stop, *_QUIET)
           for dataset, stop in (("{speech}", _need(1.5, 2_800)), ("synthetic-voices", (*_EPOCHS, *_budget(1.0))))],
-        (2.3, 1.1), speech=True),
+        (3.7, 1.1), speech=True),
     "ddpm-faces": Starter(
         "ddpm",
         # min-SNR-weighted v-prediction at a 5x learning rate (bench/README.md, time to quality): faces in 4 min
@@ -211,28 +216,28 @@ STARTERS: dict[str, Starter] = {
          *_DDPM_RECIPE, *_need(4.0, 19_200), "--num_grid_images", "16", *_QUIET),
         ("--dataset", "lfw-subset", "--resolution", "32", "--random_flip", "--train_batch_size", "16",
          *_DDPM_RECIPE, *_EPOCHS, *_budget(1.5), "--num_grid_images", "16", *_QUIET),
-        (4.3, 1.6)),
+        (8.5, 1.6)),
     "stylegan-faces": Starter(
         "stylegan",
-        # style-based, 300-step stages with 150-step fade-ins, no mixing regularisation (bench/README.md): 97% faces
-        # in 8 min (95% in 6.5, at the quiz floor's bound) where 100-step stages drew colour garbage; no step cap
+        # style-based, 300-step stages with 150-step fade-ins, no mixing regularisation (bench/README.md), 160,000
+        # images: 136,000 (8 min on 2 threads) read 97.3% faces once and 95.1% in a lane, at the quiz floor's bound
         ("--dataset", "{data}/faces_celeba", "--resolution", "32", "--random_flip", *_STYLEGAN_RECIPE,
-         *_need(8.0, 136_000), "--num_grid_images", "16", *_QUIET),
+         *_need(9.5, 160_000), "--num_grid_images", "16", *_QUIET),
         ("--dataset", "lfw-subset", "--resolution", "32", "--random_flip", "--train_batch_size", "16",
          *_STYLEGAN_RECIPE, *_EPOCHS, *_budget(2.0), "--num_grid_images", "16", *_QUIET),
-        (8.5, 2.2)),
+        (15.5, 2.2)),
 }
 
 
-#: genhub's face feature network, the judge of every floor (:mod:`genhub.evaluation.floors`): trained first, when the
-#: shared data is there (its attribute head needs CelebA's labels, which no shipped data has; without it the
-#: starters record no floor and the quiz plays them all). The README's recipe, whole: a 4-epoch judge (3.3 min)
+#: genhub's face feature network, the judge of every floor (:mod:`genhub.evaluation.floors`): trained first in its
+#: lane, when the shared data is there (its attribute head needs CelebA's labels, which no shipped data has; without
+#: it the starters record no floor and the quiz plays them all). The README's recipe, whole: a 4-epoch judge (3.3 min)
 #: called 1.9% of held-out photos non-faces and failed the StyleGAN starter that this one passes (87% against 97%).
 JUDGE_FOLDER = "checkpoints/face-features"
 JUDGE = Starter(
     "face_features",
     ("--dataset", "{data}/faces_celeba", "--nonface_dataset", "{data}/nonface_flowers_128", *_QUIET),
-    (), (7.5, 0.0))
+    (), (11.4, 0.0))
 #: Held-out images (and as many samples) each starter is evaluated on for its floor: at 256 the StyleGAN starter's
 #: face check read 91% where 512 read 95% (bench/README.md); DDIM-50 samples cost most (about 2 min for the DDPM).
 EVALUATION_IMAGES = 512
@@ -406,7 +411,11 @@ def train_all(todo: list[str], registry: dict[str, ModelSpec], data: Path | None
               flush=True)
     waiting: list[str] = []  # trained starters waiting for the judge
     try:
-        with tqdm(total=len(jobs), desc="starters", unit="model", disable=lanes == 1, dynamic_ncols=True) as bar:
+        # the bar counts the estimated minutes of the trainings done, so its time left weighs a StyleGAN above a DB-VAE
+        work = {"face-features": JUDGE.estimate(data), **{key: STARTERS[key].estimate(data) for key in todo}}
+        with tqdm(total=sum(work[key] for _, key in jobs.values()), desc="starters", disable=lanes == 1,
+                  bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed} so far, about {remaining} left]",
+                  dynamic_ncols=True) as bar:
             while jobs:
                 done, _ = concurrent.futures.wait(jobs, return_when=concurrent.futures.FIRST_COMPLETED)
                 for future in done:
@@ -420,7 +429,7 @@ def train_all(todo: list[str], registry: dict[str, ModelSpec], data: Path | None
                         tqdm.write(f"stopped; run the same command again to resume {key}")
                         executor.shutdown(cancel_futures=True)
                         return 1
-                    bar.update()
+                    bar.update(work[key])
                     tqdm.write(_trained_line(key, result, minutes))
                     if key == "face-features":
                         judge_ready = True

@@ -41,7 +41,7 @@ from genhub.data import DataSpec, load_split
 from genhub.evaluation import metrics as M
 from genhub.evaluation.features import face_rate
 from genhub.evaluation.latent import reconstruction_errors, reconstruction_quality
-from genhub.images import to_uint8
+from genhub.images import quantise
 from genhub.models.base import GenhubModel
 
 #: The memorisation gallery's file name in the report folder (never in the export: it shows training images).
@@ -101,11 +101,6 @@ class Evaluation:
 
     def add(self, name: str, value: float, description: str) -> None:
         self.metrics[name], self.descriptions[name] = float(value), description
-
-
-def quantise(images: torch.Tensor) -> torch.Tensor:
-    """Round images (B, C, H, W) in [-1, 1] to the 8-bit values a saved PNG would hold, as real photos are."""
-    return torch.from_numpy(to_uint8(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
 def stack(dataset: torch.utils.data.Dataset, key: str, limit: int | None = None, batch_size: int = 256) -> torch.Tensor:

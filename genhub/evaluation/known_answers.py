@@ -32,7 +32,7 @@ def probes(faces: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, dict[str, 
     """faces: float (N, C, H, W) in [-1, 1], N >= 4 -> (the reference half, {probe name: images of the other half's
     size}), with :data:`REAL` and :data:`BLURRED` first and then one entry per :data:`~genhub.nonfaces.NONFACE_MAKERS`
     kind, all quantised to 8 bits as saved images are."""
-    from genhub.evaluation.families import quantise
+    from genhub.images import quantise
 
     half = len(faces) // 2
     reference, other = faces[:half], faces[half:2 * half]

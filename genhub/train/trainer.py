@@ -305,7 +305,10 @@ class Trainer:
         if self.progress.global_step >= max_steps or self._out_of_time():  # resumed from the run's last checkpoint
             return recent  # (killed while exporting): no step beyond it
         start = time.perf_counter() - self.progress.wall_time
-        with tqdm(total=max_steps, initial=self.progress.global_step, desc="training", unit="step",
+        budget = self.args.max_train_minutes
+        # under a time budget the step count is the machine's: no total, so no made-up time left
+        with tqdm(total=None if budget else max_steps, initial=self.progress.global_step, unit="step",
+                  desc=f"training ({budget:g} min budget)" if budget else "training",
                   disable=not accelerator.is_local_main_process, dynamic_ncols=True) as bar:
             for epoch in range(first_epoch, math.ceil(max_steps / steps_per_epoch)):
                 if self.recipe.on_epoch is not None and not (epoch == first_epoch and skip):

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from genhub.app import inputs
 from genhub.app.loading import LoadedModel, held_out, held_out_images, unavailable
 from genhub.app.serving import handler, readable_upload
 from genhub.app.starters import shared_data
@@ -38,29 +39,12 @@ DISPLAY = 512
 GPU_SECONDS = 60
 
 
-def _whole(value, name: str, low: int, high: int) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a whole number from {low} to {high}") from None
-    if not low <= number <= high or number != float(value):
-        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value}")
-    return number
-
-
 def _temperature(value) -> float:
-    try:
-        temperature = float(value)
-    except (TypeError, ValueError):
-        raise ValueError("temperature must be a number from 0.1 to 2") from None
-    if not 0.1 <= temperature <= 2.0:
-        raise ValueError(f"temperature must be from 0.1 to 2, got {value}")
-    return temperature
+    return inputs.number(value, "temperature", 0.1, 2.0)
 
 
 def _generator(seed) -> tuple[int, torch.Generator]:
-    seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None or seed == "" else _whole(
-        seed, "seed", 0, 2**31 - 1)
+    seed = inputs.seed(seed)
     return seed, torch.Generator().manual_seed(seed)
 
 
@@ -100,7 +84,7 @@ def sample_rows(model: PixelCNN, seed, temperature, num_images) -> Iterator[tupl
     Raises:
         ValueError: a setting out of range.
     """
-    count, temperature = _whole(num_images, "number of images", 1, MAX_IMAGES), _temperature(temperature)
+    count, temperature = inputs.whole(num_images, "number of images", 1, MAX_IMAGES), _temperature(temperature)
     seed, generator = _generator(seed)
     side = model.resolution
     blank = torch.zeros(count, model.channels, side, side, dtype=torch.long)
@@ -125,7 +109,8 @@ def complete(model: PixelCNN, image, region: str, num_completions, temperature, 
     """
     if region not in REGIONS:
         raise ValueError(f"region must be one of {', '.join(REGIONS)}")
-    count, temperature = _whole(num_completions, "number of completions", 1, MAX_IMAGES), _temperature(temperature)
+    count = inputs.whole(num_completions, "number of completions", 1, MAX_IMAGES)
+    temperature = _temperature(temperature)
     seed, generator = _generator(seed)
     face = prepare(model, image)
     side = model.resolution

@@ -6,8 +6,9 @@ label controls and what z does (z vs y disentanglement). The model lives in :mod
 import torch
 from PIL import Image
 
+from genhub.app import inputs
 from genhub.app.loading import LoadedModel
-from genhub.app.serving import handler, parse_seed
+from genhub.app.serving import handler
 from genhub.images import make_grid, show, to_pil
 from genhub.models.cgan import CGAN
 
@@ -34,7 +35,7 @@ def generate(model: CGAN, seed, chosen: list[str] | None) -> tuple[Image.Image, 
     Raises:
         ValueError: a bad seed or an attribute the model does not know.
     """
-    seed, chosen = parse_seed(seed), list(chosen or [])
+    seed, chosen = inputs.seed(seed), list(chosen or [])
     image = _decode(model, _z(model, seed), model.labels(dict.fromkeys(chosen, True)))[0]
     return show(to_pil(image), DISPLAY), f"z from seed {seed}; attributes: {', '.join(chosen) or 'none'}."
 
@@ -46,7 +47,7 @@ def flips(model: CGAN, seed, chosen: list[str] | None) -> tuple[Image.Image, str
     Raises:
         ValueError: as :func:`generate`.
     """
-    seed, chosen = parse_seed(seed), set(chosen or [])
+    seed, chosen = inputs.seed(seed), set(chosen or [])
     base = model.labels(dict.fromkeys(chosen, True))
     settings = [base[0]] + [base[0].clone().index_fill_(0, torch.tensor([i]), 1.0 - float(base[0, i]))
                             for i in range(len(model.attributes))]
@@ -63,7 +64,7 @@ def grid(model: CGAN, seed, rows) -> tuple[Image.Image, str]:
     Raises:
         ValueError: a bad seed or row count.
     """
-    seed = parse_seed(seed)
+    seed = inputs.seed(seed)
     try:
         rows = int(rows)
     except (TypeError, ValueError):

@@ -10,7 +10,6 @@ markdown out) and the Gradio wiring. Faces come from an upload or the held-out s
 # at run time, and postponed (string) annotations would hide it.
 
 import math
-import random
 import time
 from types import SimpleNamespace
 from typing import Callable, Iterator
@@ -18,6 +17,7 @@ from typing import Callable, Iterator
 import torch
 from PIL import Image
 
+from genhub.app import inputs
 from genhub.app.loading import LoadedModel, held_out_images, unavailable
 from genhub.app.serving import handler, readable_upload
 from genhub.data import DataError
@@ -82,41 +82,29 @@ def gpu_seconds(unet_image_calls) -> int:
     return min(MAX_GPU_SECONDS, GPU_BASE_SECONDS + math.ceil(calls / IMAGE_STEPS_PER_GPU_SECOND))
 
 
-def _count(value, name: str, low: int, high: int) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"the {name} must be a whole number from {low} to {high}, got {value!r}") from None
-    if not low <= number <= high:
-        raise ValueError(f"the {name} must be from {low} to {high}, got {number}")
-    return number
-
-
 def max_steps(model: DDPM) -> int:
     """The largest step count offered: :data:`MAX_STEPS`, or T when smaller."""
     return min(MAX_STEPS, model.noise_scheduler.config.num_train_timesteps)
 
 
 def _steps(model: DDPM, value) -> int:
-    return _count(value, "number of steps", 1, model.noise_scheduler.config.num_train_timesteps)
+    return inputs.whole(value, "number of steps", 1, model.noise_scheduler.config.num_train_timesteps)
 
 
 def _sampling(model: DDPM, seed, sampler: str, num_inference_steps, eta) -> tuple[int, int, float, str]:
-    """(seed, steps, eta, label): the seed drawn when empty or negative; eta 0 for samplers without it.
+    """(seed, steps, eta, label): the seed drawn when empty (:func:`genhub.app.inputs.seed`); eta 0 for samplers
+    without it.
 
     Raises:
         ValueError: unknown sampler, steps outside 1..T, eta outside [0, 1] for DDIM.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"Pick a sampler: {', '.join(SAMPLERS)} (got {sampler!r}).")
-    if seed is None or int(seed) < 0:
-        seed = random.SystemRandom().randrange(2**31)
+    seed = inputs.seed(seed)
     steps = _steps(model, num_inference_steps)
-    eta = float(eta or 0.0) if SAMPLERS[sampler].uses_eta else 0.0
-    if not 0.0 <= eta <= 1.0:
-        raise ValueError(f"η must be from 0 to 1, got {eta}")
+    eta = inputs.number(eta or 0.0, "η", 0.0, 1.0) if SAMPLERS[sampler].uses_eta else 0.0
     label = f"{sampler} {steps} steps" + (f", η = {eta:g}" if SAMPLERS[sampler].uses_eta else "")
-    return int(seed), steps, eta, label
+    return seed, steps, eta, label
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -153,13 +141,13 @@ def sample_grid(model: DDPM, seed, sampler: str, num_inference_steps, eta, num_i
                 ) -> tuple[Image.Image, str]:
     """A grid of ``num_images`` (1..:data:`MAX_IMAGES`) samples (:func:`show` at :data:`GRID_SIZE`) and a markdown
     note with the settings and the latency ("16 samples, DDIM 25 steps, η = 0: 3.1 s (seed 0)"). A seed that is
-    empty or negative is drawn at random; the same seed and settings give the same grid.
+    empty is drawn at random; the same seed and settings give the same grid.
 
     Raises:
         ValueError: unknown sampler, steps outside 1..T, eta outside [0, 1], images outside 1..MAX_IMAGES.
     """
     seed, steps, eta, label = _sampling(model, seed, sampler, num_inference_steps, eta)
-    count = _count(num_images, "number of images", 1, MAX_IMAGES)
+    count = inputs.whole(num_images, "number of images", 1, MAX_IMAGES)
     start = time.perf_counter()
     images = model.sample(count, _generator(seed), steps, sampler, eta)
     seconds = time.perf_counter() - start
@@ -179,7 +167,7 @@ def film_strip(model: DDPM, seed, sampler: str, num_inference_steps, eta, num_fr
         ValueError: as :func:`sample_grid`; frames outside 2..MAX_FRAMES.
     """
     seed, steps, eta, label = _sampling(model, seed, sampler, num_inference_steps, eta)
-    chosen = set(frame_indices(steps, _count(num_frames, "number of frames", 2, MAX_FRAMES)))
+    chosen = set(frame_indices(steps, inputs.whole(num_frames, "number of frames", 2, MAX_FRAMES)))
     tops, bottoms, times = [], [], []
     factor = scale_for(len(chosen) * (model.resolution + 2) + 2, STRIP_SIZE)  # of the whole strip, as it grows
     start = time.perf_counter()
@@ -201,15 +189,15 @@ def film_strip(model: DDPM, seed, sampler: str, num_inference_steps, eta, num_fr
 
 def forward_process(model: DDPM, image, timestep, seed=0) -> tuple[Image.Image, Image.Image, str]:
     """The forward process q(x_t | x_0) on a face: (x_0 as the model sees it, x_t, markdown with alpha_bar_t and the
-    mix), the images shown at :data:`FACE_SIZE`. ``seed`` draws eps (same seed: same noise).
+    mix), the images shown at :data:`FACE_SIZE`. ``seed`` draws eps (same seed: same noise; empty: random).
 
     Raises:
         ValueError: no image, t outside [0, T). ImageError: as :func:`prepare`.
     """
     pixel_values = prepare(model, image)
     last = model.noise_scheduler.config.num_train_timesteps - 1
-    t = _count(timestep, "timestep t", 0, last)
-    seed = 0 if seed is None else int(seed)
+    t = inputs.whole(timestep, "timestep t", 0, last)
+    seed = inputs.seed(seed)
     noisy = model.q_sample(pixel_values[None], t, _generator(seed))[0].cpu()
     alpha_bar = float(model.noise_scheduler.alphas_cumprod[t])
     note = (f"t = {t} of T − 1 = {last}: ᾱ_t = {alpha_bar:.4f}, so x_t = {math.sqrt(alpha_bar):.3f} x_0 + "
@@ -250,7 +238,7 @@ def interpolate(model: DDPM, first, second, num_frames, num_inference_steps) -> 
             :func:`prepare`.
     """
     faces = torch.stack([prepare(model, first), prepare(model, second)])
-    frames = _count(num_frames, "number of frames", 2, MAX_FRAMES)
+    frames = inputs.whole(num_frames, "number of frames", 2, MAX_FRAMES)
     steps = _steps(model, num_inference_steps)
     start = time.perf_counter()
     latents = model.invert(faces, steps)

@@ -34,7 +34,7 @@ from genhub.app.serving import DISPLAY_SIZE, handler, inline_png, zero_gpu
 from genhub.app.stats import QuizStats, Tally
 from genhub.data import DataError, ImageDataset
 from genhub.evaluation.intervals import wilson_interval
-from genhub.images import center_crop_resize, to_pil, to_pixel_values
+from genhub.images import center_crop_resize, quantise, to_pil, to_pixel_values
 from genhub.models import GenhubModel
 from genhub.models.rejection_sampling import discriminator_logits, has_discriminator, rejection_sample
 from genhub.shipped import ABOUT
@@ -374,12 +374,6 @@ def pair_html(left: Image.Image, right: Image.Image) -> str:
     faces = "".join(f'<img alt="{side} face" style="{style}" src="{inline_png(image)}">'
                     for side, image in zip(SIDES, (left, right)))
     return f'<div style="display: flex; justify-content: center">{faces}</div>'
-
-
-def quantise(images: torch.Tensor) -> torch.Tensor:
-    """Images float (B, C, H, W) in [-1, 1] -> the same on the 8-bit grid, exactly as a real photo is read
-    (``to_pixel_values(to_pil(x))``), on CPU."""
-    return torch.stack([to_pixel_values(to_pil(image)) for image in images])
 
 
 def dither(image: Image.Image) -> Image.Image:

@@ -21,8 +21,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from genhub.app import inputs
 from genhub.app.loading import LoadedModel
-from genhub.app.serving import handler, parse_seed
+from genhub.app.serving import handler
 from genhub.evaluation.directions import ATTRIBUTES
 from genhub.geometry import condition, sefa
 from genhub.images import make_grid, show
@@ -39,28 +40,6 @@ NUM_SEFA = 8
 #: codes sampled once per model to measure the spread of w along each direction
 SPREAD_SAMPLES = 2000
 GPU_SECONDS = 10
-
-
-def parse_seeds(text) -> list[int]:
-    """"1, 2, 3" (commas or spaces) -> [1, 2, 3]: 1 to :data:`MAX_SEEDS` seeds.
-
-    Raises:
-        ValueError: no seed, too many, or one that is not a whole number in [0, 2^31).
-    """
-    parts = str(text or "").replace(",", " ").split()
-    if not parts or len(parts) > MAX_SEEDS:
-        raise ValueError(f"give 1 to {MAX_SEEDS} seeds separated by commas, got {len(parts)}")
-    return [parse_seed(part) for part in parts]
-
-
-def _psi(value) -> float:
-    try:
-        psi = float(value)
-    except (TypeError, ValueError):
-        raise ValueError("ψ must be a number") from None
-    if not PSI_RANGE[0] <= psi <= PSI_RANGE[1]:
-        raise ValueError(f"ψ must be between {PSI_RANGE[0]:g} and {PSI_RANGE[1]:g}, got {value}")
-    return psi
 
 
 def _z(model: StyleGAN, seeds: list[int]) -> torch.Tensor:
@@ -110,7 +89,8 @@ def mixing_grid(model: StyleGAN, row_seeds, column_seeds, group: str, psi, noise
         ValueError: a progressive GAN, bad seeds, an unknown group or noise mode, ψ out of range.
     """
     _require_styles(model)
-    rows, columns, psi = parse_seeds(row_seeds), parse_seeds(column_seeds), _psi(psi)
+    rows, columns = inputs.seeds(row_seeds, MAX_SEEDS), inputs.seeds(column_seeds, MAX_SEEDS)
+    psi = inputs.number(psi, "ψ", *PSI_RANGE)
     groups = layer_groups(model.num_layers)
     if group not in groups or not len(groups[group]):
         raise ValueError(f"choose a layer range among {', '.join(group_labels(model))}, got {group!r}")
@@ -142,7 +122,7 @@ def growth_strip(model: StyleGAN, seed) -> tuple[Image.Image, str]:
     Raises:
         ValueError: a bad seed.
     """
-    seed = parse_seed(seed)
+    seed = inputs.seed(seed)
     generators = [model.stages[size] for size in sorted(model.stages)] + [model]
     z = model.latents(1, torch.Generator().manual_seed(seed)).cpu()
     images = []
@@ -165,7 +145,7 @@ def truncation_strip(model: StyleGAN, seed) -> tuple[Image.Image, str]:
         ValueError: a progressive GAN or a bad seed.
     """
     _require_styles(model)
-    seed = parse_seed(seed)
+    seed = inputs.seed(seed)
     z = _z(model, [seed]).expand(len(TRUNCATION_STEPS), -1)
     with torch.no_grad():
         ws = torch.cat([model.styles(z[:1], psi) for psi in TRUNCATION_STEPS])
@@ -215,7 +195,7 @@ def direction_strip(model: StyleGAN, directions: WDirections, seed, name: str, c
     Raises:
         ValueError: a bad seed or ψ, an unknown direction, a condition that is not an attribute or is ``name``.
     """
-    seed, psi = parse_seed(seed), _psi(psi)
+    seed, psi = inputs.seed(seed), inputs.number(psi, "ψ", *PSI_RANGE)
     if name not in directions.vectors:
         raise ValueError(f"unknown direction {name!r}; choose one of {', '.join(directions.vectors)}")
     conditions = list(conditions or [])

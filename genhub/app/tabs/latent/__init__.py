@@ -7,22 +7,22 @@ SeFa (Shen & Zhou 2021) in the generator's first layer, and attribute sliders mo
 boundaries of the export's ``attribute_boundaries.safetensors`` when it has them (``python -m
 genhub.evaluation.directions``; unit directions, so an amount is in standard deviations of z); there is no encoder,
 so no upload. With both ``autoencoder-faces`` and ``vae-faces``, a sub-tab compares the two
-(:mod:`genhub.app.tabs.ae_vs_vae`). Math lives in :mod:`genhub.geometry` and :mod:`genhub.evaluation.outlier`; this
-module holds the per-model :class:`Explorer` and the Gradio wiring.
+(:mod:`genhub.app.tabs.latent.ae_vs_vae`, beside this file). Math lives in :mod:`genhub.geometry` and
+:mod:`genhub.evaluation.outlier`; this module holds the per-model :class:`Explorer` and the Gradio wiring.
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 import torch
 from PIL import Image
 
+from genhub.app import inputs
 from genhub.app.loading import LoadedModel, held_out
 from genhub.app.serving import DISPLAY_SIZE, ENLARGED, enlargement_style, handler
-from genhub.app.tabs import ae_vs_vae
+from genhub.app.tabs.latent import ae_vs_vae
 from genhub.data import DataError, ImageDataset
 from genhub.evaluation.outlier import OutlierReference
 from genhub.geometry import INTERPOLATION_MODES, axis_directions, compose, condition, coordinates, interpolate, sefa
@@ -121,13 +121,16 @@ class Explorer:
 
     # ------------------------------------------------------------------------------- actions
     def random_face(self, state: ExplorerState, seed: int | None = None):
-        """z ~ N(0, I) (seeded when ``seed`` is a non-negative int). Returns (image, slider values,
-        attribute values (all 0), seed used, state)."""
-        if seed is None or seed < 0:
-            seed = random.SystemRandom().randrange(2**31)
-        code = torch.randn(self.latent_dim, generator=torch.Generator().manual_seed(int(seed)))
+        """z ~ N(0, I) from ``seed`` (empty: random, :func:`genhub.app.inputs.seed`). Returns (image, slider values,
+        attribute values (all 0), seed used, state).
+
+        Raises:
+            ValueError: a bad seed.
+        """
+        seed = inputs.seed(seed)
+        code = torch.randn(self.latent_dim, generator=torch.Generator().manual_seed(seed))
         image, values, amounts = self._show(state, code)
-        return image, values, amounts, int(seed), state
+        return image, values, amounts, seed, state
 
     def edit(self, state: ExplorerState, values: list[float], amounts: list[float], keep: list[str] | None = None):
         """Decode the code the sliders stand for (see :func:`genhub.geometry.compose`). Returns (image, state).
@@ -208,26 +211,23 @@ class Explorer:
     def interpolate(self, state: ExplorerState, second=None, num_frames: int = 8, mode: str = "spherical",
                     seed: int | None = None) -> Image.Image:
         """A strip of ``num_frames`` (2..16) faces from the face on screen to a second face: ``second``
-        encoded (VAE only), or z ~ N(0, I) from ``seed`` (random when None or negative).
+        encoded (VAE only), or z ~ N(0, I) from ``seed`` (empty: random).
 
         Raises:
-            ValueError: no face on screen yet, a bad frame count or mode, or ``second`` without an encoder.
+            ValueError: no face on screen yet, a bad frame count, mode or seed, or ``second`` without an encoder.
             ImageError: ``second`` cannot be read.
         """
         if state.code is None:
             raise ValueError(("Make, upload or pick a face first" if self.can_encode else "Make a random face first")
                              + ": the strip starts at the face on screen.")
-        if not 2 <= int(num_frames) <= MAX_FRAMES:
-            raise ValueError(f"frames must be between 2 and {MAX_FRAMES}, got {num_frames}")
+        num_frames = inputs.whole(num_frames, "frames", 2, MAX_FRAMES)
         if second is not None:
             if not self.can_encode:
                 raise ValueError("this model has no encoder: interpolate to a random face instead")
             end = self.model.negative_elbo(self.prepare(second)[None])["mu"][0].cpu()
         else:
-            if seed is None or seed < 0:
-                seed = random.SystemRandom().randrange(2**31)
-            end = torch.randn(self.latent_dim, generator=torch.Generator().manual_seed(int(seed)))
-        frames = self.decode(interpolate(state.code, end, int(num_frames), mode))
+            end = torch.randn(self.latent_dim, generator=torch.Generator().manual_seed(inputs.seed(seed)))
+        frames = self.decode(interpolate(state.code, end, num_frames, mode))
         return make_grid(frames, nrow=len(frames))
 
 
@@ -246,10 +246,10 @@ def load_explorer(loaded: LoadedModel, num_sliders: int = NUM_SLIDERS, held_out_
 def build(demo, models: dict[str, LoadedModel], num_sliders: int = NUM_SLIDERS, held_out_examples: bool = True) -> None:
     """Lay out the tab inside the current ``gr.Tab``: one sub-tab per model of ``models`` but the autoencoder
     (``autoencoder-faces``), then, when ``models`` holds both ``autoencoder-faces`` and ``vae-faces``, the sub-tab
-    "Autoencoder vs VAE" (:func:`genhub.app.tabs.ae_vs_vae.build`: its api names start with ``ae_vs_vae_``; a missing
-    model shows its ``missing_message`` there). Api names, with ``P`` the model key with ``-`` replaced by ``_``:
-    ``P_random_face``, ``P_edit``, ``P_interpolate`` and, for a VAE, ``P_encode`` and ``P_held_out_face``. Each takes
-    only what it uses: a VAE's ``P_interpolate`` takes (second photo or None, frames, path, seed), a DCGAN's
+    "Autoencoder vs VAE" (:func:`genhub.app.tabs.latent.ae_vs_vae.build`: its api names start with ``ae_vs_vae_``; a
+    missing model shows its ``missing_message`` there). Api names, with ``P`` the model key with ``-`` replaced by
+    ``_``: ``P_random_face``, ``P_edit``, ``P_interpolate`` and, for a VAE, ``P_encode`` and ``P_held_out_face``. Each
+    takes only what it uses: a VAE's ``P_interpolate`` takes (second photo or None, frames, path, seed), a DCGAN's
     (frames, path, seed), as it has no encoder.
 
     ``held_out_examples=False`` hides the held-out photos (e.g. on a public Space: CelebA's terms).
@@ -344,10 +344,6 @@ def _interpolation_panel(explorer: Explorer, ui: SimpleNamespace) -> None:
     ui.strip = gr.Image(label="interpolation", format="png", interactive=False, buttons=[])
 
 
-def _seed(value) -> int | None:
-    return None if value is None else int(value)
-
-
 def _wire(demo, explorer: Explorer, prefix: str, ui: SimpleNamespace) -> None:
     import gradio as gr
 
@@ -355,7 +351,7 @@ def _wire(demo, explorer: Explorer, prefix: str, ui: SimpleNamespace) -> None:
 
     @handler(gpu_seconds=GPU_SECONDS)
     def random_face(current, seed_value):
-        image, values, amounts, used, current = explorer.random_face(current, _seed(seed_value))
+        image, values, amounts, used, current = explorer.random_face(current, seed_value)
         return image, *values, *amounts, f"z ~ N(0, I), seed {used}", current
 
     keep = [ui.keep] if ui.keep is not None else []
@@ -379,11 +375,11 @@ def _wire(demo, explorer: Explorer, prefix: str, ui: SimpleNamespace) -> None:
 
     @handler(gpu_seconds=GPU_SECONDS)
     def interpolate_to_photo(current, second_file, num_frames, path, seed_value):
-        return explorer.interpolate(current, second_file, int(num_frames), path, _seed(seed_value))
+        return explorer.interpolate(current, second_file, num_frames, path, seed_value)
 
     @handler(gpu_seconds=GPU_SECONDS)
     def interpolate_to_random(current, num_frames, path, seed_value):
-        return explorer.interpolate(current, None, int(num_frames), path, _seed(seed_value))
+        return explorer.interpolate(current, None, num_frames, path, seed_value)
 
     controls = [*ui.sliders, *ui.attributes]
     face_outputs = [ui.face, *controls, ui.info, ui.state]

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from genhub.app import inputs
 from genhub.app.loading import LoadedModel, held_out, unavailable
 from genhub.app.serving import handler
 from genhub.data import DataError, ImageDataset
@@ -56,20 +57,6 @@ COLOURS = {"autoencoder": (230, 137, 60), "VAE": (66, 120, 200)}
 
 
 # ------------------------------------------------------------------------------------------- helpers
-def _integer(value, name: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"the {name} must be a whole number, got {value!r}") from None
-
-
-def _whole(value, name: str, low: int, high: int) -> int:
-    number = _integer(value, name)
-    if not low <= number <= high:
-        raise ValueError(f"the {name} must be from {low} to {high}, got {number}")
-    return number
-
-
 def _device(model) -> torch.device:
     return next(model.parameters()).device
 
@@ -153,18 +140,17 @@ def prior_draws(autoencoder: Autoencoder, vae: VAE, num_images: int = DEFAULT_DR
     N(0, I) row, its fitted-Gaussian row or None when the export has no fitted Gaussian, the VAE's row, markdown
     note with each row's :func:`spread`). Each row is a :func:`genhub.images.make_grid` of ``num_images``
     (1..:data:`MAX_DRAWS`) faces at the model's resolution, width num_images * (resolution + 2) + 2 pixels.
-    ``seed`` None or negative: drawn at random; the same seed gives the same rows.
+    ``seed`` empty: drawn at random (:func:`genhub.app.inputs.seed`); the same seed gives the same rows.
 
     Raises:
-        ValueError: ``num_images`` outside 1..MAX_DRAWS.
+        ValueError: ``num_images`` outside 1..MAX_DRAWS, or a bad seed.
     """
-    count = _whole(num_images, "number of draws", 1, MAX_DRAWS)
-    if seed is None or int(seed) < 0:
-        seed = random.SystemRandom().randrange(2**31)
-    z_autoencoder, z_vae = prior_codes(autoencoder.latent_dim, vae.latent_dim, count, int(seed))
+    count = inputs.whole(num_images, "number of draws", 1, MAX_DRAWS)
+    seed = inputs.seed(seed)
+    z_autoencoder, z_vae = prior_codes(autoencoder.latent_dim, vae.latent_dim, count, seed)
     decoded = {"autoencoder": decode(autoencoder, z_autoencoder), "VAE": decode(vae, z_vae)}
     if autoencoder.latent_gaussian is not None:
-        decoded["fitted"] = autoencoder.sample(count, torch.Generator().manual_seed(int(seed)), fitted=True).float()
+        decoded["fitted"] = autoencoder.sample(count, torch.Generator().manual_seed(seed), fitted=True).float()
     rows = {name: make_grid(images.cpu(), nrow=count) for name, images in decoded.items()}
     if z_autoencoder is z_vae:
         note = (f"{count} draws z ~ N(0, I) ({vae.latent_dim} dimensions, seed {seed}): the same tensor, decoded by "
@@ -239,7 +225,7 @@ def interpolation_strip(model, first, second, num_frames: int = DEFAULT_FRAMES) 
     Raises:
         ValueError: a missing image, frames outside 2..MAX_FRAMES. ImageError: as :func:`prepare`.
     """
-    frames = _whole(num_frames, "number of frames", 2, MAX_FRAMES)
+    frames = inputs.whole(num_frames, "number of frames", 2, MAX_FRAMES)
     codes = encode(model, torch.stack([prepare(model, first), prepare(model, second)]))[0]
     return make_grid(decode(model, interpolate(codes[0], codes[1], frames, "linear")), nrow=frames)
 
@@ -333,7 +319,7 @@ def latent_histogram(autoencoder_codes: torch.Tensor, vae_codes: torch.Tensor, d
         ValueError: ``dimension`` out of range, or no codes.
     """
     dims = min(autoencoder_codes.shape[1], vae_codes.shape[1])
-    index = _whole(dimension, "latent dimension", 0, dims - 1)
+    index = inputs.whole(dimension, "latent dimension", 0, dims - 1)
     if not len(autoencoder_codes) or not len(vae_codes):
         raise ValueError("no held-out codes to draw a histogram of")
     rows = ["| model | codes | N | mean | std |", "|---|---|---:|---:|---:|"]
@@ -566,7 +552,7 @@ def _wire(ui: SimpleNamespace) -> None:
 
     @handler(gpu_seconds=GPU_SECONDS)
     def prior_draws_event(num_images, seed_value):
-        return comparison.prior_draws(num_images, None if seed_value is None else int(seed_value))
+        return comparison.prior_draws(num_images, seed_value)
 
     @handler(gpu_seconds=GPU_SECONDS)
     def reconstruct_event(source):
@@ -574,7 +560,7 @@ def _wire(ui: SimpleNamespace) -> None:
 
     @handler(gpu_seconds=GPU_SECONDS)
     def held_out_face_event(row):
-        return comparison.held_out_face(_integer(row, "held-out face"))
+        return comparison.held_out_face(inputs.whole(row, "held-out face", 0, inputs.MAX_SEED - 1))
 
     @handler(gpu_seconds=GPU_SECONDS)
     def random_held_out_face_event():
@@ -582,7 +568,8 @@ def _wire(ui: SimpleNamespace) -> None:
 
     @handler(gpu_seconds=GPU_SECONDS)
     def interpolate_event(first, second, num_frames):
-        return comparison.interpolate(_integer(first, "first held-out face"), _integer(second, "second held-out face"),
+        return comparison.interpolate(inputs.whole(first, "first held-out face", 0, inputs.MAX_SEED - 1),
+                                      inputs.whole(second, "second held-out face", 0, inputs.MAX_SEED - 1),
                                       num_frames)
 
     @handler(gpu_seconds=HISTOGRAM_GPU_SECONDS)

@@ -1,0 +1,39 @@
+"""The tab kit's input rules: one for seeds, one for whole numbers, one for numbers; every tab uses them."""
+
+import pytest
+
+from genhub.app import inputs
+
+
+@pytest.mark.parametrize("value, expected", [(3, 3), ("7", 7), (2.0, 2), (" 9 ", 9), (0, 0), (10, 10)])
+def test_whole_accepts_whole_numbers_and_text_of_them(value, expected):
+    assert inputs.whole(value, "frames", 0, 10) == expected
+
+
+@pytest.mark.parametrize("value", [None, "", "x", 2.5, "2.5", float("nan"), float("inf"), -1, 11, "1e9", [1]])
+def test_whole_refuses_anything_else_by_name_and_range(value):
+    with pytest.raises(ValueError, match=r"^frames must be a whole number from 0 to 10, got "):
+        inputs.whole(value, "frames", 0, 10)
+
+
+def test_number_keeps_the_range_and_refuses_nan():
+    assert inputs.number("0.5", "ψ", -1, 2) == 0.5 and inputs.number(2, "ψ", -1, 2) == 2.0
+    for value in (float("nan"), "a", None, 2.01, -1.5):
+        with pytest.raises(ValueError, match=r"^ψ must be a number from -1 to 2, got "):
+            inputs.number(value, "ψ", -1, 2)
+
+
+def test_an_empty_seed_is_drawn_and_anything_else_must_be_in_range():
+    drawn = {inputs.seed(empty) for empty in (None, "", "  ") for _ in range(5)}
+    assert len(drawn) > 1 and all(0 <= seed < inputs.MAX_SEED for seed in drawn)
+    assert inputs.seed("42") == 42 and inputs.seed(inputs.MAX_SEED - 1) == inputs.MAX_SEED - 1
+    for value in (-1, inputs.MAX_SEED, 1.5, "seed"):
+        with pytest.raises(ValueError, match="seed must be a whole number from 0 to 2147483647"):
+            inputs.seed(value)
+
+
+def test_seed_lists():
+    assert inputs.seeds("1, 2 3", 6) == [1, 2, 3]
+    for text in ("", "1 2 3 4 5 6 7", "1, -2"):
+        with pytest.raises(ValueError):
+            inputs.seeds(text, 6)
