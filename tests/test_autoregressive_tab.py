@@ -104,7 +104,8 @@ def _demo(models) -> gr.Blocks:
 def test_the_tab_has_the_tables_api_names_and_a_missing_model_says_what_to_do(loaded, tmp_path):
     events = {fn.api_name: fn for fn in _demo({"pixelcnn-faces": loaded}).fns.values()}
     public = {name for name, fn in events.items() if fn.api_visibility == "public"}
-    assert public == set(tab("autoregressive").api_names) and set(events) == public | {"pixelcnn_pick_example"}
+    assert public == set(tab("autoregressive").api_names) and set(events) == public | {"pixelcnn_pick_example",
+                                                                                      "pixelcnn_first_sample"}
     assert getattr(events["pixelcnn_pick_example"].fn, GPU_MARKER) is None
     assert events["pixelcnn_sample"].types_generator and events["pixelcnn_complete"].types_generator
     missing = load_model("pixelcnn-faces", ModelSpec("pixelcnn", str(tmp_path / "absent")))

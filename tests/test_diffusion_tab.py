@@ -208,7 +208,8 @@ def test_the_tab_has_the_tables_api_names_every_event_marked_and_durations_from_
     events = _events(_demo({"ddpm-faces": loaded}))
     public = {name for name, fn in events.items() if fn.api_visibility == "public"}
     assert public == set(tab("diffusion").api_names)
-    assert set(events) == public | {"diffusion_preset", "diffusion_forward_example", "diffusion_invert_example"}
+    assert set(events) == public | {"diffusion_preset", "diffusion_forward_example", "diffusion_invert_example",
+                                    "diffusion_first_sample"}
     assert all(name.startswith("diffusion_") for name in events)
     markers = {name: getattr(fn.fn, GPU_MARKER) for name, fn in events.items()}
     assert markers["diffusion_preset"] is None and markers["diffusion_invert_example"] is None  # no model
@@ -218,6 +219,17 @@ def test_the_tab_has_the_tables_api_names_every_event_marked_and_durations_from_
     assert markers["diffusion_invert"](None, 1000) > markers["diffusion_invert"](None, 10)
     assert markers["diffusion_interpolate"](None, None, 16, 50) > markers["diffusion_interpolate"](None, None, 2, 50)
     assert events["diffusion_film_strip"].types_generator  # Gradio streams it
+
+
+def test_the_tab_opens_with_the_default_settings_grid_made_once(loaded):
+    """What a newcomer sees first: the grid the default settings make (seed 0, DDIM, its steps, 9 images), sampled
+    for the first visitor and served as it is to the next."""
+    first = _events(_demo({"ddpm-faces": loaded}))["diffusion_first_sample"].fn
+    grid, note = first()
+    expected, _ = diffusion.sample_grid(loaded.model, 0, "DDIM", min(diffusion.DEFAULT_STEPS, 100), 0.0,
+                                        diffusion.DEFAULT_IMAGES)
+    assert np.array_equal(_pixels(grid), _pixels(expected)) and note.startswith("9 samples, DDIM")
+    assert first()[1] == note  # the same result again, not a new sample (its latency would differ)
 
 
 def test_presets_fit_the_models_step_range(loaded):

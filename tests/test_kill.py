@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 from test_app import free_port
 
 from conftest import ROOT, tiny_dcgan_args
-from genhub.app.tabs.quiz import DIFFICULTIES
+from genhub.app.tabs.quiz.game import DIFFICULTIES
 from genhub.train.trainer import Trainer
 
 #: 64 rows / batch 8 = 8 steps per epoch: the run ends inside its third epoch, with a last checkpoint of its

@@ -153,7 +153,7 @@ APP = """
     import app
     from genhub.app.loading import load_model
     from genhub.app.registry import resolve_registry
-    from genhub.app.tabs import quiz
+    from genhub.app.tabs.quiz import game as quiz
 
     p = json.loads(sys.argv[1])
     demo = app.build_demo([f"dcgan-faces={p['repo']}"])

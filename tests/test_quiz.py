@@ -17,8 +17,9 @@ from PIL import Image
 from genhub.app.loading import LoadedModel, load_model
 from genhub.app.registry import ModelSpec
 from genhub.app.stats import QuizStats
-from genhub.app.tabs import quiz
-from genhub.app.tabs.quiz import REALS_PER_FAKE, SURPRISE, QuizGame, QuizModel, QuizState, load_game, summary
+from genhub.app.tabs.quiz import game as quiz_game
+from genhub.app.tabs.quiz.game import REALS_PER_FAKE, SURPRISE, QuizGame, QuizModel, QuizState, load_game
+from genhub.app.tabs.quiz.scores import leaderboard, summary
 from genhub.data import DataError, DataSpec, load_split
 from genhub.evaluation.intervals import wilson_interval
 from genhub.images import center_crop_resize, quantise, to_pil, to_pixel_values
@@ -60,7 +61,7 @@ def loaded_export(exports, name: str) -> LoadedModel:
 
 
 def pair_pngs(html: str) -> list[bytes]:
-    """The PNG bytes of the faces inline in a round's HTML (:func:`quiz.pair_html`), left then right."""
+    """The PNG bytes of the faces inline in a round's HTML (:func:`quiz_game.pair_html`), left then right."""
     return [base64.b64decode(data) for data in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)]
 
 
@@ -101,14 +102,14 @@ def test_every_model_serves_the_same_picture_format_at_every_difficulty_it_offer
     expected = {"dcgan": ("normal", "truncated", "hard"), "vae": ("normal", "truncated"), "ddpm": ("normal",)}
     assert entry.difficulties == expected[loaded.spec.family]
     fakes = []
-    real_draw = quiz.SAMPLERS[loaded.spec.family].draw
+    real_draw = quiz_game.SAMPLERS[loaded.spec.family].draw
 
     def recording_draw(model, count, generator, psi):
         fakes.append(real_draw(model, count, generator, psi))
         return fakes[-1]
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(quiz.SAMPLERS, loaded.spec.family, quiz.Sampler(recording_draw, quiz.SAMPLERS[
+        patch.setitem(quiz_game.SAMPLERS, loaded.spec.family, quiz_game.Sampler(recording_draw, quiz_game.SAMPLERS[
             loaded.spec.family].truncates))
         for difficulty in entry.difficulties:
             left, right, state = game.new_round(QuizState(), loaded.key, difficulty)
@@ -149,7 +150,7 @@ def test_held_out_faces_are_prepared_once_with_their_discriminator_logits_and_ah
 
 def test_the_pair_is_two_inline_pngs_alike_but_for_their_pixels(game):
     left, right, _ = game.new_round(QuizState())
-    html = quiz.pair_html(left, right)
+    html = quiz_game.pair_html(left, right)
     pngs = pair_pngs(html)
     assert len(pngs) == 2 and len(pngs[0]) == len(pngs[1])  # uncompressed: the length tells nothing
     for png, image in zip(pngs, (left, right)):
@@ -189,16 +190,16 @@ def test_each_family_draws_its_fake_as_its_row_says(every_model, monkeypatch):
 
         monkeypatch.setattr(entry.model, "sample", recording)
     for key, difficulty, expected in [("dcgan-faces", "normal", {"truncation_psi": 1.0}),
-                                      ("dcgan-faces", "truncated", {"truncation_psi": quiz.TRUNCATION_PSI}),
+                                      ("dcgan-faces", "truncated", {"truncation_psi": quiz_game.TRUNCATION_PSI}),
                                       ("vae-faces", "truncated", {"truncation_psi": 0.7}),
                                       ("ddpm-faces", "normal", {"num_inference_steps": 25})]:
         every_model.new_round(QuizState(), key, difficulty)
         count, kwargs = calls.pop(key)
-        assert count == quiz.POOL_BATCH and isinstance(kwargs.pop("generator"), torch.Generator)
+        assert count == quiz_game.POOL_BATCH and isinstance(kwargs.pop("generator"), torch.Generator)
         assert kwargs == expected
     every_model.new_round(QuizState(), "dcgan-faces", "hard")
     count, kwargs = calls.pop("dcgan-faces")
-    assert count == quiz.HARD_CANDIDATES and kwargs["truncation_psi"] == 1.0  # rejection sampling: plain draws
+    assert count == quiz_game.HARD_CANDIDATES and kwargs["truncation_psi"] == 1.0  # rejection sampling: plain draws
 
 
 def test_difficulties_offered_and_refused_with_a_clear_message(every_model):
@@ -256,7 +257,7 @@ def test_both_images_are_dithered_afresh_within_one_level(game, monkeypatch):
         first, fake_side = play(seed)
         second, _ = play(seed)
         with monkeypatch.context() as undithered:
-            undithered.setattr(quiz, "dither", lambda image: image)
+            undithered.setattr(quiz_game, "dither", lambda image: image)
             clean, clean_fake_side = play(seed)
         assert clean_fake_side == fake_side
         for served, again, exact in zip(first, second, clean):
@@ -267,7 +268,7 @@ def test_both_images_are_dithered_afresh_within_one_level(game, monkeypatch):
 
 def test_dither_is_uniform_and_clipped():
     gray = Image.new("RGB", (100, 100), (0, 128, 255))
-    steps = np.asarray(quiz.dither(gray), dtype=np.int16) - np.asarray(gray, dtype=np.int16)
+    steps = np.asarray(quiz_game.dither(gray), dtype=np.int16) - np.asarray(gray, dtype=np.int16)
     counts = [np.mean(steps[:, :, 1] == step) for step in (-1, 0, 1)]
     assert all(0.3 < count < 0.37 for count in counts), counts  # 10,000 draws: 1/3 +- 5 standard deviations
     assert set(np.unique(steps[:, :, 0])) == {0, 1} and set(np.unique(steps[:, :, 2])) == {-1, 0}
@@ -316,8 +317,8 @@ def test_a_game_refuses_what_it_cannot_play(game, faces_dir):
     with pytest.raises(ValueError, match="repeated model keys"):
         QuizGame([entry, entry])
     unknown = DCGAN(32, latent_dim=8, ngf=4, ndf=4)
-    unknown.family = "progan"  # a family without a row in quiz.SAMPLERS
-    with pytest.raises(ValueError, match="cannot sample family 'progan': add a row to quiz.SAMPLERS"):
+    unknown.family = "progan"  # a family without a row in quiz.game.SAMPLERS
+    with pytest.raises(ValueError, match="cannot sample family 'progan': add a row to quiz.game.SAMPLERS"):
         QuizGame([QuizModel("x", unknown, entry.real_images)])
     empty = load_split(DataSpec(str(faces_dir), resolution=32), "test")
     empty.table = empty.table.select([])
@@ -416,12 +417,12 @@ def test_hard_rounds_serve_fakes_the_discriminator_rates_more_real(bright_game, 
 
 def test_hard_round_with_nothing_accepted_serves_the_best_candidate(bright_game, monkeypatch):
     entry = bright_game.models["dcgan-faces"]
-    monkeypatch.setattr(quiz, "rejection_sample", lambda logits, max_logit, generator: Rejection(
+    monkeypatch.setattr(quiz_game, "rejection_sample", lambda logits, max_logit, generator: Rejection(
         torch.zeros(len(logits), dtype=torch.bool), torch.zeros(len(logits)), float(logits.max())))
     served = bright_game.fakes(entry, "hard", 1, torch.Generator().manual_seed(5))[0]
     generator = torch.Generator().manual_seed(5)  # the same draws, batch after batch
-    candidates = torch.cat([quantise(entry.model.sample(quiz.HARD_CANDIDATES, generator=generator))
-                            for _ in range(quiz.HARD_BATCHES)])
+    candidates = torch.cat([quantise(entry.model.sample(quiz_game.HARD_CANDIDATES, generator=generator))
+                            for _ in range(quiz_game.HARD_BATCHES)])
     assert torch.equal(served, candidates[Brightness()(candidates).argmax()])
 
 
@@ -443,15 +444,15 @@ def test_load_game_reads_the_held_out_split_named_by_the_export(tiny_export, fac
 
 def test_detectability_and_the_evaluate_command_come_from_the_export(tiny_export):
     loaded = load_model("dcgan-faces", ModelSpec("dcgan", str(tiny_export)))
-    assert quiz.DETECTABILITY not in loaded.info.get("metrics", {})
-    entry = quiz.quiz_model(loaded)
+    assert quiz_game.DETECTABILITY not in loaded.info.get("metrics", {})
+    entry = quiz_game.quiz_model(loaded)
     assert entry.detectability is None and entry.evaluate_hint == "`genhub-evaluate EXPORT_FOLDER`"  # no server path
-    loaded.info = {**loaded.info, "metrics": {**loaded.info.get("metrics", {}), quiz.DETECTABILITY: 0.875}}
-    assert quiz.quiz_model(loaded).detectability == 0.875
+    loaded.info = {**loaded.info, "metrics": {**loaded.info.get("metrics", {}), quiz_game.DETECTABILITY: 0.875}}
+    assert quiz_game.quiz_model(loaded).detectability == 0.875
     relative = LoadedModel("vae-faces", ModelSpec("vae", "checkpoints/vae-faces-64", local=True))
     repo = LoadedModel("vae-faces", ModelSpec("vae", "org/vae-faces@abc", local=False))
-    assert quiz.evaluate_hint(relative) == "`genhub-evaluate checkpoints/vae-faces-64`"
-    assert quiz.evaluate_hint(repo) == ("`hf download org/vae-faces --local-dir vae-faces` then "
+    assert quiz_game.evaluate_hint(relative) == "`genhub-evaluate checkpoints/vae-faces-64`"
+    assert quiz_game.evaluate_hint(repo) == ("`hf download org/vae-faces --local-dir vae-faces` then "
                                         "`genhub-evaluate vae-faces`")
 
 
@@ -461,15 +462,15 @@ def test_deception_leaderboard_ranks_models_by_how_often_they_fool_players(game,
     dcgan = QuizModel("dcgan-faces", model, real, evaluate_hint="`genhub-evaluate ckpt/dcgan`")
     vae = QuizModel("vae-faces", model, real, detectability=0.625)
     ddpm = QuizModel("ddpm-faces", model, real, evaluate_hint="`genhub-evaluate ckpt/ddpm`")
-    assert "no rounds played yet" in quiz.leaderboard(stats, [dcgan, vae, ddpm])
-    assert quiz.leaderboard(None, [dcgan]) == ""
+    assert "no rounds played yet" in leaderboard(stats, [dcgan, vae, ddpm])
+    assert leaderboard(None, [dcgan]) == ""
     # dcgan: fooled 1 of 4 (median 3.0 s); vae: fooled 9 of 10; "old-gan" is in the statistics only.
     for correct, seconds in [(True, 1.0), (True, 2.0), (False, 4.0), (True, 5.0)]:
         stats.record("dcgan-faces", correct, seconds, "hard" if seconds > 3 else "normal")
     for index in range(10):
         stats.record("vae-faces", index == 0, 2.0, "truncated")
     stats.record("old-gan", False, 8.0)
-    text = quiz.leaderboard(stats, [dcgan, vae, ddpm])
+    text = leaderboard(stats, [dcgan, vae, ddpm])
     assert "**Everyone:** 15 rounds played; players spot the fake 27% of the time" in text
     rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
     fooled = wilson_interval(9, 10)

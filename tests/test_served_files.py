@@ -29,8 +29,8 @@ import app
 from conftest import ROOT, SHARED_DATA
 from genhub.app.registry import DEFAULT_MODELS
 from genhub.app.serving import DELETE_CACHE, MAX_UPLOAD_BYTES, expire_cache_under_load
-from genhub.app.tabs.quiz import KEYS as QUIZ_KEYS
-from genhub.app.tabs.quiz import SURPRISE, pair_html
+from genhub.app.tabs.quiz.game import KEYS as QUIZ_KEYS
+from genhub.app.tabs.quiz.game import SURPRISE, pair_html
 from genhub.hub.space_bundle import SPACES
 
 #: Quiz rounds played from fresh sessions: more than the 16 held-out faces (``faces_dir``'s test split), so

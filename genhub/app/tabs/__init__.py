@@ -67,7 +67,7 @@ def _latent_api(key: str, vae: bool) -> tuple[str, ...]:
 
 
 TABS: tuple[Tab, ...] = (
-    Tab("quiz", "Which face is fake?", quiz, quiz.KEYS, ("new_round", "guess_left", "guess_right", "everyone")),
+    Tab("quiz", "Which face is fake?", quiz, quiz.game.KEYS, ("new_round", "guess_left", "guess_right", "everyone")),
     Tab("translate", "Image-to-image", translate, ("pix2pix-sketch2face", "cyclegan-eyeglasses"),
         ("select_model", "translate", "translate_sketch")),
     Tab("latent", "Latent explorer", latent, ("vae-faces", "dcgan-faces", "autoencoder-faces"),

@@ -9,6 +9,7 @@ long it took on this server. Math lives in :mod:`genhub.models.pixelcnn` and :mo
 # No `from __future__ import annotations`: Gradio reads the `gr.SelectData` hint of the gallery handler at run time,
 # and postponed (string) annotations would hide it.
 
+import functools
 import threading
 import time
 from typing import Callable, Iterator
@@ -21,6 +22,7 @@ from genhub.app import inputs
 from genhub.app.loading import LoadedModel, held_out, held_out_images, unavailable
 from genhub.app.serving import handler, readable_upload
 from genhub.app.starters import shared_data
+from genhub.app.tabs import kit
 from genhub.data import DataError, load_split
 from genhub.evaluation.outlier import SCORES, auroc, score_dataset
 from genhub.hub.info import data_spec
@@ -187,18 +189,12 @@ def build(demo, models: dict[str, LoadedModel], held_out_examples: bool = True) 
     import gradio as gr
 
     loaded = models[KEY]
-    gr.Markdown("## Autoregressive\nA Gated PixelCNN (van den Oord et al. 2016) writes p(x) = ∏ p(x_i | x_<i): each "
-                "pixel from a softmax over intensity levels given every pixel above and to its left.")
-    if loaded.model is None:
-        gr.Markdown(loaded.missing_message)
+    if not kit.opening("Autoregressive", "A Gated PixelCNN (van den Oord et al. 2016) writes p(x) = ∏ p(x_i | x_<i): "
+                       "each pixel from a softmax over intensity levels given every pixel above and to its left.",
+                       loaded):
         return
     model = loaded.model
-    faces, problem = [], ""
-    if held_out_examples:
-        try:
-            faces = examples(loaded)
-        except DataError as error:
-            problem = f"No held-out examples: {unavailable(loaded, error)}."
+    faces, problem = kit.held_out(loaded, examples, held_out_examples)
     heldout_bits = (loaded.info.get("metrics") or {}).get("heldout_bits_per_dim")
     with gr.Tab("Sample"):
         with gr.Row():
@@ -272,6 +268,14 @@ def build(demo, models: dict[str, LoadedModel], held_out_examples: bool = True) 
     def pick(evt: gr.SelectData):
         return faces[evt.index]
 
+    # what the tab shows when it opens: the default settings' faces, drawn for the first visitor and kept
+    first_faces = functools.cache(lambda: list(sample_rows(model, 0, 1.0, DEFAULT_IMAGES))[-1])
+
+    @handler(gpu_seconds=GPU_SECONDS)
+    def first_draw():
+        return first_faces()
+
+    demo.load(first_draw, None, [grid, sample_note], api_name="pixelcnn_first_sample", api_visibility="private")
     sample_button.click(draw, [seed, temperature, count], [grid, sample_note], api_name="pixelcnn_sample")
     complete_button.click(fill_in, [face, region, completions, complete_temperature, complete_seed],
                           [completed, complete_note], api_name="pixelcnn_complete")

@@ -9,6 +9,7 @@ from PIL import Image
 from genhub.app import inputs
 from genhub.app.loading import LoadedModel
 from genhub.app.serving import handler
+from genhub.app.tabs import kit
 from genhub.images import make_grid, show, to_pil
 from genhub.models.cgan import CGAN
 
@@ -85,10 +86,8 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
     import gradio as gr
 
     loaded = models[KEY]
-    gr.Markdown("## Conditional GAN\nA DCGAN that takes attributes as well as z (Mirza & Osindero 2014; projection "
-                "discriminator, Miyato & Koyama 2018): keep z, change the attributes.")
-    if loaded.model is None:
-        gr.Markdown(loaded.missing_message)
+    if not kit.opening("Conditional GAN", "A DCGAN that takes attributes as well as z (Mirza & Osindero 2014; "
+                       "projection discriminator, Miyato & Koyama 2018): keep z, change the attributes.", loaded):
         return
     model = loaded.model
     with gr.Row():

@@ -9,6 +9,7 @@ markdown out) and the Gradio wiring. Faces come from an upload or the held-out s
 # No `from __future__ import annotations`: Gradio reads the `gr.SelectData` hint of the gallery handler
 # at run time, and postponed (string) annotations would hide it.
 
+import functools
 import math
 import time
 from types import SimpleNamespace
@@ -18,9 +19,9 @@ import torch
 from PIL import Image
 
 from genhub.app import inputs
-from genhub.app.loading import LoadedModel, held_out_images, unavailable
+from genhub.app.loading import LoadedModel, held_out_images
 from genhub.app.serving import handler, readable_upload
-from genhub.data import DataError
+from genhub.app.tabs import kit
 from genhub.evaluation.metrics import psnr
 from genhub.images import (
     center_crop_resize,
@@ -264,17 +265,10 @@ def build(demo, models: dict[str, LoadedModel], held_out_examples: bool = True) 
     import gradio as gr
 
     loaded = models[KEY]
-    gr.Markdown("## Diffusion\nA DDPM (Ho et al. 2020) makes a face by denoising pure noise x_T step by step; "
-                "the forward process q(x_t | x_0) adds that noise to a real face.")
-    if loaded.model is None:
-        gr.Markdown(loaded.missing_message)
+    if not kit.opening("Diffusion", "A DDPM (Ho et al. 2020) makes a face by denoising pure noise x_T step by step; "
+                       "the forward process q(x_t | x_0) adds that noise to a real face.", loaded):
         return
-    faces, problem = [], ""
-    if held_out_examples:
-        try:
-            faces = examples(loaded)
-        except DataError as error:
-            problem = f"No held-out examples: {unavailable(loaded, error)}."
+    faces, problem = kit.held_out(loaded, examples, held_out_examples)
     ui = SimpleNamespace(model=loaded.model, faces=faces, problem=problem)
     with gr.Tabs():
         with gr.Tab("Sampling"):
@@ -283,7 +277,7 @@ def build(demo, models: dict[str, LoadedModel], held_out_examples: bool = True) 
             _forward_panel(ui)
         with gr.Tab("DDIM inversion"):
             _inversion_panel(ui)
-    _wire(ui)
+    _wire(demo, ui)
 
 
 def _gallery(ui: SimpleNamespace, label: str):
@@ -383,10 +377,17 @@ def _inversion_panel(ui: SimpleNamespace) -> None:
     ui.strip = gr.Image(label="slerp between the two inverted faces", format="png", interactive=False)
 
 
-def _wire(ui: SimpleNamespace) -> None:
+def _wire(demo, ui: SimpleNamespace) -> None:
     import gradio as gr
 
     model = ui.model
+    # what the tab shows when it opens: the default settings' grid, sampled for the first visitor and kept
+    first_grid = functools.cache(lambda: sample_grid(model, 0, "DDIM", min(DEFAULT_STEPS, max_steps(model)), 0.0,
+                                                     DEFAULT_IMAGES))
+
+    @handler(gpu_seconds=gpu_seconds(DEFAULT_STEPS * DEFAULT_IMAGES))
+    def first_sample():
+        return first_grid()
 
     @handler(gpu_seconds=None)  # fills the settings, runs no model
     def preset(index: int):
@@ -430,6 +431,7 @@ def _wire(ui: SimpleNamespace) -> None:
     settings = [ui.seed, ui.sampler, ui.steps, ui.eta]
     ui.presets.click(preset, ui.presets, [*settings, ui.num_images], api_name="diffusion_preset",
                      api_visibility="private")
+    demo.load(first_sample, None, [ui.grid, ui.grid_note], api_name="diffusion_first_sample", api_visibility="private")
     ui.sample_button.click(sample, [*settings, ui.num_images], [ui.grid, ui.grid_note], api_name="diffusion_sample")
     ui.film_button.click(film, settings, [ui.film, ui.film_note], api_name="diffusion_film_strip")
     gr.on([ui.forward_button.click, ui.timestep.release], forward, [ui.forward_face, ui.timestep, ui.noise_seed],

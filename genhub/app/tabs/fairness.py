@@ -21,6 +21,7 @@ from genhub.app.loading import LoadedModel, held_out, unavailable
 from genhub.app.registry import DBVAE_FLAGS
 from genhub.app.serving import handler, readable_upload, served_png
 from genhub.app.starters import shared_data
+from genhub.app.tabs import kit
 from genhub.data import DataError, DataSpec, ImageDataset, load_split
 from genhub.evaluation.fairness import PROXY_NOTE, THRESHOLD, audit
 from genhub.images import center_crop_resize, sanitize_image, to_pil, to_pixel_values
@@ -162,15 +163,12 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
     ``fairness_table``, ``fairness_galleries``, ``fairness_score``."""
     import gradio as gr
 
-    gr.Markdown("## Fairness: debiasing a face detector\nThe standard CNN and DB-VAEs (Amini et al. 2019) at several "
-                "α (∞ = uniform sampling, no debiasing), on held-out faces grouped by CelebA's attribute labels. "
-                f"A face counts as detected when P(face) ≥ {THRESHOLD}. **{PROXY_NOTE}**")
-    present = {key: loaded for key, loaded in models.items() if loaded.model is not None}
-    for loaded in models.values():
-        if loaded.model is None:
-            gr.Markdown(loaded.missing_message)
-    if not present:
+    if not kit.opening("Fairness: debiasing a face detector",
+                       "The standard CNN and DB-VAEs (Amini et al. 2019) at several α (∞ = uniform sampling, no "
+                       "debiasing), on held-out faces grouped by CelebA's attribute labels. A face counts as detected "
+                       f"when P(face) ≥ {THRESHOLD}. **{PROXY_NOTE}**", *models.values()):
         return
+    present = {key: loaded for key, loaded in models.items() if loaded.model is not None}
     audits = Audits(present)
     with gr.Row():
         show = gr.Button("Measure every model (recall per group, 95% intervals)", variant="primary")

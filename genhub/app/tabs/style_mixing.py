@@ -24,6 +24,7 @@ from PIL import Image
 from genhub.app import inputs
 from genhub.app.loading import LoadedModel
 from genhub.app.serving import handler
+from genhub.app.tabs import kit
 from genhub.evaluation.directions import ATTRIBUTES
 from genhub.geometry import condition, sefa
 from genhub.images import make_grid, show
@@ -222,14 +223,11 @@ def direction_strip(model: StyleGAN, directions: WDirections, seed, name: str, c
 def build(demo, models: dict[str, LoadedModel]) -> None:
     """Lay out the tab for ``models[KEY]``. Public api names: ``style_mixing``, ``style_growth``,
     ``style_truncation``, ``style_direction``."""
-    import gradio as gr
 
     loaded = models[KEY]
-    gr.Markdown("## Style mixing\nA style-based generator (StyleGAN, Karras et al. 2019) grown progressively (ProGAN, "
-                "Karras et al. 2018): every layer reads its own style w, so the layers of one face can take the "
-                "styles of another.")
-    if loaded.model is None:
-        gr.Markdown(loaded.missing_message)
+    if not kit.opening("Style mixing", "A style-based generator (StyleGAN, Karras et al. 2019) grown progressively "
+                       "(ProGAN, Karras et al. 2018): every layer reads its own style w, so the layers of one face can "
+                       "take the styles of another.", loaded):
         return
     model = loaded.model
     if model.style_based:

@@ -11,6 +11,7 @@ says what was done. Examples come from the held-out split of the dataset named i
 # No `from __future__ import annotations`: Gradio reads the `gr.SelectData` hint of the gallery handler
 # at run time, and postponed (string) annotations would hide it.
 
+import functools
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -253,7 +254,7 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
     for loaded in menu.missing:
         gr.Markdown(loaded.missing_message)
     if menu.entries:
-        _wire(menu, _layout(menu, next(iter(menu.entries.values()))))
+        _wire(demo, menu, _layout(menu, next(iter(menu.entries.values()))))
 
 
 def _layout(menu: Menu, first: Direction) -> SimpleNamespace:
@@ -299,7 +300,7 @@ def _layout(menu: Menu, first: Direction) -> SimpleNamespace:
     return ui
 
 
-def _wire(menu: Menu, ui: SimpleNamespace) -> None:
+def _wire(demo, menu: Menu, ui: SimpleNamespace) -> None:
     import gradio as gr
 
     @handler(gpu_seconds=None)  # reads the data, runs no model
@@ -319,6 +320,18 @@ def _wire(menu: Menu, ui: SimpleNamespace) -> None:
     def pick_example(value: str, evt: gr.SelectData):
         return menu.examples(value)[0][evt.index]
 
+    # what the tab shows when it opens: the first model's first held-out example, translated for the first visitor
+    first_value = next(iter(menu.entries))
+    examples = menu.examples(first_value)[0]
+    if examples:
+        first = functools.cache(lambda: (examples[0], *menu.translate(first_value, examples[0], "crop")))
+
+        @handler(gpu_seconds=GPU_SECONDS)
+        def first_translation():
+            return first()
+
+        demo.load(first_translation, None, [ui.picture, *ui.results], api_name="translate_first_example",
+                  api_visibility="private")
     reconstruction = ui.results[2]
     ui.choice.change(select_model, ui.choice, [ui.gallery, ui.facts, reconstruction], api_name="select_model")
     ui.go.click(translate_image, [ui.choice, ui.picture, ui.fit], ui.results, api_name="translate")

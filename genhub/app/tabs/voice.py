@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw
 
 from genhub.app.loading import LoadedModel, held_out
 from genhub.app.serving import handler
+from genhub.app.tabs import kit
 from genhub.data import DataError
 from genhub.images import to_pil
 
@@ -138,10 +139,8 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
     import gradio as gr
 
     loaded = models[KEY]
-    gr.Markdown("## Voice conversion\nCycleGAN on spectrograms: a clip in one voice becomes the other voice "
-                "(Zhu et al. 2017), window by window; listen to the conversion and to the cycle back.")
-    if loaded.model is None:
-        gr.Markdown(loaded.missing_message)
+    if not kit.opening("Voice conversion", "CycleGAN on spectrograms: a clip in one voice becomes the other voice "
+                       "(Zhu et al. 2017), window by window; listen to the conversion and to the cycle back.", loaded):
         return
     model, names = loaded.model, _names(loaded)
     try:

@@ -1,5 +1,5 @@
-""""Which face is fake?": one real held-out face beside one fresh fake from any of the face generators; the player
-clicks the fake, then sees which model made it, at which difficulty, and how the players' totals rank the models.
+"""The game of "Which face is fake?": how each family draws a fake (:data:`SAMPLERS`), the models it plays
+(:class:`QuizModel`), a player's state and rounds, and :class:`QuizGame`, which makes a round and scores a guess.
 
 The answer (the fake's side), the model of a "Surprise me" round and the discriminator's ratings stay in
 server-side session state until the guess. Both images go through the same path whatever the model (the model's
@@ -21,7 +21,6 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -29,15 +28,13 @@ import torch
 from PIL import Image
 
 from genhub.app.fake_pool import FakePool
-from genhub.app.loading import LoadedModel, held_out, unavailable
-from genhub.app.serving import DISPLAY_SIZE, handler, inline_png, zero_gpu
-from genhub.app.stats import QuizStats, Tally
+from genhub.app.loading import LoadedModel, held_out
+from genhub.app.serving import DISPLAY_SIZE, inline_png
+from genhub.app.stats import QuizStats
 from genhub.data import DataError, ImageDataset
-from genhub.evaluation.intervals import wilson_interval
 from genhub.images import center_crop_resize, quantise, to_pil, to_pixel_values
 from genhub.models import GenhubModel
 from genhub.models.rejection_sampling import discriminator_logits, has_discriminator, rejection_sample
-from genhub.shipped import ABOUT
 
 #: Every face generator the quiz plays (registry keys; each family has a :data:`SAMPLERS` row).
 KEYS = ("dcgan-faces", "vae-faces", "ddpm-faces", "stylegan-faces")
@@ -114,7 +111,7 @@ def supports(model: GenhubModel, difficulty: str) -> bool:
     if difficulty not in DIFFICULTIES:
         raise ValueError(f"unknown difficulty {difficulty!r}; choose one of {', '.join(DIFFICULTIES)}")
     if model.family not in SAMPLERS:
-        raise ValueError(f"the quiz cannot sample family {model.family!r}: add a row to quiz.SAMPLERS")
+        raise ValueError(f"the quiz cannot sample family {model.family!r}: add a row to quiz.game.SAMPLERS")
     return {"normal": True, "truncated": SAMPLERS[model.family].truncates,
             "hard": has_discriminator(model)}[difficulty]
 
@@ -384,79 +381,7 @@ def dither(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8))
 
 
-# ------------------------------------------------------------------------------------ scores and the leaderboard
-def summary(state: QuizState) -> str:
-    """Score, streak and accuracy with a 95% interval, player vs discriminator (over the rounds whose model has
-    one), as markdown."""
-    if state.played == 0:
-        return "No rounds yet. Click the face you think a model made."
-    low, high = wilson_interval(state.correct, state.played)
-    text = (f"**You:** {state.correct}/{state.played} = {state.correct / state.played:.0%} "
-            f"(95% interval {low:.0%}–{high:.0%}) · streak {state.streak} · best {state.best_streak}\n\n")
-    if state.discriminator_played:
-        d_low, d_high = wilson_interval(state.discriminator_correct, state.discriminator_played)
-        text += (f"**Discriminator:** {state.discriminator_correct}/{state.discriminator_played} = "
-                 f"{state.discriminator_correct / state.discriminator_played:.0%} (95% interval "
-                 f"{d_low:.0%}–{d_high:.0%}), on the rounds whose model has one\n\n")
-    return text + "50% is chance: an interval that contains 50% means the fakes fool you as often as not."
-
-
-def _percent_range(interval: tuple[float, float]) -> str:
-    return f"{interval[0]:.0%}–{interval[1]:.0%}"
-
-
-def _seconds(tally: Tally) -> str:
-    return "–" if tally.median_seconds is None else f"{tally.median_seconds:.1f} s"
-
-
-def _detectability(entry: QuizModel | None) -> str:
-    if entry is None:
-        return "not played here"
-    if entry.detectability is None:
-        return f"not evaluated: {entry.evaluate_hint}"
-    return f"{entry.detectability:.0%}"
-
-
-def _ranked(table: dict, models: dict[str, QuizModel]) -> list[tuple[str, Tally]]:
-    """Every model of the table or the quiz, most deceptive first: by the lower end of the fooled interval (a few
-    lucky rounds do not top the board), then by rounds played."""
-    rows = {**{key: Tally(0, 0) for key in models}, **table}
-    return sorted(rows.items(), key=lambda row: (-row[1].fooled_interval[0], -row[1].played, row[0]))
-
-
-def leaderboard(stats: QuizStats | None, models: Sequence[QuizModel] = ()) -> str:
-    """Everyone's totals and the deception leaderboard, as markdown: per model, the rounds, how often its fakes
-    fooled players (1 - spotted) with a 95% Wilson interval, the median response time and its own
-    ``genhub-evaluate`` detectability; then the same split by difficulty. Every model of ``models`` is listed,
-    played or not, and every model the statistics hold. "" when ``stats`` is None."""
-    if stats is None:
-        return ""
-    by_key = {entry.key: entry for entry in models}
-    total = stats.totals()
-    if total.played == 0:
-        text = "**Everyone:** no rounds played yet."
-    else:
-        text = (f"**Everyone:** {total.played} round{'s' * (total.played != 1)} played; players spot the fake "
-                f"{total.rate:.0%} of the time (95% interval {_percent_range(total.interval)}).")
-    rows = "\n".join(f"| {key} | {tally.played} | {f'{tally.fooled:.0%}' if tally.played else '–'} | "
-                     f"{_percent_range(tally.fooled_interval) if tally.played else '–'} | {_seconds(tally)} | "
-                     f"{_detectability(by_key.get(key))} |" for key, tally in _ranked(stats.per_model(), by_key))
-    text += ("\n\n### Deception leaderboard\nHow often each model's fakes fooled the players, most deceptive first "
-             "(by the lower end of the 95% interval). Detectability: the accuracy of a small CNN trained to tell the "
-             "model's fakes from real faces (`genhub-evaluate`; 50% = it cannot).\n\n"
-             f"| model | rounds | players fooled | 95% interval | median response | detectability |\n"
-             f"| --- | --- | --- | --- | --- | --- |\n{rows}")
-    split = stats.per_model_and_difficulty()
-    if split:
-        rows = "\n".join(f"| {key} | {difficulty} | {tally.played} | {tally.fooled:.0%} | "
-                         f"{_percent_range(tally.fooled_interval)} | {_seconds(tally)} |"
-                         for (key, difficulty), tally in split.items())
-        text += ("\n\n**By difficulty**\n\n| model | difficulty | rounds | players fooled | 95% interval | "
-                 f"median response |\n| --- | --- | --- | --- | --- | --- |\n{rows}")
-    return text
-
-
-# ------------------------------------------------------------------------------------ loading and the tab
+# ------------------------------------------------------------------------------------ loading
 def evaluate_hint(loaded: LoadedModel) -> str:
     """Markdown: the ``genhub-evaluate`` command that measures ``loaded``'s detectability (a local export's own
     folder when it is relative; never an absolute server path)."""
@@ -491,108 +416,3 @@ def load_game(*loaded: LoadedModel, dataset: str | None = None, stats: QuizStats
         DataError: a model's held-out data cannot be loaded.
     """
     return QuizGame([quiz_model(entry, dataset) for entry in loaded], stats=stats)
-
-
-def _intro(game: QuizGame) -> str:
-    rows = "\n".join(f"| `{entry.key}` | {type(entry.model).__name__} | {entry.model.resolution}×"
-                     f"{entry.model.resolution} | {', '.join(entry.difficulties)} |" for entry in game.models.values())
-    legend = " · ".join(f"**{name}**: {note}" for name, note in DIFFICULTY_NOTES.items())
-    sources = {entry.real_images.source for entry in game.models.values()}
-    about = "".join(f"\n\n{ABOUT[source]}" for source in sorted(sources) if source in ABOUT)
-    return ("## Which face is fake?\nOne face is a real photo from the held-out set, the other was just made by a "
-            f"model. Pick a model, or *{SURPRISE}* (a random one, revealed with the answer), and a difficulty, then "
-            f"click the fake.\n\n| model | family | resolution | difficulties |\n| --- | --- | --- | --- |\n{rows}"
-            f"\n\n{legend}{about}")
-
-
-def build(demo, models: dict[str, LoadedModel], dataset: str | None = None, stats: QuizStats | None = None) -> None:
-    """Lay out the tab inside the current ``gr.Tab`` for every model of ``models`` that loaded with its held-out
-    faces and does not record a failed floor (the missing are named with what is missing; those below their floor
-    sit out, named above the tab by ``Tab.build``) and wire its events (api names: ``new_round(model, difficulty)``,
-    both optional, default "Surprise me" and "normal"; ``guess_left``, ``guess_right``, ``everyone``).
-
-    ``dataset`` replaces each export's training dataset as the source of real faces; ``stats`` records every
-    finished round (None: not recorded).
-    """
-    import gradio as gr
-
-    playable, missing = [], []
-    for loaded in models.values():
-        if loaded.model is None:
-            missing.append(loaded.missing_message)
-            continue
-        if loaded.below_floor:  # its line (LoadedModel.floor_note) is above the tab: players only meet faces
-            continue
-        try:
-            playable.append(quiz_model(loaded, dataset))
-        except DataError as error:
-            missing.append(f"`{loaded.key}` sits out: the quiz needs held-out real faces, and "
-                           f"{unavailable(loaded, error)}.")
-    if playable:
-        game = QuizGame(playable, stats=stats)
-        if not zero_gpu():  # on ZeroGPU a model runs only inside a request's GPU call: the rounds fill the pools
-            game.start_pool()
-        gr.Markdown(_intro(game))
-    for message in missing:
-        gr.Markdown(message)
-    if playable:
-        _wire(demo, game, stats, _layout(game))
-
-
-def _layout(game: QuizGame) -> SimpleNamespace:
-    import gradio as gr
-
-    ui = SimpleNamespace(state=gr.State(QuizState()), guesses=[])  # the state is deep-copied per session
-    with gr.Row():
-        ui.choice = gr.Radio([SURPRISE, *game.models], value=SURPRISE, label="Model", elem_id="quiz-model",
-                             info="Surprise me: a random model, revealed with the answer")
-        ui.difficulty = gr.Radio(list(game.difficulties()), value="normal", label="Difficulty",
-                                 elem_id="quiz-difficulty")
-    ui.pair = gr.HTML(elem_id="quiz-pair")  # both faces inline (see pair_html)
-    with gr.Row():
-        for side in SIDES:
-            ui.guesses.append(gr.Button(f"The {side} one is fake", variant="primary"))
-    ui.verdict = gr.Markdown()
-    ui.score = gr.Markdown(summary(QuizState()))
-    ui.new_round = gr.Button("New round")
-    ui.everyone = gr.Markdown()
-    return ui
-
-
-def _wire(demo, game: QuizGame, stats: QuizStats | None, ui: SimpleNamespace) -> None:
-    import gradio as gr
-
-    models = list(game.models.values())
-
-    @handler(gpu_seconds=GPU_SECONDS)
-    def start(current: QuizState, model: str = SURPRISE, difficulty: str = "normal"):
-        left_image, right_image, current = game.new_round(current, model, difficulty)
-        return pair_html(left_image, right_image), "", current, gr.update(interactive=True), gr.update(interactive=True)
-
-    @handler(gpu_seconds=None)  # reads the quiz's table of models
-    def offered(model: str, difficulty: str):
-        choices = list(game.difficulties(model))
-        return gr.update(choices=choices, value=difficulty if difficulty in choices else "normal")
-
-    def answer(side: int):
-        @handler(gpu_seconds=None)  # reads the session's round: no model runs
-        def guess(current: QuizState):
-            text, current = game.guess(current, side)
-            return (text, summary(current), leaderboard(stats, models), current, gr.update(interactive=False),
-                    gr.update(interactive=False))
-        return guess
-
-    @handler(gpu_seconds=None)  # reads the shared statistics
-    def everyone():
-        return leaderboard(stats, models)
-
-    round_inputs = [ui.state, ui.choice, ui.difficulty]
-    round_outputs = [ui.pair, ui.verdict, ui.state, *ui.guesses]
-    ui.new_round.click(start, round_inputs, round_outputs, api_name="new_round")
-    demo.load(start, round_inputs, round_outputs, api_visibility="private")
-    demo.load(everyone, None, ui.everyone, api_name="everyone")
-    ui.choice.change(offered, [ui.choice, ui.difficulty], ui.difficulty, api_name="quiz_difficulties",
-                     api_visibility="private")
-    answer_outputs = [ui.verdict, ui.score, ui.everyone, ui.state, *ui.guesses]
-    for side, button in enumerate(ui.guesses):
-        button.click(answer(side), ui.state, answer_outputs, api_name=f"guess_{SIDES[side]}")

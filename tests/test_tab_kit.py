@@ -1,8 +1,13 @@
-"""The tab kit's input rules: one for seeds, one for whole numbers, one for numbers; every tab uses them."""
+"""The tab kit: the input rules (one for seeds, one for whole numbers, one for numbers; every tab uses them) and the
+held-out examples a tab shows, or the sentence saying why it has none."""
+
+from types import SimpleNamespace
 
 import pytest
 
 from genhub.app import inputs
+from genhub.app.tabs import kit
+from genhub.data import DataError
 
 
 @pytest.mark.parametrize("value, expected", [(3, 3), ("7", 7), (2.0, 2), (" 9 ", 9), (0, 0), (10, 10)])
@@ -37,3 +42,16 @@ def test_seed_lists():
     for text in ("", "1 2 3 4 5 6 7", "1, -2"):
         with pytest.raises(ValueError):
             inputs.seeds(text, 6)
+
+
+def test_held_out_examples_or_one_sentence_without_the_servers_path():
+    loaded = SimpleNamespace(key="ddpm-faces", info={"data": {"source": "/srv/secret/faces_celeba"}})
+
+    def broken(_):
+        raise DataError("/srv/secret/faces_celeba/test-00000.parquet: no such file")
+
+    assert kit.held_out(loaded, lambda _: ["face"]) == (["face"], "")
+    assert kit.held_out(loaded, broken, shown=False) == ([], "")
+    faces, problem = kit.held_out(loaded, broken)
+    assert faces == [] and problem.startswith("No held-out examples: the held-out images of `ddpm-faces`")
+    assert "`faces_celeba`" in problem and "/srv" not in problem

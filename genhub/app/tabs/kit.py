@@ -1,0 +1,34 @@
+"""The tab kit's layout pieces: a tab's opening (its title, the idea its model shows, what to run when the model is
+missing) and its held-out examples (or the one sentence saying why there are none). Input rules live in
+:mod:`genhub.app.inputs`."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from genhub.app.loading import LoadedModel, unavailable
+from genhub.data import DataError
+
+
+def opening(title: str, idea: str, *loaded: LoadedModel) -> bool:
+    """Lay out a tab's opening in the current Gradio container: ``## title``, then ``idea`` (markdown, one or two
+    sentences with the paper), then each missing model's message naming the command that makes it. Returns whether
+    any of ``loaded`` has its model (False: the tab lays out nothing more)."""
+    import gradio as gr
+
+    gr.Markdown(f"## {title}\n{idea}")
+    for entry in loaded:
+        if entry.model is None:
+            gr.Markdown(entry.missing_message)
+    return any(entry.model is not None for entry in loaded)
+
+
+def held_out(loaded: LoadedModel, load: Callable[[LoadedModel], list], shown: bool = True) -> tuple[list, str]:
+    """A tab's held-out examples: (``load(loaded)``, "") or, when the data cannot be read (``DataError``), ([], one
+    sentence saying why); ([], "") when not ``shown`` (e.g. a public Space: CelebA's terms)."""
+    if not shown:
+        return [], ""
+    try:
+        return load(loaded), ""
+    except DataError as error:
+        return [], f"No held-out examples: {unavailable(loaded, error)}."
