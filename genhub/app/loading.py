@@ -6,13 +6,9 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 from huggingface_hub import constants, hf_hub_download, is_offline_mode
@@ -22,6 +18,7 @@ from genhub.app.starters import STARTERS, shared_data
 from genhub.data import DataError, ImageDataset, load_split
 from genhub.evaluation.floors import recorded as recorded_floor
 from genhub.hub.info import TRAINING_INFO, data_spec, read_training_info
+from genhub.hub.reachable import hub_reachable
 from genhub.models import MODEL_CLASSES, GenhubModel
 from genhub.paths import locate, located
 
@@ -81,22 +78,6 @@ def how_to_get(key: str, spec: ModelSpec) -> str:
 def device() -> torch.device:
     """CUDA when there is a GPU, else CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-@functools.lru_cache(maxsize=None)
-def hub_reachable(timeout: float = 2.0) -> bool:
-    """Whether a TCP connection to the Hub endpoint opens within ``timeout`` seconds; asked once per process, so
-    an offline machine learns it once instead of retrying every model (Hub clients retry with back-off). Behind
-    a proxy (``HTTPS_PROXY``) the direct probe says nothing: True."""
-    if os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy"):
-        return True
-    url = urlparse(constants.ENDPOINT)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        socket.create_connection((url.hostname, port), timeout=timeout).close()
-    except OSError:
-        return False
-    return True
 
 
 def _from_hub(cls: type[GenhubModel], repo_id: str, revision: str | None,

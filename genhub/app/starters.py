@@ -262,8 +262,8 @@ def fetch_hub_data() -> Path | None:
     """Without :data:`SHARED_DATA`, make the newcomer's folders from public Hub datasets (:func:`genhub.hub_data.
     make_hub_data`, once) and return them; None with one line saying why when the Hub cannot be reached (the
     shipped recipes are used then)."""
-    from genhub.app.loading import hub_reachable
     from genhub.data import DataError
+    from genhub.hub.reachable import hub_reachable
     from genhub.hub_data import CELEBA, FLOWERS, HUB_DATA, make_hub_data
 
     found = shared_data()
