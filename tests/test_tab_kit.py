@@ -55,3 +55,16 @@ def test_held_out_examples_or_one_sentence_without_the_servers_path():
     faces, problem = kit.held_out(loaded, broken)
     assert faces == [] and problem.startswith("No held-out examples: the held-out images of `ddpm-faces`")
     assert "`faces_celeba`" in problem and "/srv" not in problem
+
+
+def test_a_seed_box_can_be_empty_so_random_stays_random():
+    """Gradio's number field shows and sends 0 for an empty value, which made the latent tab's "Random face" draw
+    seed 0 every time: the seed box is text, and empty means a fresh random seed."""
+    import gradio as gr
+
+    with gr.Blocks():
+        empty, zero = kit.seed_box(), kit.seed_box(0)
+    assert isinstance(empty, gr.Textbox) and empty.value == "" and zero.value == "0"
+    assert empty.label == "seed (empty: random)"
+    assert len({inputs.seed(empty.preprocess(empty.value)) for _ in range(4)}) > 1
+    assert inputs.seed(empty.preprocess(3)) == 3  # what gradio_client sends for a number

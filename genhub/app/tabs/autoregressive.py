@@ -198,7 +198,7 @@ def build(demo, models: dict[str, LoadedModel], held_out_examples: bool = True) 
     heldout_bits = (loaded.info.get("metrics") or {}).get("heldout_bits_per_dim")
     with gr.Tab("Sample"):
         with gr.Row():
-            seed = gr.Number(label="seed (empty: random)", value=0, precision=0)
+            seed = kit.seed_box(0)
             temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="temperature",
                                     info="< 1: likelier, smoother pixels; > 1: noisier")
             count = gr.Slider(1, MAX_IMAGES, value=DEFAULT_IMAGES, step=1, label="number of images")
@@ -213,7 +213,7 @@ def build(demo, models: dict[str, LoadedModel], held_out_examples: bool = True) 
                 region = gr.Radio(list(REGIONS), value="lower half", label="hide")
                 completions = gr.Slider(1, MAX_IMAGES, value=DEFAULT_IMAGES, step=1, label="completions")
                 complete_temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="temperature")
-                complete_seed = gr.Number(label="seed (empty: random)", value=0, precision=0)
+                complete_seed = kit.seed_box(0)
         if problem:
             gr.Markdown(problem)
         gallery = gr.Gallery(faces, label="Held-out faces (click one)", columns=NUM_EXAMPLES, height=120,

@@ -302,7 +302,7 @@ def _sampling_panel(ui: SimpleNamespace) -> None:
 
     top = max_steps(ui.model)
     with gr.Row():
-        ui.seed = gr.Number(label="seed (empty: random)", value=0, precision=0)
+        ui.seed = kit.seed_box(0)
         ui.sampler = gr.Radio(list(SAMPLERS), value="DDIM", label="sampler")
     with gr.Row():
         ui.steps = gr.Slider(min(MIN_STEPS, top), top, value=min(DEFAULT_STEPS, top), step=1,

@@ -32,3 +32,13 @@ def held_out(loaded: LoadedModel, load: Callable[[LoadedModel], list], shown: bo
         return load(loaded), ""
     except DataError as error:
         return [], f"No held-out examples: {unavailable(loaded, error)}."
+
+
+def seed_box(value: int | None = None, label: str = "seed"):
+    """A seed field that can be empty, which :func:`genhub.app.inputs.seed` turns into a random seed (the result says
+    which): a text box, because Gradio's number field shows an empty value as 0 and sends 0, so a "Random" button
+    beside it drew the same face every time."""
+    import gradio as gr
+
+    return gr.Textbox("" if value is None else str(value), label=f"{label} (empty: random)", max_lines=1,
+                      placeholder="empty: a random seed")

@@ -22,6 +22,7 @@ from PIL import Image
 from genhub.app import inputs
 from genhub.app.loading import LoadedModel, held_out
 from genhub.app.serving import DISPLAY_SIZE, ENLARGED, enlargement_style, handler
+from genhub.app.tabs import kit
 from genhub.app.tabs.latent import ae_vs_vae
 from genhub.data import DataError, ImageDataset
 from genhub.evaluation.outlier import OutlierReference
@@ -291,7 +292,7 @@ def _face_panel(explorer: Explorer) -> SimpleNamespace:
                                elem_classes=ENLARGED)
             with gr.Row():
                 ui.random_button = gr.Button("Random face", variant="primary")
-                ui.seed = gr.Number(label="seed (empty: random)", value=None, precision=0)
+                ui.seed = kit.seed_box()
             ui.info = gr.Markdown()
         with gr.Column():
             ui.sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=10 ** -SLIDER_DECIMALS, label=label)
@@ -339,7 +340,7 @@ def _interpolation_panel(explorer: Explorer, ui: SimpleNamespace) -> None:
         with gr.Column():
             ui.frames = gr.Slider(2, MAX_FRAMES, value=8, step=1, label="frames")
             ui.mode = gr.Radio(list(INTERPOLATION_MODES), value=INTERPOLATION_MODES[0], label="path")
-            ui.second_seed = gr.Number(label="random second face: seed (empty: random)", value=None, precision=0)
+            ui.second_seed = kit.seed_box(label="random second face: seed")
             ui.interpolate_button = gr.Button("Interpolate")
     ui.strip = gr.Image(label="interpolation", format="png", interactive=False, buttons=[])
 

@@ -30,6 +30,7 @@ from PIL import Image, ImageDraw, ImageFont
 from genhub.app import inputs
 from genhub.app.loading import LoadedModel, held_out, unavailable
 from genhub.app.serving import handler
+from genhub.app.tabs import kit
 from genhub.data import DataError, ImageDataset
 from genhub.evaluation.latent import reconstruction_quality
 from genhub.geometry import interpolate
@@ -483,7 +484,7 @@ def _prior_panel(ui: SimpleNamespace) -> None:
     gr.Markdown("### The same z ~ N(0, I), decoded by both")
     with gr.Row():
         ui.draws = gr.Slider(1, MAX_DRAWS, value=DEFAULT_DRAWS, step=1, label="number of draws")
-        ui.seed = gr.Number(label="seed (empty: random)", value=0, precision=0)
+        ui.seed = kit.seed_box(0)
         ui.draw_button = gr.Button("Decode", variant="primary")
     ui.autoencoder_row = _image("autoencoder: decoder(z), z ~ N(0, I)")
     ui.fitted_row = _image("autoencoder: decoder(z), z from a Gaussian fitted to its codes")
