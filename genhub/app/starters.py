@@ -92,16 +92,16 @@ def _budget(minutes: float) -> tuple[str, ...]:
     return ("--max_train_minutes", str(minutes))
 
 
+#: For the recipes that stop at their budget alone: the trainer's default of 10 epochs is 60 steps of the 100
+#: shipped images, so it would stop them in seconds (measured: the shipped StyleGAN ended in its 4 px stage).
+_EPOCHS = ("--num_epochs", "100000")
+
+
 def _need(minutes: float, images: int) -> tuple[str, ...]:
     """A shared-data recipe's stop rule: ``images`` is what the family needed to show its idea (what it saw in
     ``minutes`` on 2 threads of the bf16 kind, bench/README.md), so a lane of one thread or a slower CPU trains until
     it has seen them; a faster machine trains on to ``minutes``. No step cap (10 epochs would be one on a GPU)."""
-    return ("--max_train_minutes", str(minutes), "--min_train_images", str(images), "--num_epochs", "100000")
-
-
-#: For the recipes that stop at their budget alone: the trainer's default of 10 epochs is 60 steps of the 100
-#: shipped images, so it would stop them in seconds (measured: the shipped StyleGAN ended in its 4 px stage).
-_EPOCHS = ("--num_epochs", "100000")
+    return ("--max_train_minutes", str(minutes), "--min_train_images", str(images), *_EPOCHS)
 
 
 #: The DDPM starter's recipe: v-prediction (Salimans & Ho 2022) with min-SNR-5 weighting (Hang et al. 2023) at 1e-3

@@ -9,7 +9,6 @@ long it took on this server. Math lives in :mod:`genhub.models.pixelcnn` and :mo
 # No `from __future__ import annotations`: Gradio reads the `gr.SelectData` hint of the gallery handler at run time,
 # and postponed (string) annotations would hide it.
 
-import functools
 import threading
 import time
 from typing import Callable, Iterator
@@ -268,14 +267,9 @@ def build(demo, models: dict[str, LoadedModel], held_out_examples: bool = True) 
     def pick(evt: gr.SelectData):
         return faces[evt.index]
 
-    # what the tab shows when it opens: the default settings' faces, drawn for the first visitor and kept
-    first_faces = functools.cache(lambda: list(sample_rows(model, 0, 1.0, DEFAULT_IMAGES))[-1])
-
-    @handler(gpu_seconds=GPU_SECONDS)
-    def first_draw():
-        return first_faces()
-
-    demo.load(first_draw, None, [grid, sample_note], api_name="pixelcnn_first_sample", api_visibility="private")
+    # what the tab shows when it opens: the faces of the default settings
+    kit.show_on_open(demo, lambda: list(sample_rows(model, 0, 1.0, DEFAULT_IMAGES))[-1], [grid, sample_note],
+                     "pixelcnn_first_sample", GPU_SECONDS)
     sample_button.click(draw, [seed, temperature, count], [grid, sample_note], api_name="pixelcnn_sample")
     complete_button.click(fill_in, [face, region, completions, complete_temperature, complete_seed],
                           [completed, complete_note], api_name="pixelcnn_complete")

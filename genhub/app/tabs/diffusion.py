@@ -9,7 +9,6 @@ markdown out) and the Gradio wiring. Faces come from an upload or the held-out s
 # No `from __future__ import annotations`: Gradio reads the `gr.SelectData` hint of the gallery handler
 # at run time, and postponed (string) annotations would hide it.
 
-import functools
 import math
 import time
 from types import SimpleNamespace
@@ -381,13 +380,6 @@ def _wire(demo, ui: SimpleNamespace) -> None:
     import gradio as gr
 
     model = ui.model
-    # what the tab shows when it opens: the default settings' grid, sampled for the first visitor and kept
-    first_grid = functools.cache(lambda: sample_grid(model, 0, "DDIM", min(DEFAULT_STEPS, max_steps(model)), 0.0,
-                                                     DEFAULT_IMAGES))
-
-    @handler(gpu_seconds=gpu_seconds(DEFAULT_STEPS * DEFAULT_IMAGES))
-    def first_sample():
-        return first_grid()
 
     @handler(gpu_seconds=None)  # fills the settings, runs no model
     def preset(index: int):
@@ -431,7 +423,10 @@ def _wire(demo, ui: SimpleNamespace) -> None:
     settings = [ui.seed, ui.sampler, ui.steps, ui.eta]
     ui.presets.click(preset, ui.presets, [*settings, ui.num_images], api_name="diffusion_preset",
                      api_visibility="private")
-    demo.load(first_sample, None, [ui.grid, ui.grid_note], api_name="diffusion_first_sample", api_visibility="private")
+    # what the tab shows when it opens: the grid of the default settings
+    kit.show_on_open(demo, lambda: sample_grid(model, 0, "DDIM", min(DEFAULT_STEPS, max_steps(model)), 0.0,
+                                               DEFAULT_IMAGES),
+                     [ui.grid, ui.grid_note], "diffusion_first_sample", gpu_seconds(DEFAULT_STEPS * DEFAULT_IMAGES))
     ui.sample_button.click(sample, [*settings, ui.num_images], [ui.grid, ui.grid_note], api_name="diffusion_sample")
     ui.film_button.click(film, settings, [ui.film, ui.film_note], api_name="diffusion_film_strip")
     gr.on([ui.forward_button.click, ui.timestep.release], forward, [ui.forward_face, ui.timestep, ui.noise_seed],

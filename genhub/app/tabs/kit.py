@@ -4,9 +4,11 @@ missing) and its held-out examples (or the one sentence saying why there are non
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 from genhub.app.loading import LoadedModel, unavailable
+from genhub.app.serving import handler
 from genhub.data import DataError
 
 
@@ -42,3 +44,16 @@ def seed_box(value: int | None = None, label: str = "seed"):
 
     return gr.Textbox("" if value is None else str(value), label=f"{label} (empty: random)", max_lines=1,
                       placeholder="empty: a random seed")
+
+
+def show_on_open(demo, compute: Callable[[], tuple], outputs: list, api_name: str, gpu_seconds: int) -> None:
+    """Fill ``outputs`` when the page opens with ``compute()``, a tab's first example: computed for the first
+    visitor and kept for every later one (not at build, so the app starts fast; not per visit, so many visitors cost
+    one computation). A private event (``api_name`` stays out of the public API), wrapped like every other."""
+    kept = functools.cache(compute)
+
+    @handler(gpu_seconds=gpu_seconds)
+    def first_example():
+        return kept()
+
+    demo.load(first_example, None, outputs, api_name=api_name, api_visibility="private")

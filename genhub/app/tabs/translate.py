@@ -11,7 +11,6 @@ says what was done. Examples come from the held-out split of the dataset named i
 # No `from __future__ import annotations`: Gradio reads the `gr.SelectData` hint of the gallery handler
 # at run time, and postponed (string) annotations would hide it.
 
-import functools
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,6 +21,7 @@ from PIL import Image
 
 from genhub.app.loading import LoadedModel, held_out, unavailable
 from genhub.app.serving import DISPLAY_SIZE, ENLARGED, enlargement_style, handler, readable_upload
+from genhub.app.tabs import kit
 from genhub.data import DataError
 from genhub.images import ImageError, center_crop_resize, sanitize_image, to_pil, to_pixel_values
 from genhub.shipped import ABOUT
@@ -324,14 +324,8 @@ def _wire(demo, menu: Menu, ui: SimpleNamespace) -> None:
     first_value = next(iter(menu.entries))
     examples = menu.examples(first_value)[0]
     if examples:
-        first = functools.cache(lambda: (examples[0], *menu.translate(first_value, examples[0], "crop")))
-
-        @handler(gpu_seconds=GPU_SECONDS)
-        def first_translation():
-            return first()
-
-        demo.load(first_translation, None, [ui.picture, *ui.results], api_name="translate_first_example",
-                  api_visibility="private")
+        kit.show_on_open(demo, lambda: (examples[0], *menu.translate(first_value, examples[0], "crop")),
+                         [ui.picture, *ui.results], "translate_first_example", GPU_SECONDS)
     reconstruction = ui.results[2]
     ui.choice.change(select_model, ui.choice, [ui.gallery, ui.facts, reconstruction], api_name="select_model")
     ui.go.click(translate_image, [ui.choice, ui.picture, ui.fit], ui.results, api_name="translate")
