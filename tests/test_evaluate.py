@@ -30,11 +30,12 @@ from genhub.models.inception import FIDInceptionV3, sha256_file
 def test_feature_network_export_is_named_versioned_and_measured(feature_network):
     config = json.loads((feature_network / "config.json").read_text())
     info = json.loads((feature_network / "training_info.json").read_text())
-    assert config["name"] == "genhub-face-features" and config["version"] == "2" and len(config["attributes"]) == 40
+    assert config["name"] == "genhub-face-features" and config["version"] == "3" and len(config["attributes"]) == 40
     assert info["family"] == "face-features" and info["global_step"] == 3
     assert 0 <= info["metrics"]["held-out mean attribute accuracy"] <= 1
     rates = {name: value for name, value in info["metrics"].items() if name.startswith("face check")}
-    assert len(rates) == 7 and all(0 <= value <= 1 for value in rates.values())  # 3 face probes, 4 synthetic kinds
+    # 3 face probes and 4 synthetic kinds, at the network's side and at a quarter of it
+    assert len(rates) == 14 and all(0 <= value <= 1 for value in rates.values())
     assert (feature_network / "model.safetensors").is_file()
 
 
@@ -58,7 +59,7 @@ def test_dcgan_evaluation_writes_a_labelled_report_card_and_gallery(tiny_export,
 
     info = json.loads((export / "training_info.json").read_text())
     assert set(report["metrics"]) <= set(info["metrics"]) and info["evaluation"]["report"] == "evaluation.json"
-    name = "face check, genhub-face-features v2"
+    name = "face check, genhub-face-features v3"
     face_check = report["metrics"][name]
     assert 0 <= face_check <= 1 and "face head" in report["metric_descriptions"][name]
     assert info["floor"] == report["floor"] and len(report["floor"]["checks"]) == 2  # the quiz floor's two bounds

@@ -15,7 +15,7 @@ def test_a_quiz_family_passes_only_when_every_bound_holds():
     good = {FACE: 0.99, PRECISION: 0.8, f"FID, {floors.SPACE} (not comparable with published FIDs)": 12.0}
     verdict = floors.check("ddpm", good)
     assert verdict.passed is True and len(verdict.lines) == 2 and all(line.endswith("passed") for line in verdict.lines)
-    noise = floors.check("ddpm", {FACE: 0.0, PRECISION: 0.64})  # what v2 calls the starter's noise: no faces
+    noise = floors.check("ddpm", {FACE: 0.0, PRECISION: 0.64})  # what v2 called the old starter's noise: no faces
     assert noise.passed is False and noise.lines[0] == f"{FACE} = 0 (>= 0.95): FAILED"
 
 
@@ -30,7 +30,7 @@ def test_a_bound_covers_every_metric_it_prefixes():
     both = {f"{FACE} (A->B)": 0.97, f"{FACE} (B->A)": 0.5}
     verdict = floors.check("cyclegan", both)
     assert verdict.passed is False and len(verdict.lines) == 2 and verdict.lines[1].endswith("FAILED")
-    assert floors.check("pixelcnn", {"bits/dim": 1.0}) is None  # no floor declared
+    assert floors.check("dbvae", {"recall": 1.0}) is None  # no floor declared
     assert floors.check("dcgan", {"dtw_l1 A->B": 0.1}, modality="audio") is None  # no voice floor for a DCGAN
 
 
@@ -50,7 +50,7 @@ def test_the_report_and_its_table_carry_the_verdict():
     assert floors.recorded({"floor": report["floor"]}) == report["floor"]
     assert floors.recorded({"floor": {**report["floor"], "space": "genhub-face-features v1"}}) is None
     assert "floor (dcgan): FAILED" in format_report(report)
-    assert build_report("export", "pixelcnn", "faces", "test", space, Evaluation(), 0, 0.0)["floor"] is None
+    assert build_report("export", "dbvae", "faces", "test", space, Evaluation(), 0, 0.0)["floor"] is None
 
 
 def test_a_voice_conversion_must_go_a_fifth_of_the_way_to_the_target_voice_in_both_directions():

@@ -34,23 +34,27 @@ from genhub.train.trainer import Recipe, StepContext, Trainer, train
 
 #: Attributes whose held-out accuracy is written to the card beside the means.
 HEADLINE_ATTRIBUTES = ("Male", "Smiling", "Eyeglasses", "Young")
-#: Shares of a batch's faces shown blurred and grey to the face head (they stay faces), and the blur's sigma range
-#: as a share of the side (1-2.5 px at 64 px: a VAE's blur).
+#: Shares of the faces shown blurred (a VAE's blur is still a face) and of the face head's whole batch shown grey,
+#: and the blur's sigma range as a share of the side (1-2.5 px at 64 px).
 BLURRED_SHARE, GREY_SHARE, BLUR_SIGMA = 0.25, 0.2, (1 / 64, 2.5 / 64)
+#: Share of the face head's batch (faces and non-faces alike) shown at a half or a quarter of the side and resized
+#: back, as a 32 or 16 px sample reaches the 64 px network: the face check then judges the PixelCNN's and the
+#: growth strip's 16 px images.
+LOW_RES_SHARE = 0.25
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Train the face-attribute and face-check network with Accelerate.")
     add_training_args(parser)
     model = parser.add_argument_group("feature network")
-    model.add_argument("--width", type=int, default=16, help="stem channels (features: width * 16 at 64 px)")
+    model.add_argument("--width", type=int, default=8, help="stem channels (features: width * 16 at 64 px)")
     model.add_argument("--weight_decay", type=float, default=1e-4)
     model.add_argument("--nonface_dataset", default=None,
                        help="real non-face photos for the face head (e.g. ../shared/data/nonface_flowers_128)")
     model.add_argument("--synthetic_nonfaces", type=float, default=0.5,
                        help="synthetic non-faces per face of each batch (genhub.nonfaces)")
-    parser.set_defaults(learning_rate=1e-3, adam_beta1=0.9, num_epochs=8, train_batch_size=128, use_ema=False,
-                        random_flip=True)
+    parser.set_defaults(resolution=64, learning_rate=1e-3, adam_beta1=0.9, num_epochs=8, train_batch_size=128,
+                        use_ema=False, random_flip=True)
     args = parser.parse_args(argv)
     args.data = DataSpec(args.dataset, args.resolution, 3, {"pixel_values": args.image_column})
     args.nonface_data = (DataSpec(args.nonface_dataset, args.resolution, 3, {"pixel_values": None})
@@ -104,22 +108,35 @@ class FeatureHparams:
 
 def face_check_batch(pixel_values: torch.Tensor, is_face: torch.Tensor, synthetic_nonfaces: float
                      ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The face head's batch: the faces with a share blurred and a share grey, the non-face rows, and synthetic
-    non-faces made from the (unaltered) faces, all drawn from the torch RNG (checkpointed: resume is exact).
-    Returns (images float (N, 3, R, R) in [-1, 1], is_face float32 (N,))."""
+    """The face head's batch: the faces with a share blurred, the non-face rows, and synthetic non-faces made from
+    the (unaltered) faces; then a share of all of them grey and a share at a lower resolution
+    (:func:`low_resolution`): faces and non-faces alike, so that grey or a low resolution is never a cue for "face"
+    (v2 greyed only the faces and called a fifth of grey flowers faces). All drawn from the torch RNG
+    (checkpointed: resume is exact). Returns (images float (N, 3, R, R) in [-1, 1], is_face float32 (N,))."""
     faces = pixel_values[is_face > 0.5]
     synthetic = make_nonfaces(faces[:round(len(faces) * synthetic_nonfaces)], None).to(pixel_values)
-    altered = faces.clone()
-    side = faces.shape[-1]
+    faces = faces.clone()
     blurred = torch.rand(len(faces)) < BLURRED_SHARE
     if blurred.any():
-        sigma = float(torch.empty(1).uniform_(*BLUR_SIGMA)) * side
-        altered[blurred] = gaussian_blur(faces[blurred], sigma)
-    grey = torch.rand(len(faces)) < GREY_SHARE
-    altered[grey] = altered[grey].mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
-    images = torch.cat([altered, pixel_values[is_face <= 0.5], synthetic])
+        sigma = float(torch.empty(1).uniform_(*BLUR_SIGMA)) * faces.shape[-1]
+        faces[blurred] = gaussian_blur(faces[blurred], sigma)
+    images = torch.cat([faces, pixel_values[is_face <= 0.5], synthetic])
+    grey = torch.rand(len(images)) < GREY_SHARE
+    images[grey] = images[grey].mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+    low = torch.rand(len(images)) < LOW_RES_SHARE
+    images[low] = low_resolution(images[low], int(torch.randint(1, 3, ())))
     targets = torch.cat([torch.ones(len(faces)), torch.zeros(len(images) - len(faces))]).to(pixel_values.device)
     return images, targets
+
+
+def low_resolution(images: torch.Tensor, halvings: int = 1) -> torch.Tensor:
+    """images float (N, C, R, R) -> the same at side R / 2**halvings (antialiased) and resized back to R
+    (bilinear, as :meth:`FaceFeatureNet._prepare` enlarges a small image)."""
+    if len(images) == 0:
+        return images
+    side = images.shape[-1]
+    small = F.interpolate(images, size=(side >> halvings,) * 2, mode="bilinear", align_corners=False, antialias=True)
+    return F.interpolate(small, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
 
 
 def training_step(ctx: StepContext, batch: dict) -> dict[str, torch.Tensor]:
@@ -143,7 +160,8 @@ def face_check_rates(model: FaceFeatureNet, faces: torch.Tensor, nonfaces: torch
                      seed: int = 0) -> dict[str, float]:
     """How often the face check (P(face) > 0.5) says "face" on held-out faces (float (N, 3, R, R) in [-1, 1]),
     on the same faces blurred (sigma 2 px at 64 px), grey, on held-out non-face rows, and on each synthetic
-    non-face kind made from the faces."""
+    non-face kind made from the faces; and on each of these at a quarter of the side (:func:`low_resolution`: 16 px
+    at 64 px)."""
     generator = torch.Generator().manual_seed(seed)
     side = faces.shape[-1]
     probes = {"held-out faces": faces, "blurred held-out faces": gaussian_blur(faces, 2 * side / 64),
@@ -151,6 +169,7 @@ def face_check_rates(model: FaceFeatureNet, faces: torch.Tensor, nonfaces: torch
     if nonfaces is not None:
         probes["held-out non-face photos"] = nonfaces
     probes.update({kind: make(faces, generator) for kind, make in NONFACE_MAKERS.items()})
+    probes.update({f"{name} at a quarter of the side": low_resolution(images, 2) for name, images in probes.items()})
     return {f"face check: share called faces, {name}": float((model.face_probability(images) > 0.5).float().mean())
             for name, images in probes.items()}
 
