@@ -2,6 +2,7 @@
 fast, single answer when the Hub cannot be reached."""
 
 import importlib
+import json
 import shlex
 import shutil
 import socket
@@ -18,6 +19,7 @@ from genhub.app.registry import DEFAULT_MODELS, ModelSpec, is_local, resolve_reg
 from genhub.app.starters import STARTERS, missing
 from genhub.hub.info import read_training_info
 from genhub.models import MODEL_CLASSES
+from genhub.models.face_features import VERSION
 
 
 def test_every_registry_entry_has_a_starter():
@@ -191,3 +193,18 @@ def test_with_the_shared_data_the_judge_trains_beside_a_starter_and_each_starter
     out = capsys.readouterr().out
     assert "first the judge of every floor" in out
     assert "dcgan-faces: trained in" in out and ("passes its floor: face check" in out or "BELOW its floor" in out)
+
+
+def test_a_judge_of_another_version_is_set_aside_and_not_used(tmp_path, capsys):
+    folder = tmp_path / "face-features"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"weights")
+    (folder / "config.json").write_text(json.dumps({"version": "2"}))
+    assert not starters.judge_current(folder)
+    starters._set_aside_old_judge(folder)
+    assert not folder.exists() and (tmp_path / "face-features-v2" / "model.safetensors").is_file()
+    assert "face-features-v2" in capsys.readouterr().out
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"weights")
+    (folder / "config.json").write_text(json.dumps({"version": VERSION}))
+    assert starters.judge_current(folder)

@@ -26,6 +26,7 @@ import argparse
 import concurrent.futures
 import contextlib
 import importlib
+import json
 import multiprocessing
 import os
 import shutil
@@ -232,13 +233,13 @@ STARTERS: dict[str, Starter] = {
 
 #: genhub's face feature network, the judge of every floor (:mod:`genhub.evaluation.floors`): trained first in its
 #: lane, when the shared data is there (its attribute head needs CelebA's labels, which no shipped data has; without
-#: it the starters record no floor and the quiz plays them all). The README's recipe, whole: v3 at 32 px, 8 epochs in
-#: about 3 lane-minutes (v2 at 64 px took 11.4, the first run's critical path; bench/README.md).
+#: it the starters record no floor and the quiz plays them all). The README's recipe, whole: v3, 8 epochs in about
+#: 6 lane-minutes (v2, twice the channels, took 11.4: the first run's critical path; bench/README.md).
 JUDGE_FOLDER = "checkpoints/face-features"
 JUDGE = Starter(
     "face_features",
     ("--dataset", "{data}/faces_celeba", "--nonface_dataset", "{data}/nonface_flowers_128", *_QUIET),
-    (), (3.0, 0.0))
+    (), (6.0, 0.0))
 #: Held-out images (and as many samples) each starter is evaluated on for its floor: at 256 the StyleGAN starter's
 #: face check read 91% where 512 read 95% (bench/README.md); DDIM-50 samples cost most (about 2 min for the DDPM).
 EVALUATION_IMAGES = 512
@@ -333,6 +334,34 @@ def judge(export: Path, family: str, network: str | Path | None = None, images: 
     return f"{verdict}: " + "; ".join(floor["checks"])
 
 
+def judge_current(folder: Path) -> bool:
+    """Whether ``folder`` holds a trained judge of the feature space genhub measures in now (its ``config.json``
+    names the current :data:`~genhub.models.face_features.VERSION`)."""
+    from genhub.models.face_features import VERSION
+
+    try:
+        version = json.loads((folder / "config.json").read_text()).get("version")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return version == VERSION and (folder / "model.safetensors").is_file()
+
+
+def _set_aside_old_judge(folder: Path) -> None:
+    """A judge of another version cannot be resumed or used: it moves to ``<folder>-v<version>`` (kept, since
+    figures measured in it may be quoted) and a judge of the current version trains in its place."""
+    if not folder.exists():
+        return
+    try:
+        version = json.loads((folder / "config.json").read_text()).get("version", "old")
+    except (OSError, ValueError, AttributeError):
+        version = "old"
+    aside = folder.with_name(f"{folder.name}-v{version}")
+    while aside.exists():
+        aside = aside.with_name(aside.name + "-old")
+    folder.rename(aside)
+    print(f"the judge in {os.path.relpath(folder)} is of another version: kept as {os.path.relpath(aside)}", flush=True)
+
+
 def default_lanes() -> int:
     """Trainings at once: one on a GPU, else two on a CPU with 2+ cores (each with half the cores). Two lanes of one
     thread train 1.2x (DDPM, PixelCNN, batch-64 models) to 1.7x (DCGAN, pix2pix, StyleGAN) the images per second
@@ -392,7 +421,7 @@ def train_all(todo: list[str], registry: dict[str, ModelSpec], data: Path | None
     threads = max(1, len(os.sched_getaffinity(0)) // lanes) if lanes > 1 else None
     order = sorted(todo, key=lambda key: -STARTERS[key].estimate(data))
     judge_folder = locate(JUDGE_FOLDER)
-    judge_ready = data is None or (judge_folder / "model.safetensors").is_file()
+    judge_ready = data is None or judge_current(judge_folder)
     executor = (concurrent.futures.ProcessPoolExecutor(lanes, mp_context=multiprocessing.get_context("spawn"))
                 if lanes > 1 else _InThisProcess())
     jobs: dict[concurrent.futures.Future, tuple[str, str]] = {}
@@ -402,6 +431,7 @@ def train_all(todo: list[str], registry: dict[str, ModelSpec], data: Path | None
         jobs[executor.submit(_in_lane, threads, log, work, *args)] = (kind, key)
 
     if not judge_ready:
+        _set_aside_old_judge(judge_folder)
         print(f"first the judge of every floor, genhub's face feature network (~{JUDGE.estimate(data):g} min)",
               flush=True)
         submit("train", "face-features", train_starter, "face-features",
@@ -467,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     where = (f"the shared data in {data}" if data == SHARED_DATA else f"the Hub's data in {data}" if data else
              "data shipped with scikit-image (no ../shared/data here)")
     estimates = sorted((STARTERS[key].estimate(data) for key in todo), reverse=True)
-    if data is not None and not (locate(JUDGE_FOLDER) / "model.safetensors").is_file():
+    if data is not None and not judge_current(locate(JUDGE_FOLDER)):
         estimates.insert(0, JUDGE.estimate(data))
     print(f"{len(todo)} starter(s) to train on {where}, about {makespan(estimates, lanes):.0f} min in {lanes} "
           f"lane(s) (as measured on 2 cores of an AMD EPYC with native bf16)")
