@@ -1,16 +1,27 @@
-"""Shared fixtures: small slices of ../shared/data (or scikit-image's faces on a machine without it),
-and one tiny trained export reused by the app and quiz tests."""
+"""The tests' one helper module: shared fixtures (small slices of ../shared/data, or scikit-image's faces on a
+machine without it; tiny trained exports), launching a demo or the app, hostile files for image endpoints, and the
+quiz's helpers. Test files import from here, never from each other."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import io
+import json
 import os
+import re
+import struct
+import subprocess
+import sys
 import tempfile
+import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 
 # Set before any Hugging Face import (none above reads them): tests never reach the network or write the repo.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -284,22 +295,47 @@ def tiny_feature_args(dataset: Path | str, output_dir: Path, *extra: str) -> lis
             "--train_batch_size", "8", "--num_grid_images", "4", "--save_images_steps", "5", *extra]
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(demo, **launch_options):
+    """``demo`` queued and launched on a free local port as app.py launches it (``launch_options`` added): yields its
+    URL; closed afterwards."""
+    port = free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                        **launch_options)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@contextlib.contextmanager
+def client_of(demo):
+    """``demo`` launched (:func:`serving`): yields (demo, a gradio_client ``Client`` of it); closed afterwards."""
+    from gradio_client import Client
+
+    with serving(demo) as url:
+        yield demo, Client(url, verbose=False)
+
+
 @contextlib.contextmanager
 def served_tab(module, models: dict):
-    """A tab module's ``build(demo, models)`` in its own ``gr.Blocks``, launched on a free local port: yields
-    (demo, a gradio_client ``Client`` of it); closed afterwards."""
+    """A tab module's ``build(demo, models)`` in its own ``gr.Blocks``, launched (:func:`client_of`): yields (demo, a
+    gradio_client ``Client`` of it); closed afterwards."""
     import gradio as gr
-    from gradio_client import Client
-    from test_app import free_port
 
     with gr.Blocks() as demo:
         module.build(demo, models)
-    port = free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield demo, Client(f"http://127.0.0.1:{port}/", verbose=False)
-    finally:
-        demo.close()
+    with client_of(demo) as both:
+        yield both
 
 
 @contextlib.contextmanager
@@ -335,3 +371,171 @@ def feature_network(faces_dir, tmp_path_factory):
         "--dataset", str(faces_dir), "--output_dir", str(output), "--resolution", "32", "--width", "8",
         "--train_batch_size", "16", "--max_train_steps", "3", "--num_grid_images", "4"]))
     return output
+
+
+# ------------------------------------------------------------------------------------------- hostile files
+#: What a clear message never contains: a temp path, a traceback, an exception class, PIL's name or text, or
+#: Gradio's generic wrapper of an unexpected exception.
+UNCLEAR = re.compile(rf"{re.escape(tempfile.gettempdir())}|/tmp|Traceback|\b[A-Z]\w*(Error|Exception)\b|PIL"
+                     r"|cannot identify|upstream Gradio app")
+#: The sanitiser's refusals of a file as such (not of its size or content): a readable file never gets one.
+FILE_REFUSALS = re.compile(r"cannot be decoded|not an image file|larger than the|is empty \(0 bytes\)|SVG")
+
+
+def encoded(image: Image.Image, fmt: str, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png(width: int, height: int, bit_depth: int, colour_type: int, rows) -> bytes:
+    """A PNG written by hand (PIL cannot write 48-bit RGB): ``rows`` yields each scanline's bytes, unfiltered."""
+    stream = zlib.compressobj(1)
+    data = b"".join(stream.compress(b"\x00" + row) for row in rows) + stream.flush()
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A 1x1 PNG whose header (IHDR, with a valid CRC) claims ``width`` x ``height`` pixels."""
+    data = bytearray(encoded(Image.new("L", (1, 1)), "PNG"))
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+def hostile_files() -> dict[str, tuple[bytes, bool]]:
+    """name -> (bytes, readable): readable files are odd but valid images; the others must be refused."""
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    png, jpeg = encoded(photo, "PNG"), encoded(photo, "JPEG")
+    bad_crc = bytearray(png)
+    bad_crc[29] ^= 0xFF  # the IHDR chunk's CRC
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees
+    frames = [Image.new("RGB", (40, 40), colour) for colour in ("red", "green", "blue")]
+    gif, tiff_pages = io.BytesIO(), io.BytesIO()
+    frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    frames[0].save(tiff_pages, format="TIFF", save_all=True, append_images=frames[1:])
+    palette = Image.new("P", (40, 40))
+    palette.putpalette([0, 0, 255] * 256)
+    gradient = np.linspace(0, 1, 48 * 48, dtype=np.float32).reshape(48, 48)
+    rgb48 = (rng.random((48, 48, 3)) * 65535).astype(">u2")
+    svg = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><circle r="9"/></svg>'
+    html = b"<!DOCTYPE html><html><body><img src=x onerror=alert(1)></body></html>"
+    return {
+        "empty.png": (b"", False),
+        "random-bytes.png": (rng.bytes(4096), False),
+        "truncated.png": (png[: len(png) // 2], False),
+        "truncated.jpg": (jpeg[: len(jpeg) // 2], False),
+        "bad-crc.png": (bytes(bad_crc), False),
+        "bomb-header.png": (_png_claiming(30000, 30000), False),  # 67 bytes
+        "huge-header.png": (_png_claiming(9000, 9000), False),  # beyond our limit, below PIL's default one
+        # 2.9 MB of real pixel data: 13000x13000 RGBA, below PIL's default limit (Gradio decoded it: +1.3 GB)
+        "bomb.png": (_png(13000, 13000, 8, 6, (bytes(13000 * 4) for _ in range(13000))), False),
+        "drawing.svg": (svg, False),
+        "svg-named.png": (svg, False),
+        "html-named.png": (html, False),
+        "text-named.jpg": (b"this is not an image, just some text\n" * 20, False),
+        "1x1.png": (encoded(Image.new("RGB", (1, 1), "blue"), "PNG"), True),
+        "4000x200.png": (encoded(Image.new("RGB", (4000, 200), "green"), "PNG"), True),
+        "rgba.png": (encoded(Image.new("RGBA", (64, 64), (255, 0, 0, 128)), "PNG"), True),
+        "cmyk.jpg": (encoded(photo.convert("CMYK"), "JPEG"), True),
+        "gray16.png": (encoded(Image.fromarray((gradient * 65535).astype(np.uint16)), "PNG"), True),
+        "rgb48.png": (_png(48, 48, 16, 2, (row.tobytes() for row in rgb48)), True),
+        "int32.tif": (encoded(Image.fromarray((gradient * 2e9).astype(np.int32)), "TIFF"), True),
+        "float32.tif": (encoded(Image.fromarray(gradient), "TIFF"), True),
+        "palette.png": (encoded(palette, "PNG"), True),
+        "exif-rotated.jpg": (encoded(photo.crop((0, 0, 64, 32)), "JPEG", exif=exif), True),
+        "animated.gif": (gif.getvalue(), True),
+        "multipage.tif": (tiff_pages.getvalue(), True),
+    }
+
+
+def image_inputs() -> tuple[type, ...]:
+    """The components an uploaded image arrives through (``gr.Sketchpad`` is a ``gr.ImageEditor``)."""
+    import gradio as gr
+
+    return gr.Image, gr.File, gr.ImageEditor
+
+
+def image_endpoints(demo) -> list:
+    """The demo's public events that take an image (upload, file or drawing)."""
+    return [fn for fn in demo.fns.values()
+            if fn.api_visibility == "public" and any(isinstance(block, image_inputs()) for block in fn.inputs)]
+
+
+def endpoint_arguments(fn, path: Path | None) -> list:
+    """The endpoint's API arguments: ``path`` for every image input, the component's default for the rest."""
+    import gradio as gr
+    from gradio_client import handle_file
+
+    arguments = []
+    for block in fn.inputs:
+        if isinstance(block, gr.State):
+            continue  # kept on the server, not part of the API
+        if isinstance(block, gr.ImageEditor):
+            arguments.append({"background": None, "layers": [], "composite": handle_file(str(path)), "id": None})
+        elif isinstance(block, image_inputs()):
+            arguments.append(handle_file(str(path)))
+        else:
+            arguments.append(block.value)
+    return arguments
+
+
+def endpoint_answer(client, fn, path: Path) -> str:
+    """"ok" for ``client``'s call of the endpoint ``fn`` with ``path`` as its image, else the AppError's message."""
+    from gradio_client.exceptions import AppError
+
+    try:
+        client.predict(*endpoint_arguments(fn, path), api_name=f"/{fn.api_name}")
+    except AppError as error:
+        return str(error)
+    return "ok"
+
+
+# ------------------------------------------------------------------------------------------- the quiz
+def wide_dcgan_export(tiny_export: Path, folder: Path) -> Path:
+    """A 64 px DCGAN export (untrained weights) with ``tiny_export``'s training facts (its held-out faces)."""
+    import torch
+
+    from genhub.models import DCGAN
+
+    torch.manual_seed(0)
+    DCGAN(64, latent_dim=16, ngf=4, ndf=4).save_pretrained(folder)
+    info = json.loads((tiny_export / "training_info.json").read_text())
+    info["data"]["resolution"] = 64
+    (folder / "training_info.json").write_text(json.dumps(info))
+    return folder
+
+
+def pair_pngs(html: str) -> list[bytes]:
+    """The PNG bytes of the faces inline in a round's HTML (:func:`quiz_game.pair_html`), left then right."""
+    return [base64.b64decode(data) for data in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)]
+
+
+# ------------------------------------------------------------------------------------------- a launched app
+def start_app(workdir: Path, *models: str) -> tuple[subprocess.Popen, str]:
+    """``python app.py --model KEY=LOCATION ...`` run in ``workdir``, with its statistics in ``workdir/stats`` and
+    Gradio's cache in ``workdir/gradio``; returns the process and its URL once it answers."""
+    import httpx
+
+    port = free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GENHUB_STATS_DIR": str(workdir / "stats"),
+           "GRADIO_TEMP_DIR": str(workdir / "gradio")}
+    flags = [flag for model in models for flag in ("--model", model)]
+    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), *flags, "--port", str(port)], cwd=workdir,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 300
+    while True:
+        assert server.poll() is None, "the app died while starting"
+        assert time.monotonic() < deadline, "the app did not start"
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=5).status_code == 200:
+                return server, url
+        time.sleep(0.5)

@@ -1,5 +1,6 @@
 """The hub app, launched for real and played through gradio_client."""
 
+import contextlib
 import functools
 import inspect
 import io
@@ -7,7 +8,6 @@ import json
 import re
 import runpy
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -20,10 +20,9 @@ import torch
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
-from test_quiz import pair_pngs
 
 import app
-from conftest import ROOT, tiny_autoencoder_args, tiny_cgan_args, tiny_dbvae_args, train_tiny
+from conftest import ROOT, client_of, pair_pngs, tiny_autoencoder_args, tiny_cgan_args, tiny_dbvae_args, train_tiny
 from genhub.app import loading, serving
 from genhub.app.registry import DEFAULT_MODELS, parse_overrides, resolve_registry
 from genhub.app.serving import ANALYTICS_EVERY, GPU_MARKER, MAX_UPLOAD_BYTES, handler, served_png
@@ -34,26 +33,11 @@ from genhub.data import DataError
 from genhub.images import ImageError
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def launched():
-    """Launch a demo; yields a function that returns a client for it."""
-    demos = []
-
-    def launch(demo: gr.Blocks) -> Client:
-        port = free_port()
-        demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-        demos.append(demo)
-        return Client(f"http://127.0.0.1:{port}/", verbose=False)
-
-    yield launch
-    for demo in demos:
-        demo.close()
+    """Launch a demo; yields a function that returns a client for it (every demo closed afterwards)."""
+    with contextlib.ExitStack() as stack:
+        yield lambda demo: stack.enter_context(client_of(demo))[1]
 
 
 def png_chunks(data: bytes) -> list[bytes]:
@@ -152,7 +136,7 @@ def test_load_models_loads_only_the_keys_asked_for(tiny_export):
     assert samples.shape == (3, 3, 32, 32) and samples.min() >= -1 and samples.max() <= 1
     with pytest.raises(ValueError, match="unknown model key 'nope'"):
         loading.load_models(["nope"])
-    assert model_keys(TABS) == ["dcgan-faces", "vae-faces", "ddpm-faces", "stylegan-faces", "pix2pix-sketch2face",
+    assert model_keys(TABS) == ["dcgan-faces", "vae-faces", "stylegan-faces", "ddpm-faces", "pix2pix-sketch2face",
                                 "cyclegan-eyeglasses", "autoencoder-faces", "cgan-faces", "pixelcnn-faces",
                                 "cyclegan-voices", "face-cnn", "dbvae-faces-alpha-inf", "dbvae-faces-alpha-1",
                                 "dbvae-faces-alpha-0.1", "dbvae-faces-alpha-0.01"]
@@ -271,7 +255,7 @@ def test_handler_streams_a_generator_serving_every_value_it_yields(monkeypatch):
 
 #: The quiz's face generators as tiny exports: each key -> the difficulties it offers.
 QUIZ_DIFFICULTIES = {"dcgan-faces": ("normal", "truncated", "hard"), "vae-faces": ("normal", "truncated"),
-                     "ddpm-faces": ("normal",), "stylegan-faces": ("normal", "truncated", "hard")}
+                     "stylegan-faces": ("normal", "truncated", "hard"), "ddpm-faces": ("normal",)}
 GANS = ("dcgan-faces", "stylegan-faces")
 
 

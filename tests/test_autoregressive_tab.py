@@ -4,12 +4,18 @@ a launched server, hostile uploads included."""
 import gradio as gr
 import numpy as np
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
-from test_app import free_port
-from test_hostile import FILE_REFUSALS, UNCLEAR, _answer, hostile_files, image_endpoints
 
-from conftest import one_torch_thread
+from conftest import (
+    FILE_REFUSALS,
+    UNCLEAR,
+    client_of,
+    endpoint_answer,
+    hostile_files,
+    image_endpoints,
+    one_torch_thread,
+)
 from genhub.app.loading import load_model
 from genhub.app.registry import ModelSpec
 from genhub.app.serving import GPU_MARKER
@@ -121,12 +127,10 @@ def served(loaded, faces_dir, tmp_path_factory):
     patch = pytest.MonkeyPatch()
     patch.setattr(autoregressive, "shared_data", lambda: shared)
     demo = _demo({"pixelcnn-faces": loaded})
-    port = free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
-        yield demo, Client(f"http://127.0.0.1:{port}/", verbose=False)
+        with client_of(demo) as both:
+            yield both
     finally:
-        demo.close()
         patch.undo()
 
 
@@ -154,7 +158,7 @@ def test_the_uploads_answer_hostile_files_clearly(served, tmp_path):
         path = tmp_path / name
         path.write_bytes(payload)
         for fn in endpoints:
-            answer = _answer(client, fn, path)
+            answer = endpoint_answer(client, fn, path)
             assert not UNCLEAR.search(answer), f"{name} -> {fn.api_name}: {answer}"
             if readable:
                 assert answer == "ok", f"{name} -> {fn.api_name}: {answer}"

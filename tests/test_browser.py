@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
-from test_app import free_port
 
 import app
+from conftest import serving
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=(
@@ -30,10 +30,8 @@ def page(tmp_path):
 def test_play_a_round_in_the_browser(tiny_export, page, tmp_path):
     demo = app.build_demo([f"dcgan-faces={tiny_export}", f"vae-faces={tmp_path / 'absent'}",
                            f"ddpm-faces={tmp_path / 'absent'}"])
-    port = free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        page.goto(f"http://127.0.0.1:{port}/", wait_until="load")
+    with serving(demo) as url:
+        page.goto(url, wait_until="load")
         page.wait_for_selector("#quiz-pair img", timeout=30_000)
         page.wait_for_function("document.querySelectorAll('#quiz-pair img').length >= 2", timeout=30_000)
         assert "The fake was on" not in page.content()
@@ -50,8 +48,6 @@ def test_play_a_round_in_the_browser(tiny_export, page, tmp_path):
         page.get_by_role("button", name="New round").click()
         page.wait_for_function("!document.body.innerText.includes('The fake was on the')", timeout=30_000)
         assert page.get_by_role("button", name="The right one is fake").is_enabled()
-    finally:
-        demo.close()
 
 
 def test_choose_a_model_and_a_difficulty_in_the_browser(tiny_export, tiny_vae_export, tiny_ddpm_export, page):
@@ -59,8 +55,6 @@ def test_choose_a_model_and_a_difficulty_in_the_browser(tiny_export, tiny_vae_ex
     choice reveals that model and difficulty with the answer."""
     demo = app.build_demo([f"dcgan-faces={tiny_export}", f"vae-faces={tiny_vae_export}",
                            f"ddpm-faces={tiny_ddpm_export}"])
-    port = free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
 
     def offered() -> list[str]:
         return [label.strip() for label in page.locator("#quiz-difficulty label").all_inner_texts()]
@@ -70,8 +64,8 @@ def test_choose_a_model_and_a_difficulty_in_the_browser(tiny_export, tiny_vae_ex
         page.wait_for_function(f"JSON.stringify({labels}) === '{json.dumps(expected, separators=(',', ':'))}'",
                                timeout=30_000)
 
-    try:
-        page.goto(f"http://127.0.0.1:{port}/", wait_until="load")
+    with serving(demo) as url:
+        page.goto(url, wait_until="load")
         page.wait_for_function("document.querySelectorAll('#quiz-pair img').length >= 2", timeout=30_000)
         assert offered() == ["normal", "truncated", "hard"]  # "Surprise me": any model's difficulties
         page.locator("#quiz-model label", has_text="ddpm-faces").click()
@@ -89,5 +83,3 @@ def test_choose_a_model_and_a_difficulty_in_the_browser(tiny_export, tiny_vae_ex
         assert "vae-faces (VAE, 32×32 px) at difficulty truncated" in verdict
         page.locator("#quiz-model label", has_text="dcgan-faces").click()
         wait_for_offer(["normal", "truncated", "hard"])
-    finally:
-        demo.close()

@@ -7,13 +7,19 @@ import gradio as gr
 import numpy as np
 import pytest
 import torch
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
-from test_app import free_port
-from test_hostile import FILE_REFUSALS, UNCLEAR, _answer, hostile_files, image_endpoints
 
-from conftest import one_torch_thread
+from conftest import (
+    FILE_REFUSALS,
+    UNCLEAR,
+    client_of,
+    endpoint_answer,
+    hostile_files,
+    image_endpoints,
+    one_torch_thread,
+)
 from genhub.app.loading import LoadedModel, load_model
 from genhub.app.registry import ModelSpec
 from genhub.app.serving import GPU_MARKER
@@ -260,12 +266,8 @@ def test_held_out_faces_can_be_left_out_and_a_missing_model_says_what_to_do(load
 @pytest.fixture(scope="module")
 def served(loaded):
     demo = _demo({"ddpm-faces": loaded})
-    port = free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield demo, Client(f"http://127.0.0.1:{port}/", verbose=False)
-    finally:
-        demo.close()
+    with client_of(demo) as both:
+        yield both
 
 
 @pytest.fixture
@@ -332,7 +334,7 @@ def test_every_image_endpoint_of_the_tab_answers_hostile_files_clearly(served, t
         path = tmp_path / name
         path.write_bytes(payload)
         for fn in endpoints:
-            answer = _answer(client, fn, path)
+            answer = endpoint_answer(client, fn, path)
             where = f"{name} -> /{fn.api_name}: {answer}"
             assert not UNCLEAR.search(answer), where
             if readable:

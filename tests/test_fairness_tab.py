@@ -6,11 +6,19 @@ import math
 import gradio as gr
 import pytest
 import torch
-from gradio_client import Client, handle_file
-from test_app import free_port
-from test_hostile import FILE_REFUSALS, UNCLEAR, _answer, hostile_files, image_endpoints
+from gradio_client import handle_file
 
-from conftest import one_torch_thread, tiny_dbvae_args, train_tiny
+from conftest import (
+    FILE_REFUSALS,
+    UNCLEAR,
+    client_of,
+    endpoint_answer,
+    hostile_files,
+    image_endpoints,
+    one_torch_thread,
+    tiny_dbvae_args,
+    train_tiny,
+)
 from genhub.app.loading import load_model
 from genhub.app.registry import ModelSpec
 from genhub.app.serving import GPU_MARKER
@@ -109,7 +117,7 @@ def _demo(models) -> gr.Blocks:
 
 def test_the_tab_has_the_tables_api_names_and_every_event_is_marked(models, tmp_path):
     events = {fn.api_name: fn for fn in _demo(models).fns.values()}
-    assert set(events) == set(tab("fairness").api_names)
+    assert set(events) == {*tab("fairness").api_names, "fairness_first_table"}  # the table it opens with
     assert getattr(events["fairness_galleries"].fn, GPU_MARKER) is None  # reads weights and data, runs no model
     assert getattr(events["fairness_score"].fn, GPU_MARKER) == 10
     missing = {**models, "dbvae-faces-alpha-0.01": load_model("dbvae-faces-alpha-0.01",
@@ -121,12 +129,15 @@ def test_the_tab_has_the_tables_api_names_and_every_event_is_marked(models, tmp_
 @pytest.fixture(scope="module")
 def served(models):
     demo = _demo(models)
-    port = free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield demo, Client(f"http://127.0.0.1:{port}/", verbose=False)
-    finally:
-        demo.close()
+    with client_of(demo) as both:
+        yield both
+
+
+def test_the_tab_opens_with_the_table_computed_once(models):
+    first = {fn.api_name: fn for fn in _demo(models).fns.values()}["fairness_first_table"].fn
+    rows = first()
+    assert rows[0][0].startswith("all held-out faces (N=") and rows[-1][0].startswith("recall variance")
+    assert first() is rows  # kept for every later visitor
 
 
 def test_every_event_through_gradio_client(served, models, tmp_path):
@@ -150,7 +161,7 @@ def test_the_upload_answers_hostile_files_clearly(served, tmp_path):
     for name, (payload, readable) in hostile_files().items():
         path = tmp_path / name
         path.write_bytes(payload)
-        answer = _answer(client, endpoints[0], path)
+        answer = endpoint_answer(client, endpoints[0], path)
         assert not UNCLEAR.search(answer), f"{name}: {answer}"
         if readable:
             assert answer == "ok", f"{name}: {answer}"

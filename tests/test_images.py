@@ -1,4 +1,3 @@
-import io
 import re
 import struct
 import zlib
@@ -8,34 +7,29 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import encoded
 from genhub import images
 from genhub.images import ImageError, center_crop_resize, make_grid, quantise, sanitize_image, to_pil, to_pixel_values
 
 
-def _encoded(image: Image.Image, fmt: str, **kwargs) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **kwargs)
-    return buffer.getvalue()
-
-
 def test_rgba_is_flattened_on_white():
     rgba = Image.new("RGBA", (4, 4), (255, 0, 0, 0))  # fully transparent red
-    out = sanitize_image(_encoded(rgba, "PNG"))
+    out = sanitize_image(encoded(rgba, "PNG"))
     assert out.mode == "RGB" and out.getpixel((0, 0)) == (255, 255, 255)
 
 
 def test_cmyk_palette_and_la_become_rgb():
     cmyk = Image.new("CMYK", (5, 3), (0, 255, 255, 0))  # red in CMYK
-    assert sanitize_image(_encoded(cmyk, "JPEG")).getpixel((2, 1))[0] > 200
+    assert sanitize_image(encoded(cmyk, "JPEG")).getpixel((2, 1))[0] > 200
     palette = Image.new("P", (3, 3))
     palette.putpalette([0, 0, 255] * 256)
-    assert sanitize_image(_encoded(palette, "PNG")).getpixel((0, 0)) == (0, 0, 255)
+    assert sanitize_image(encoded(palette, "PNG")).getpixel((0, 0)) == (0, 0, 255)
     assert sanitize_image(Image.new("LA", (2, 2), (10, 255))).getpixel((0, 0)) == (10, 10, 10)
 
 
 def test_16_bit_grayscale_is_scaled_to_8_bits():
     array = np.array([[0, 65535], [32768, 1000]], dtype=np.uint16)
-    out = sanitize_image(_encoded(Image.fromarray(array), "PNG"), channels=1)
+    out = sanitize_image(encoded(Image.fromarray(array), "PNG"), channels=1)
     assert out.mode == "L"
     assert np.asarray(out).tolist() == [[0, 255], [128, 4]]
 
@@ -44,7 +38,7 @@ def test_exif_orientation_is_applied_and_metadata_dropped():
     image = Image.new("RGB", (6, 2), (0, 128, 0))
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees
-    out = sanitize_image(_encoded(image, "JPEG", exif=exif))
+    out = sanitize_image(encoded(image, "JPEG", exif=exif))
     assert out.size == (2, 6)
     assert out.info == {}
 
@@ -57,7 +51,7 @@ def test_grayscale_to_three_channels_only_when_asked():
 
 def _png_claiming(width: int, height: int) -> bytes:
     """A 1x1 PNG whose header (IHDR, with a valid CRC) claims ``width`` x ``height`` pixels."""
-    data = bytearray(_encoded(Image.new("L", (1, 1)), "PNG"))
+    data = bytearray(encoded(Image.new("L", (1, 1)), "PNG"))
     data[16:24] = struct.pack(">II", width, height)
     data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
     return bytes(data)
@@ -73,8 +67,8 @@ def _png_rgb48(array: np.ndarray) -> bytes:
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
-PNG = _encoded(Image.fromarray(np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)), "PNG")
-JPEG = _encoded(Image.new("RGB", (32, 32), "red"), "JPEG")
+PNG = encoded(Image.fromarray(np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)), "PNG")
+JPEG = encoded(Image.new("RGB", (32, 32), "red"), "JPEG")
 SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>'
 READABLE = "(PNG, JPEG, WebP, BMP, TIFF, GIF)"
 
@@ -90,7 +84,7 @@ READABLE = "(PNG, JPEG, WebP, BMP, TIFF, GIF)"
     (PNG[:len(PNG) // 2], "it looks like a PNG file but cannot be decoded"),  # header fine, pixel data cut short
     (PNG[:29] + b"\x00\x00\x00\x00" + PNG[33:], "it looks like a PNG file but cannot be decoded"),  # bad IHDR CRC
     (JPEG[:len(JPEG) // 2], "it looks like a JPEG file but cannot be decoded"),
-    (_encoded(Image.new("RGB", (16, 16)), "ICO"), "it is not an image file genhub can read"),  # PIL reads it; we don't
+    (encoded(Image.new("RGB", (16, 16)), "ICO"), "it is not an image file genhub can read"),  # PIL reads it; we don't
 ])
 def test_unusable_files_say_what_is_wrong_and_what_to_do(payload, message):
     with pytest.raises(ImageError) as raised:
@@ -100,7 +94,7 @@ def test_unusable_files_say_what_is_wrong_and_what_to_do(payload, message):
 
 
 def test_a_colour_format_pil_cannot_convert_is_refused_clearly():
-    lab = _encoded(Image.new("LAB", (4, 4), (50, 10, 10)), "TIFF")  # CIELAB: PIL makes RGB of it, not grayscale
+    lab = encoded(Image.new("LAB", (4, 4), (50, 10, 10)), "TIFF")  # CIELAB: PIL makes RGB of it, not grayscale
     assert sanitize_image(lab).mode == "RGB"
     with pytest.raises(ImageError) as raised:
         sanitize_image(lab, channels=1)
@@ -119,7 +113,7 @@ def test_files_are_refused_from_the_header_before_decoding(monkeypatch):
     assert Image.MAX_IMAGE_PIXELS == images.MAX_PIXELS
     monkeypatch.setattr(images, "MAX_PIXELS", 100)
     with pytest.raises(ImageError, match="11×10 pixels, larger than the 100-pixel limit"):
-        sanitize_image(_encoded(Image.new("RGB", (11, 10)), "PNG"))
+        sanitize_image(encoded(Image.new("RGB", (11, 10)), "PNG"))
 
 
 def test_missing_file_says_upload_again_without_the_path(tmp_path):
@@ -149,19 +143,19 @@ def test_high_bit_depth_keeps_the_picture(name):
         values = np.round(x * 65535).astype(np.uint16)
         payload, expected = _png_rgb48(values), values / 65535 * 255
     elif name == "32-bit float TIFF in [0, 1]":
-        payload, expected = _encoded(Image.fromarray(x.astype(np.float32)), "TIFF"), x * 255
+        payload, expected = encoded(Image.fromarray(x.astype(np.float32)), "TIFF"), x * 255
     elif name == "32-bit float TIFF, any range":  # e.g. a depth map or a physical quantity: its own range
         values = (x * 40 - 7).astype(np.float32)
-        payload, expected = _encoded(Image.fromarray(values), "TIFF"), (values - values.min()) / np.ptp(values) * 255
+        payload, expected = encoded(Image.fromarray(values), "TIFF"), (values - values.min()) / np.ptp(values) * 255
     elif name == "32-bit integer TIFF":  # beyond 16 bits: 0 to its maximum
         values = np.round(x * 3e9 / 2).astype(np.int32)
-        payload, expected = _encoded(Image.fromarray(values), "TIFF"), values / values.max() * 255
+        payload, expected = encoded(Image.fromarray(values), "TIFF"), values / values.max() * 255
     elif name == "32-bit integer TIFF, 16-bit values":  # 16-bit data stored in 32 bits: the 16-bit range
         values = np.round(x * 40000).astype(np.int32)
-        payload, expected = _encoded(Image.fromarray(values), "TIFF"), values / 65535 * 255
+        payload, expected = encoded(Image.fromarray(values), "TIFF"), values / 65535 * 255
     else:  # negative values: its own range
         values = np.round((x - 0.5) * 2e6).astype(np.int32)
-        payload, expected = (_encoded(Image.fromarray(values), "TIFF"),
+        payload, expected = (encoded(Image.fromarray(values), "TIFF"),
                              (values - values.min()) / np.ptp(values) * 255)
     out = np.asarray(sanitize_image(payload, channels=3 if "RGB" in name else 1)).astype(float)
     assert out.shape == expected.shape
@@ -171,7 +165,7 @@ def test_high_bit_depth_keeps_the_picture(name):
 
 def test_float_images_with_nan_and_infinity_are_rendered_not_refused():
     values = np.array([[0.0, 0.5], [np.nan, np.inf]], dtype=np.float32)
-    assert np.asarray(sanitize_image(_encoded(Image.fromarray(values), "TIFF"), 1)).tolist() == [[0, 128], [0, 255]]
+    assert np.asarray(sanitize_image(encoded(Image.fromarray(values), "TIFF"), 1)).tolist() == [[0, 128], [0, 255]]
 
 
 def test_pixel_values_round_trip_exactly():

@@ -16,14 +16,12 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import httpx
 import pytest
 import torch
 from gradio_client import Client
 from safetensors.torch import load_file
-from test_app import free_port
 
-from conftest import ROOT, tiny_dcgan_args
+from conftest import ROOT, start_app, tiny_dcgan_args
 from genhub.app.tabs.quiz.game import DIFFICULTIES
 from genhub.train.trainer import Trainer
 
@@ -129,25 +127,6 @@ def test_training_killed_at_random_moments_resumes_bit_identical(faces_dir, tmp_
 
 
 # ------------------------------------------------------------------------------------- the quiz server, killed
-def start_app(workdir: Path, *models: str) -> tuple[subprocess.Popen, str]:
-    """``python app.py --model KEY=LOCATION ...`` run in ``workdir``, with its statistics in ``workdir/stats`` and
-    Gradio's cache in ``workdir/gradio``; returns the process and its URL once it answers."""
-    port = free_port()
-    env = {**ENV, "GENHUB_STATS_DIR": str(workdir / "stats"), "GRADIO_TEMP_DIR": str(workdir / "gradio")}
-    flags = [flag for model in models for flag in ("--model", model)]
-    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), *flags, "--port", str(port)], cwd=workdir,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 300
-    while True:
-        assert server.poll() is None, "the app died while starting"
-        assert time.monotonic() < deadline, "the app did not start"
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=5).status_code == 200:
-                return server, url
-        time.sleep(0.5)
-
-
 def test_quiz_statistics_keep_every_acknowledged_round_through_a_server_sigkill(tiny_export, tmp_path):
     models = (f"dcgan-faces={tiny_export}", f"vae-faces={tmp_path / 'absent'}", f"ddpm-faces={tmp_path / 'absent'}")
     server, url = start_app(tmp_path, *models)

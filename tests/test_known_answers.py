@@ -135,9 +135,16 @@ def test_bench_metrics_prints_the_table_and_writes_its_json(trained_network, tmp
 
     output = tmp_path / "metrics.json"
     code = bench_metrics.main(["--feature_network", str(trained_network), "--dataset", str(_shared("faces_celeba")),
-                               "--resolution", "32", "--max_faces", "256", "--output", str(output)])
+                               "--resolution", "32", "--max_faces", "256", "--sides", "16", "32", "--sides_images",
+                               "64", "--output", str(output)])
     report = json.loads(output.read_text())
     assert report["errors"] == known_answers.ranking_errors(report["table"]) and report["faces"] == 256
     assert code == (1 if report["errors"] else 0)  # the exit status says whether the space ranks them all
     assert list(report["table"]) == [known_answers.REAL, known_answers.BLURRED, *nonfaces.NONFACE_MAKERS]
-    assert "| pixel noise |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| pixel noise |" in out and "| images | 16 px | 32 px |" in out
+    by_side = report["face_check_by_side"]
+    assert by_side["sides"] == [16, 32] and all(len(row) == 2 for row in by_side["rates"].values())
+    rates = by_side["rates"]  # at the network's own side: faces called faces, pixel noise not
+    assert rates["held-out faces"][1] >= 0.9 and rates["pixel noise (held-out faces)"][1] <= 0.1
+    assert {"held-out faces, grey", "flowers", "flowers, grey", "LFW faces (grey)"} <= set(rates)

@@ -9,13 +9,12 @@ import gradio as gr
 import numpy as np
 import pytest
 import torch
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
-from test_app import free_port
 
 import app
-from conftest import one_torch_thread
+from conftest import client_of, one_torch_thread
 from genhub.app.loading import load_model
 from genhub.app.registry import ModelSpec
 from genhub.app.tabs import latent
@@ -141,12 +140,8 @@ def client(tiny_vae_export, tiny_export):
               "dcgan-faces": load_model("dcgan-faces", ModelSpec("dcgan", str(tiny_export)))}
     with gr.Blocks() as demo:
         latent.build(demo, models)
-    port = free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    finally:
-        demo.close()
+    with client_of(demo) as (_, client):
+        yield client
 
 
 def _pixels(path) -> np.ndarray:

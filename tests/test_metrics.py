@@ -53,6 +53,7 @@ def test_kid_is_near_zero_for_the_same_distribution_and_large_for_a_shift():
     assert abs(M.kid(x, x)[0]) < 0.02 * shifted
     assert abs(M.kid(x, y)[0]) < 0.02 * shifted
     assert M.kid(x, y, subset_size=100, seed=3) == M.kid(x, y, subset_size=100, seed=3)  # seeded subsets
+    assert M.kid(x, y, subset_size=100, seed=3) != M.kid(x, y, subset_size=100, seed=4)  # ... that the seed draws
 
 
 # ------------------------------------------------------------------------------------ precision / recall
@@ -198,14 +199,14 @@ def test_feature_network_refuses_untrained_weights(tmp_path):
 
 
 def test_feature_network_of_another_version_is_refused_with_the_command(tmp_path):
-    """A v1 export (attributes only: it scored colour noise like faces) never stands behind a v2 figure."""
-    folder = tmp_path / "v1"
+    """A v2 export (it called grey textures faces) never stands behind a v3 figure."""
+    folder = tmp_path / "v2"
     FaceFeatureNet(resolution=32, width=4).save_pretrained(folder)
     (folder / "training_info.json").write_text(json.dumps({"family": "face-features", "global_step": 600}))
-    assert load_feature_network(folder).version == "2"
+    assert load_feature_network(folder).version == "3"
     config = json.loads((folder / "config.json").read_text())
-    (folder / "config.json").write_text(json.dumps({**config, "version": "1"}))
-    with pytest.raises(CheckpointError, match="version 1; genhub measures in version 2.*--nonface_dataset"):
+    (folder / "config.json").write_text(json.dumps({**config, "version": "2"}))
+    with pytest.raises(CheckpointError, match="version 2; genhub measures in version 3.*--nonface_dataset"):
         load_feature_network(folder)
 
 

@@ -1,9 +1,7 @@
 """Quiz logic, played directly (no Gradio): every face generator, the difficulties, discriminator rejection
 sampling, and the deception leaderboard."""
 
-import base64
 import io
-import json
 import math
 import random
 import re
@@ -14,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import pair_pngs, wide_dcgan_export
 from genhub.app.loading import LoadedModel, load_model
 from genhub.app.registry import ModelSpec
 from genhub.app.stats import QuizStats
@@ -35,16 +34,6 @@ def test_wilson_interval_known_values():
     assert low == pytest.approx(1 - high) and low < 0.5 < high
 
 
-def wide_dcgan_export(tiny_export: Path, folder: Path) -> Path:
-    """A 64 px DCGAN export (untrained weights) with ``tiny_export``'s training facts (its held-out faces)."""
-    torch.manual_seed(0)
-    DCGAN(64, latent_dim=16, ngf=4, ndf=4).save_pretrained(folder)
-    info = json.loads((tiny_export / "training_info.json").read_text())
-    info["data"]["resolution"] = 64
-    (folder / "training_info.json").write_text(json.dumps(info))
-    return folder
-
-
 @pytest.fixture(scope="module")
 def exports(tiny_export, tiny_vae_export, tiny_ddpm_export, tmp_path_factory) -> dict[str, tuple[str, str, Path]]:
     """Every face generator the quiz plays, as tiny exports: name -> (registry key, family, folder)."""
@@ -58,11 +47,6 @@ def loaded_export(exports, name: str) -> LoadedModel:
     loaded = load_model(key, ModelSpec(family, str(folder)))
     assert loaded.error is None
     return loaded
-
-
-def pair_pngs(html: str) -> list[bytes]:
-    """The PNG bytes of the faces inline in a round's HTML (:func:`quiz_game.pair_html`), left then right."""
-    return [base64.b64decode(data) for data in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)]
 
 
 @pytest.fixture(scope="module")

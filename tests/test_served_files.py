@@ -21,12 +21,9 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
-from test_app import free_port
-from test_kill import start_app
-from test_quiz import pair_pngs, wide_dcgan_export
 
 import app
-from conftest import ROOT, SHARED_DATA
+from conftest import ROOT, SHARED_DATA, pair_pngs, serving, start_app, wide_dcgan_export
 from genhub.app.registry import DEFAULT_MODELS
 from genhub.app.serving import DELETE_CACHE, MAX_UPLOAD_BYTES, expire_cache_under_load
 from genhub.app.tabs.quiz.game import KEYS as QUIZ_KEYS
@@ -132,10 +129,8 @@ def quiz_server(request, tiny_export, tiny_vae_export, tiny_ddpm_export, tmp_pat
         keys = ["dcgan-faces", "vae-faces", "ddpm-faces"]
     absent = tmp_path_factory.mktemp("absent")  # the other quiz models, whatever checkpoints/ holds
     demo = app.build_demo([*overrides, *(f"{key}={absent / key}" for key in QUIZ_KEYS if key not in keys)])
-    port = free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/", keys
-    demo.close()
+    with serving(demo) as url:
+        yield url, keys
 
 
 def test_nothing_of_the_answer_reaches_the_client_before_the_guess_for_every_model(quiz_server):
@@ -192,10 +187,8 @@ def test_served_files_expire_so_the_disk_stays_bounded(tiny_export, tmp_path, mo
     demo = app.build_demo([f"dcgan-faces={tiny_export}", *absent])
     assert demo.delete_cache == DELETE_CACHE
     demo.delete_cache = (frequency, age)
-    port = free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False)
+    with serving(demo) as url:
+        client = Client(url, verbose=False, download_files=False)
         window = age + frequency + 3  # the longest a file may live, with slack for a busy machine
         finished, samples = [], []
         start = time.monotonic()
@@ -203,8 +196,6 @@ def test_served_files_expire_so_the_disk_stays_bounded(tiny_export, tmp_path, mo
             client.predict(len(finished), api_name="/dcgan_faces_random_face")
             finished.append(time.monotonic())
             samples.append((finished[-1], folder_bytes(cache), len(list(cache.iterdir()))))
-    finally:
-        demo.close()
     per_round = quiz_file_bytes(32) + 1024  # one 32x32 PNG (the tiny DCGAN's face; compressed: no larger), one folder
     for moment, kept, folders in samples:
         recent = sum(done > moment - window for done in finished)  # calls whose files may still be there

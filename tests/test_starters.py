@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import one_torch_thread
-from genhub.app import loading, starters
+from genhub.app import families, loading, starters
 from genhub.app.loading import load_model
 from genhub.app.registry import DEFAULT_MODELS, ModelSpec, is_local, resolve_registry
 from genhub.app.starters import STARTERS, missing
@@ -114,7 +114,7 @@ def test_missing_lists_only_local_entries_without_an_export(tiny_export, tmp_pat
 def test_a_shipped_starter_run_for_a_few_steps_exports_a_loadable_folder(key, tmp_path, monkeypatch):
     """The recipe a machine without ../shared/data trains, cut to 3 steps, through the real starter runner."""
     monkeypatch.setattr(starters, "SHARED_DATA", tmp_path / "no-shared-data")
-    monkeypatch.setattr(starters, "espeak_installed", lambda: False)  # speech: its own test
+    monkeypatch.setattr(families, "espeak_installed", lambda: False)  # speech: its own test
     monkeypatch.setattr(starters, "JUDGE_FOLDER", str(tmp_path / "no-judge"))  # judged: the next test
     starter = STARTERS[key]
     short = starters.Starter(starter.family, starter.shared, (*starter.shipped, "--max_train_steps", "3"),
@@ -146,6 +146,7 @@ def test_with_espeak_ng_the_voice_starter_speaks_its_data_first_and_converts_spe
     monkeypatch.setattr(genhub.voices, "make_speech_domains",
                         lambda folder: made.append(make_speech_domains(folder, num_train=6, num_test=2, num_paired=2)))
     monkeypatch.setattr(starters, "SPEECH_DATA", tmp_path / "voices")
+    monkeypatch.setattr(families, "SPEECH_DATA", tmp_path / "voices")
     monkeypatch.setattr(starters, "SHARED_DATA", tmp_path / "no-shared-data")  # speech needs espeak-ng, not ../shared
     monkeypatch.setattr(starters, "JUDGE_FOLDER", str(tmp_path / "no-judge"))  # no judge: no floor evaluation here
     starter = STARTERS["cyclegan-voices"]

@@ -132,6 +132,20 @@ def test_the_growth_schedule_is_a_pure_function_of_the_step():
         (0, 1.0), (0, 1.0), (1, 0.0), (1, 0.5), (1, 1.0), (1, 1.0), (2, 0.0), (2, 0.5), (2, 1.0), (2, 1.0)]
     assert (schedule.stage_end(0), schedule.stage_end(1), schedule.growth_steps()) == (10, 24, 28)
     assert GrowthSchedule(3, 10, 0).at(10) == (1, 1.0)
+    assert GrowthSchedule(3, (10,), 4) == GrowthSchedule(3, (10,), 4) and all(
+        GrowthSchedule(3, (10,), 4).at(step) == schedule.at(step) for step in range(40))
+
+
+def test_each_stage_can_train_for_its_own_steps():
+    schedule = GrowthSchedule(num_stages=4, stage_steps=(2, 5, 10), fade_steps=3)  # the 10 repeats for stage 3
+    ends = [schedule.stage_end(stage) for stage in range(3)]
+    assert ends == [2, 2 + 3 + 5, 10 + 3 + 10] and schedule.growth_steps() == 23 + 3
+    assert [schedule.at(step) for step in (1, 2, 5, 9, 10, 12, 22, 23, 26, 500)] == [
+        (0, 1.0), (1, 0.0), (1, 1.0), (1, 1.0), (2, 0.0), (2, 2 / 3), (2, 1.0), (3, 0.0), (3, 1.0), (3, 1.0)]
+    assert parse_args(["--dataset", "d", "--output_dir", "o", "--stage_steps", "300", "300", "1200"]).stage_steps == [
+        300, 300, 1200]
+    with pytest.raises(SystemExit):
+        parse_args(["--dataset", "d", "--output_dir", "o", "--stage_steps", "300", "0"])
 
 
 def test_r1_is_the_squared_norm_of_the_gradient_on_reals():

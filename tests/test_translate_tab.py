@@ -1,14 +1,14 @@
 """The Image-to-image tab: its pure functions, then played through gradio_client with good and bad inputs."""
 
-import socket
 
 import gradio as gr
 import numpy as np
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from conftest import client_of
 from genhub.app.loading import load_model
 from genhub.app.registry import ModelSpec
 from genhub.app.tabs import tab, translate
@@ -79,20 +79,12 @@ def test_examples_come_from_the_held_out_split(entries):
 # ------------------------------------------------------------------------------- through the server
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def client(models):
     with gr.Blocks() as demo:
         translate.build(demo, models)
-    port = _free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    demo.close()
+    with client_of(demo) as (_, client):
+        yield client
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ pure functions and events through gradio_client with hostile clips. Exact resume
 tests/test_resume.py's second ``cyclegan`` row."""
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,7 +120,10 @@ def served(loaded):
 
 def test_every_event_through_gradio_client_with_hostile_clips(served, tmp_path):
     demo, client = served
-    assert {fn.api_name for fn in demo.fns.values()} == set(tab("voice").api_names)
+    events = {fn.api_name: fn for fn in demo.fns.values()}
+    assert set(events) == {*tab("voice").api_names, "voice_first_conversion"}  # the conversion it opens with
+    (_, clip), (_, heard), (_, converted), _, panel, note = events["voice_first_conversion"].fn()
+    assert len(heard) == len(clip) and len(converted) > 0 and "Converted" in note and Path(panel).is_file()
     *_, note = client.predict(handle_file(str(wav(tmp_path, "ok.wav", 1.2))), "AB", api_name="/voice_convert")
     assert "mono 16 kHz, 1.2 s" in note
     *_, note = client.predict(handle_file(str(wav(tmp_path, "stereo.wav", 1.0, 44100, 2))), "BA",

@@ -3,9 +3,9 @@
     python -m genhub.app.starters            # trains each registry model whose local folder is missing
     python -m genhub.app.starters --list     # what would be trained, and how long it takes
 
-:data:`STARTERS` is the one place that holds each entry's starter recipe: its family, its flags on the shared
-data (``../shared/data``, when that folder exists) and on data that ships inside scikit-image (otherwise), and
-the measured wall time. A new registry entry adds one row (a test fails while an entry has none).
+Each registry key's starter recipe (its family, its flags on the shared data, ``../shared/data``, when that folder
+exists, and on data that ships inside scikit-image otherwise, and the measured wall time) is declared with the key
+in :data:`genhub.app.families.ENTRIES`; :data:`STARTERS` reads it off that table.
 ``make demo`` runs this before it launches the app: the app then starts with every model present, and the
 training runs alone on the cores instead of fighting the app's requests for them. On a CPU two trainings run at
 once, one thread each (:func:`default_lanes`): small steps leave a second thread idle, so two lanes train more
@@ -29,206 +29,22 @@ import importlib
 import json
 import multiprocessing
 import os
-import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from genhub.app.registry import DBVAE_FLAGS, ModelSpec, resolve_registry
+from genhub.app.families import ENTRIES, QUIET, SHARED_DATA, SPEECH_DATA, ModelSpec, Starter
+from genhub.app.registry import resolve_registry
 from genhub.paths import PROJECT_ROOT, locate
 
-#: Where the project's shared data sits next to a checkout (see ../shared/data/DATA.md).
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 #: Where each lane's runs write their output (progress bars included) when two or more train at once.
 LOGS = PROJECT_ROOT / "runs" / "starters"
-#: Where the voice starter's speech is made (``training/make_speech_domains.py``'s folder, README's), once.
-SPEECH_DATA = PROJECT_ROOT / "data" / "voices"
-
-
-@dataclass(frozen=True)
-class Starter:
-    """One registry entry's starter recipe.
-
-    Parameters:
-        family: the ``genhub.train`` module that trains it.
-        shared: flags when :data:`SHARED_DATA` exists (or, for ``speech``, when espeak-ng does); ``{data}`` stands
-            for that folder, ``{speech}`` for :data:`SPEECH_DATA`.
-        shipped: flags on the data that ships inside a package (see :mod:`genhub.shipped`).
-        minutes: wall time of the shared recipe in a lane of one thread (two lanes on 2 cores of the bf16 kind,
-            its floor evaluation included) and of the shipped one on 2 threads, as measured: the progress
-            estimate.
-        speech: the first recipe converts espeak-ng's speech (made into :data:`SPEECH_DATA` before it trains) and
-            needs espeak-ng instead of the shared data.
-    """
-
-    family: str
-    shared: tuple[str, ...]
-    shipped: tuple[str, ...]
-    minutes: tuple[float, float]
-    speech: bool = False
-
-    def first(self, shared_data: Path | None) -> bool:
-        """Whether this machine trains the first recipe (``shared``) rather than the shipped one."""
-        return espeak_installed() if self.speech else shared_data is not None
-
-    def flags(self, shared_data: Path | None) -> list[str]:
-        """The training flags (without ``--output_dir``) for this machine's data; folders are named relative to the
-        working directory (``../shared/data`` from the checkout), as README's commands do."""
-        if not self.first(shared_data):
-            return list(self.shipped)
-        return [flag.format(data=os.path.relpath(shared_data or SHARED_DATA), speech=os.path.relpath(SPEECH_DATA))
-                for flag in self.shared]
-
-    def estimate(self, shared_data: Path | None) -> float:
-        return self.minutes[0 if self.first(shared_data) else 1]
-
-
-_QUIET = ("--checkpointing_steps", "250", "--checkpoints_total_limit", "1", "--save_images_steps", "250")
-
-
-def _budget(minutes: float) -> tuple[str, ...]:
-    """Stop after ``minutes`` of training (or at a recipe's own step cap, when it has one, if that comes first)."""
-    return ("--max_train_minutes", str(minutes))
-
-
-#: For the recipes that stop at their budget alone: the trainer's default of 10 epochs is 60 steps of the 100
-#: shipped images, so it would stop them in seconds (measured: the shipped StyleGAN ended in its 4 px stage).
-_EPOCHS = ("--num_epochs", "100000")
-
-
-def _need(minutes: float, images: int) -> tuple[str, ...]:
-    """A shared-data recipe's stop rule: ``images`` is what the family needed to show its idea (what it saw in
-    ``minutes`` on 2 threads of the bf16 kind, bench/README.md), so a lane of one thread or a slower CPU trains until
-    it has seen them; a faster machine trains on to ``minutes``. No step cap (10 epochs would be one on a GPU)."""
-    return ("--max_train_minutes", str(minutes), "--min_train_images", str(images), *_EPOCHS)
-
-
-#: The DDPM starter's recipe: v-prediction (Salimans & Ho 2022) with min-SNR-5 weighting (Hang et al. 2023) at 1e-3
-#: after 100 warm-up steps.
-_DDPM_RECIPE = ("--prediction_type", "v_prediction", "--snr_gamma", "5", "--learning_rate", "1e-3",
-                "--lr_warmup_steps", "100")
-
-
-#: The style-based GAN starter's recipe: stages of 300 steps at alpha 1 and 150 fading in, no style-mixing
-#: regularisation (the tab mixes styles all the same; at 5 minutes mixing cost 6.5 FID† and a tenth of the faces).
-_STYLEGAN_RECIPE = ("--stage_steps", "300", "--fade_steps", "150", "--style_mixing_prob", "0")
-
-
-def _dbvae(*flags: str) -> Starter:
-    """A DB-VAE (or, with ``--baseline``, CNN) starter: faces vs flowers at 32 px, or LFW faces vs patches."""
-    return Starter(
-        "dbvae",
-        ("--dataset", "{data}/faces_celeba", "--nonface_dataset", "{data}/nonface_flowers_128",
-         "--domain_shift_dataset", "{data}/faces_lfw_gray", "--resolution", "32", "--latent_dim", "32",
-         "--hidden_channels", "32", "--train_batch_size", "32", "--random_flip", "--num_epochs", "1",
-         *flags, *_budget(1.5), *_QUIET),
-        ("--dataset", "lfw-subset-faces-vs-patches", "--domain_column", "domain", "--resolution", "32", "--latent_dim",
-         "16", "--hidden_channels", "16", "--train_batch_size", "16", "--random_flip", "--num_epochs", "20", *flags,
-         *_budget(0.5), *_QUIET),
-        (0.7, 0.3))
 
 
 #: registry key -> its starter: CPU-sized widths and resolutions, a few minutes each (measured: README.md's
-#: "Starters" table); the full recipes are the registry's ``recipe``s.
-STARTERS: dict[str, Starter] = {
-    "dcgan-faces": Starter(
-        "dcgan",
-        # the 2016 recipe at batch 12 with DiffAugment: the best FID† at every mark in bench/bench_quality.py; 24,000
-        # images (14,000 read 91.8% faces and precision 0.46 in a lane, below the floor; 24,000: 99% and 0.77)
-        ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--ngf", "32", "--ndf", "32", "--random_flip",
-         "--diffaugment", "color,translation,cutout", "--train_batch_size", "12", *_need(2.6, 24_000), *_QUIET),
-        ("--dataset", "lfw-subset", "--resolution", "32", "--ngf", "32", "--ndf", "32", "--random_flip",
-         "--train_batch_size", "16", "--max_train_steps", "1500", *_budget(1.0), *_QUIET),
-        (3.3, 1.0)),
-    "vae-faces": Starter(
-        "vae",
-        ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--latent_dim", "128", "--hidden_channels", "32",
-         "--random_flip", "--train_batch_size", "64", "--outlier_dataset", "{data}/nonface_flowers_128",
-         *_need(1.5, 32_000), *_QUIET),
-        ("--dataset", "lfw-subset", "--resolution", "32", "--latent_dim", "32", "--hidden_channels", "16",
-         "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1500", "--min_attribute_count", "2",
-         *_budget(0.6), *_QUIET),
-        (2.1, 0.4)),
-    "autoencoder-faces": Starter(
-        "autoencoder",
-        ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--latent_dim", "128", "--hidden_channels", "32",
-         "--random_flip", "--train_batch_size", "64", *_need(1.5, 32_000), *_QUIET),
-        ("--dataset", "lfw-subset", "--resolution", "32", "--latent_dim", "32", "--hidden_channels", "16",
-         "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1500", *_budget(0.6), *_QUIET),
-        (2.2, 0.8)),
-    **{key: _dbvae(*flag.split()) for key, flag in DBVAE_FLAGS.items()},
-    "cgan-faces": Starter(
-        "cgan",
-        ("--dataset", "{data}/faces_celeba", "--resolution", "64", "--attributes", "Male", "Smiling", "Eyeglasses",
-         "Young", "Blond_Hair", "Bald", "--ngf", "32", "--ndf", "32", "--random_flip", "--train_batch_size", "64",
-         *_need(1.6, 24_000), *_QUIET),
-        ("--dataset", "lfw-subset-faces-vs-patches", "--resolution", "32", "--attributes", "is_face", "--ngf", "32",
-         "--ndf", "32", "--random_flip", "--train_batch_size", "16", "--max_train_steps", "1000", *_budget(1.0),
-         *_QUIET),
-        (2.7, 1.6)),
-    "pixelcnn-faces": Starter(
-        "pixelcnn",
-        # CelebA's aligned faces in grayscale at 16 px, 5x5 kernels (13 rows of context, most of the image): faces in
-        # 3 min (bench/README.md) where LFW at 32 px with 3x3 kernels (7 rows) drew gray textures; no step cap
-        ("--dataset", "{data}/faces_celeba", "--channels", "1", "--resolution", "16", "--num_levels", "16",
-         "--hidden_channels", "32", "--num_layers", "6", "--kernel_size", "5", "--random_flip", "--train_batch_size",
-         "32", "--outlier_dataset", "{data}/nonface_flowers_128", "--num_grid_images", "8", *_need(3.0, 52_000),
-         *_QUIET),
-        ("--dataset", "lfw-subset", "--resolution", "16", "--num_levels", "16", "--hidden_channels", "32",
-         "--num_layers", "6", "--kernel_size", "5", "--random_flip", "--train_batch_size", "16", *_EPOCHS,
-         "--num_grid_images", "8", *_budget(1.0), *_QUIET),
-        (4.8, 1.1)),
-    "pix2pix-sketch2face": Starter(
-        "pix2pix",
-        ("--dataset", "{data}/sketch2face_celeba_128", "--input_column", "input", "--target_column", "target",
-         "--input_name", "sketch", "--target_name", "face", "--resolution", "64", "--ngf", "32", "--ndf", "32",
-         "--train_batch_size", "8", "--random_flip", *_need(1.5, 5_000), *_QUIET),
-        ("--dataset", "lfw-subset-sketch", "--input_column", "input", "--target_column", "target",
-         "--input_name", "sketch", "--target_name", "face", "--resolution", "64", "--ngf", "32", "--ndf", "32",
-         "--train_batch_size", "8", "--random_flip", "--max_train_steps", "600", *_budget(1.5), *_QUIET),
-        (2.0, 1.5)),
-    "cyclegan-eyeglasses": Starter(
-        "cyclegan",
-        ("--dataset", "{data}/unpaired_celeba_eyeglasses", "--domain_column", "domain", "--domain_a", "A",
-         "--domain_b", "B", "--domain_a_name", "no_eyeglasses", "--domain_b_name", "eyeglasses", "--resolution", "64",
-         "--ngf", "16", "--ndf", "16", "--n_blocks", "4", "--train_batch_size", "1", "--random_flip",
-         *_need(3.0, 1_800), *_QUIET),
-        ("--dataset", "lfw-subset-faces-vs-patches", "--domain_column", "domain", "--domain_a", "A", "--domain_b",
-         "B", "--domain_a_name", "face", "--domain_b_name", "texture_patch", "--resolution", "32", "--ngf", "16",
-         "--ndf", "16", "--n_blocks", "4", "--train_batch_size", "4", "--random_flip", "--max_train_steps", "600",
-         *_budget(1.0), *_QUIET),
-        (4.2, 1.0)),
-    "cyclegan-voices": Starter(
-        "cyclegan",
-        # espeak-ng's two voices where it is installed (speech: 2 min took the log-mel distance to the true clip 38%
-        # and 51% of the way, bench/README.md); genhub's vowel-only numpy voices where it is not
-        *[("--dataset", dataset, "--domain_column", "voice", "--modality", "audio", "--domain_a_name", "low voice",
-           "--domain_b_name", "high voice", "--resolution", "64", "--ngf", "8", "--ndf", "8", "--n_blocks", "2",
-           "--train_batch_size", "4", *stop, *_QUIET)
-          for dataset, stop in (("{speech}", _need(1.5, 2_800)), ("synthetic-voices", (*_EPOCHS, *_budget(1.0))))],
-        (3.7, 1.1), speech=True),
-    "ddpm-faces": Starter(
-        "ddpm",
-        # min-SNR-weighted v-prediction at a 5x learning rate (bench/README.md, time to quality): faces in 4 min
-        # where the epsilon recipe at 2e-4 drew colour noise; no step cap, so a faster machine buys more steps
-        ("--dataset", "{data}/faces_celeba", "--resolution", "32", "--random_flip", "--train_batch_size", "32",
-         *_DDPM_RECIPE, *_need(4.0, 19_200), "--num_grid_images", "16", *_QUIET),
-        ("--dataset", "lfw-subset", "--resolution", "32", "--random_flip", "--train_batch_size", "16",
-         *_DDPM_RECIPE, *_EPOCHS, *_budget(1.5), "--num_grid_images", "16", *_QUIET),
-        (8.5, 1.6)),
-    "stylegan-faces": Starter(
-        "stylegan",
-        # style-based, 300-step stages with 150-step fade-ins, no mixing regularisation, batch 16 (bench/README.md):
-        # 68,000 images in 7.2 lane-minutes read 98.8% faces and precision 0.83 (judge v3), where batch 32 took
-        # 160,000 images and 15 minutes to 98.2% and 0.91
-        ("--dataset", "{data}/faces_celeba", "--resolution", "32", "--random_flip", *_STYLEGAN_RECIPE,
-         "--train_batch_size", "16", *_need(4.5, 68_000), "--num_grid_images", "16", *_QUIET),
-        ("--dataset", "lfw-subset", "--resolution", "32", "--random_flip", "--train_batch_size", "16",
-         *_STYLEGAN_RECIPE, *_EPOCHS, *_budget(2.0), "--num_grid_images", "16", *_QUIET),
-        (8.0, 2.2)),
-}
+#: "Starters" table); declared with each key's location and reference recipe in :data:`genhub.app.families.ENTRIES`.
+STARTERS: dict[str, Starter] = {key: entry.starter for key, entry in ENTRIES.items()}
 
 
 #: genhub's face feature network, the judge of every floor (:mod:`genhub.evaluation.floors`): trained first in its
@@ -238,16 +54,11 @@ STARTERS: dict[str, Starter] = {
 JUDGE_FOLDER = "checkpoints/face-features"
 JUDGE = Starter(
     "face_features",
-    ("--dataset", "{data}/faces_celeba", "--nonface_dataset", "{data}/nonface_flowers_128", *_QUIET),
+    ("--dataset", "{data}/faces_celeba", "--nonface_dataset", "{data}/nonface_flowers_128", *QUIET),
     (), (6.0, 0.0))
 #: Held-out images (and as many samples) each starter is evaluated on for its floor: at 256 the StyleGAN starter's
 #: face check read 91% where 512 read 95% (bench/README.md); DDIM-50 samples cost most (about 2 min for the DDPM).
 EVALUATION_IMAGES = 512
-
-
-def espeak_installed() -> bool:
-    """Whether espeak-ng is on PATH (the voice starter then converts speech; ``make audio-tools`` installs it)."""
-    return shutil.which("espeak-ng") is not None
 
 
 def shared_data() -> Path | None:

@@ -37,27 +37,33 @@ from genhub.train.trainer import Recipe, StepContext, Trainer, train
 class GrowthSchedule:
     """Stage and fade-in alpha as pure functions of the optimisation step.
 
-    Stage 0 (4 px) trains for ``stage_steps``; every later stage fades in over ``fade_steps`` (alpha 0 -> 1, linear)
-    and then trains at alpha 1 for ``stage_steps``; the last stage then stays until the run ends.
+    Stage 0 (4 px) trains for its ``stage_steps``; every later stage fades in over ``fade_steps`` (alpha 0 -> 1,
+    linear) and then trains at alpha 1 for its ``stage_steps``; the last stage then stays until the run ends.
+    ``stage_steps``: one count for every stage, or one per stage (the last one given repeats for later stages).
     """
 
     num_stages: int
-    stage_steps: int
+    stage_steps: int | tuple[int, ...]
     fade_steps: int
+
+    def steps_at_full_alpha(self, stage: int) -> int:
+        """Steps ``stage`` trains at alpha 1 (the last stage's: until the run ends, not counted here)."""
+        steps = (self.stage_steps,) if isinstance(self.stage_steps, int) else tuple(self.stage_steps)
+        return steps[min(stage, len(steps) - 1)]
 
     def at(self, step: int) -> tuple[int, float]:
         """(stage, alpha) in effect for the step that starts after ``step`` finished steps."""
-        if step < self.stage_steps:
+        if step < self.stage_end(0):
             return 0, 1.0
-        stage, into = divmod(step - self.stage_steps, self.fade_steps + self.stage_steps)
-        stage += 1
-        if stage >= self.num_stages:
-            return self.num_stages - 1, 1.0
+        stage = 1
+        while stage < self.num_stages - 1 and step >= self.stage_end(stage):
+            stage += 1
+        into = step - self.stage_end(stage - 1)
         return stage, (min(1.0, into / self.fade_steps) if self.fade_steps else 1.0)
 
     def stage_end(self, stage: int) -> int:
         """The step count at which ``stage`` (not the last) has finished training at alpha 1."""
-        return self.stage_steps + stage * (self.fade_steps + self.stage_steps)
+        return sum(self.steps_at_full_alpha(s) for s in range(stage + 1)) + stage * self.fade_steps
 
     def growth_steps(self) -> int:
         """Steps until the last stage has faded in."""
@@ -91,7 +97,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--max_channels", type=int, default=128)
     model.add_argument("--channels", type=int, choices=[1, 3], default=3)
     grow = parser.add_argument_group("growth schedule")
-    grow.add_argument("--stage_steps", type=int, default=600, help="steps at alpha 1 per stage (the last: the rest)")
+    grow.add_argument("--stage_steps", type=int, nargs="+", default=[600],
+                      help="steps at alpha 1 per stage, one count or one per stage (the last given repeats; the last "
+                           "stage trains for the rest)")
     grow.add_argument("--fade_steps", type=int, default=600, help="steps over which a new stage fades in")
     loss = parser.add_argument_group("regularisation")
     loss.add_argument("--style_mixing_prob", type=float, default=0.9, help="StyleGAN: 0.9; 0 turns it off")
@@ -101,7 +109,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     loss.add_argument("--w_avg_beta", type=float, default=0.995, help="decay of the running mean of w")
     args = parser.parse_args(argv)
     num_stages(args.resolution)  # validates
-    if args.stage_steps < 1 or args.fade_steps < 0 or args.r1_interval < 1:
+    if min(args.stage_steps) < 1 or args.fade_steps < 0 or args.r1_interval < 1:
         parser.error("--stage_steps and --r1_interval must be >= 1, --fade_steps >= 0")
     if not 0.0 <= args.style_mixing_prob <= 1.0:
         parser.error(f"--style_mixing_prob must be in [0, 1], got {args.style_mixing_prob}")
@@ -218,7 +226,7 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
     dataset = load_split(args.data, "train")
     model = StyleGAN(args.resolution, args.generator_type, args.latent_dim, args.w_dim, args.mapping_layers,
                      args.channels, args.channel_base, args.max_channels)
-    schedule = GrowthSchedule(model.num_stages, args.stage_steps, args.fade_steps)
+    schedule = GrowthSchedule(model.num_stages, tuple(args.stage_steps), args.fade_steps)
     generator_parts = ["mapping", "synthesis"] if model.style_based else ["synthesis"]
     networks = {name: getattr(model, name) for name in [*generator_parts, "discriminator"]}
     betas = (args.adam_beta1, args.adam_beta2)
@@ -239,7 +247,8 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
         card=CardText(DESCRIPTION.format(kind=kind, resolution=args.resolution, extra=extra,
                                          stages=" -> ".join(f"{stage_resolution(s)}" for s in
                                                             range(model.num_stages)),
-                                         stage_steps=args.stage_steps, fade_steps=args.fade_steps), usage=USAGE),
+                                         stage_steps=" / ".join(map(str, args.stage_steps)),
+                                         fade_steps=args.fade_steps), usage=USAGE),
         channels_last_precisions=("bf16",),  # README, Benchmarks: the channels_last lever per CPU kind
     )
     trainer.accelerator.print(f"growth: {schedule.num_stages} stages, last stage from step {schedule.growth_steps()}")

@@ -11,6 +11,7 @@ long it took on this server. Math lives in :mod:`genhub.models.pixelcnn` and :mo
 
 import threading
 import time
+from types import SimpleNamespace
 from typing import Callable, Iterator
 
 import numpy as np
@@ -182,59 +183,69 @@ def examples(loaded: LoadedModel, count: int = NUM_EXAMPLES) -> list[Image.Image
 
 # ------------------------------------------------------------------------------------------- the tab
 def build(demo, models: dict[str, LoadedModel], held_out_examples: bool = True) -> None:
-    """Lay out the tab for ``models[KEY]`` (and, for the outlier comparison, the loaded ones of :data:`COMPARED`).
-    Public api names: ``pixelcnn_sample`` (streams), ``pixelcnn_complete`` (streams), ``pixelcnn_surprise``,
-    ``pixelcnn_outliers``."""
-    import gradio as gr
-
+    """Lay out the tab for ``models[KEY]`` (and, for the outlier comparison, the loaded ones of :data:`COMPARED`):
+    it opens with the default settings' samples. Public api names: ``pixelcnn_sample`` (streams),
+    ``pixelcnn_complete`` (streams), ``pixelcnn_surprise``, ``pixelcnn_outliers``."""
     loaded = models[KEY]
     if not kit.opening("Autoregressive", "A Gated PixelCNN (van den Oord et al. 2016) writes p(x) = ∏ p(x_i | x_<i): "
                        "each pixel from a softmax over intensity levels given every pixel above and to its left.",
                        loaded):
         return
-    model = loaded.model
     faces, problem = kit.held_out(loaded, examples, held_out_examples)
-    heldout_bits = (loaded.info.get("metrics") or {}).get("heldout_bits_per_dim")
+    compared = {KEY: loaded, **{key: models[key] for key in COMPARED if key in models and models[key].model}}
+    _wire(demo, loaded, compared, faces, _layout(faces, problem))
+
+
+def _layout(faces: list, problem: str) -> SimpleNamespace:
+    import gradio as gr
+
+    ui = SimpleNamespace()
     with gr.Tab("Sample"):
         with gr.Row():
-            seed = kit.seed_box(0)
-            temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="temperature",
-                                    info="< 1: likelier, smoother pixels; > 1: noisier")
-            count = gr.Slider(1, MAX_IMAGES, value=DEFAULT_IMAGES, step=1, label="number of images")
-        sample_button = gr.Button("Draw pixel by pixel", variant="primary")
-        sample_note = gr.Markdown()
-        grid = gr.Image(label="samples (grey: not drawn yet)", format="png", interactive=False)
+            ui.seed = kit.seed_box(0)
+            ui.temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="temperature",
+                                       info="< 1: likelier, smoother pixels; > 1: noisier")
+            ui.count = gr.Slider(1, MAX_IMAGES, value=DEFAULT_IMAGES, step=1, label="number of images")
+        ui.sample_button = gr.Button("Draw pixel by pixel", variant="primary")
+        ui.sample_note = gr.Markdown()
+        ui.grid = gr.Image(label="samples (grey: not drawn yet)", format="png", interactive=False)
     with gr.Tab("Complete"):
         with gr.Row():
-            face = readable_upload(gr.Image(label="face", sources=["upload", "clipboard"], type="filepath",
-                                            image_mode=None, format="png", height=200))
+            ui.face = readable_upload(gr.Image(label="face", sources=["upload", "clipboard"], type="filepath",
+                                               image_mode=None, format="png", height=200))
             with gr.Column():
-                region = gr.Radio(list(REGIONS), value="lower half", label="hide")
-                completions = gr.Slider(1, MAX_IMAGES, value=DEFAULT_IMAGES, step=1, label="completions")
-                complete_temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="temperature")
-                complete_seed = kit.seed_box(0)
+                ui.region = gr.Radio(list(REGIONS), value="lower half", label="hide")
+                ui.completions = gr.Slider(1, MAX_IMAGES, value=DEFAULT_IMAGES, step=1, label="completions")
+                ui.complete_temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="temperature")
+                ui.complete_seed = kit.seed_box(0)
         if problem:
             gr.Markdown(problem)
-        gallery = gr.Gallery(faces, label="Held-out faces (click one)", columns=NUM_EXAMPLES, height=120,
-                             allow_preview=False, format="png") if faces else None
+        ui.gallery = gr.Gallery(faces, label="Held-out faces (click one)", columns=NUM_EXAMPLES, height=120,
+                                allow_preview=False, format="png") if faces else None
         with gr.Row():
-            complete_button = gr.Button("Complete", variant="primary")
-            surprise_button = gr.Button("Surprise map of this face")
-        complete_note = gr.Markdown()
-        completed = gr.Image(label="completions", format="png", interactive=False)
+            ui.complete_button = gr.Button("Complete", variant="primary")
+            ui.surprise_button = gr.Button("Surprise map of this face")
+        ui.complete_note = gr.Markdown()
+        ui.completed = gr.Image(label="completions", format="png", interactive=False)
         with gr.Row():
-            seen = gr.Image(label="the face as the model sees it", format="png", interactive=False)
-            surprise = gr.Image(label="surprise: -log2 p per pixel", format="png", interactive=False)
-        surprise_note = gr.Markdown()
+            ui.seen = gr.Image(label="the face as the model sees it", format="png", interactive=False)
+            ui.surprise = gr.Image(label="surprise: -log2 p per pixel", format="png", interactive=False)
+        ui.surprise_note = gr.Markdown()
     with gr.Tab("Likelihood as an outlier score"):
         gr.Markdown("Each model scores its own held-out faces and held-out flowers (higher = more unusual): "
                     "PixelCNN NLL, VAE negative ELBO, autoencoder reconstruction error. Likelihood models can rate "
                     "out-of-distribution images as *more* likely (Nalisnick et al. 2019): this is what they do here.")
-        outliers_button = gr.Button("Measure (AUROC faces vs flowers)")
-        outliers_table = gr.Dataframe(headers=["model", "score", "AUROC", "N faces", "N flowers"],
-                                      interactive=False)
+        ui.outliers_button = gr.Button("Measure (AUROC faces vs flowers)")
+        ui.outliers_table = gr.Dataframe(headers=["model", "score", "AUROC", "N faces", "N flowers"],
+                                         interactive=False)
+    return ui
 
-    compared = {KEY: loaded, **{key: models[key] for key in COMPARED if key in models and models[key].model}}
+
+def _wire(demo, loaded: LoadedModel, compared: dict[str, LoadedModel], faces: list, ui: SimpleNamespace) -> None:
+    import gradio as gr
+
+    model = loaded.model
+    heldout_bits = (loaded.info.get("metrics") or {}).get("heldout_bits_per_dim")
     cache: dict[str, list] = {}
     lock = threading.Lock()
 
@@ -268,12 +279,14 @@ def build(demo, models: dict[str, LoadedModel], held_out_examples: bool = True) 
         return faces[evt.index]
 
     # what the tab shows when it opens: the faces of the default settings
-    kit.show_on_open(demo, lambda: list(sample_rows(model, 0, 1.0, DEFAULT_IMAGES))[-1], [grid, sample_note],
+    kit.show_on_open(demo, lambda: list(sample_rows(model, 0, 1.0, DEFAULT_IMAGES))[-1], [ui.grid, ui.sample_note],
                      "pixelcnn_first_sample", GPU_SECONDS)
-    sample_button.click(draw, [seed, temperature, count], [grid, sample_note], api_name="pixelcnn_sample")
-    complete_button.click(fill_in, [face, region, completions, complete_temperature, complete_seed],
-                          [completed, complete_note], api_name="pixelcnn_complete")
-    surprise_button.click(surprised, face, [seen, surprise, surprise_note], api_name="pixelcnn_surprise")
-    outliers_button.click(measure, None, outliers_table, api_name="pixelcnn_outliers")
-    if gallery is not None:
-        gallery.select(pick, None, face, api_name="pixelcnn_pick_example", api_visibility="private")
+    ui.sample_button.click(draw, [ui.seed, ui.temperature, ui.count], [ui.grid, ui.sample_note],
+                           api_name="pixelcnn_sample")
+    ui.complete_button.click(fill_in, [ui.face, ui.region, ui.completions, ui.complete_temperature, ui.complete_seed],
+                             [ui.completed, ui.complete_note], api_name="pixelcnn_complete")
+    ui.surprise_button.click(surprised, ui.face, [ui.seen, ui.surprise, ui.surprise_note],
+                             api_name="pixelcnn_surprise")
+    ui.outliers_button.click(measure, None, ui.outliers_table, api_name="pixelcnn_outliers")
+    if ui.gallery is not None:
+        ui.gallery.select(pick, None, ui.face, api_name="pixelcnn_pick_example", api_visibility="private")

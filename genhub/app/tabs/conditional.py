@@ -3,6 +3,8 @@ Miyato & Koyama 2018) draws a face from z and a set of attributes; with z fixed,
 label controls and what z does (z vs y disentanglement). The model lives in :mod:`genhub.models.cgan`.
 """
 
+from types import SimpleNamespace
+
 import torch
 from PIL import Image
 
@@ -82,28 +84,38 @@ def grid(model: CGAN, seed, rows) -> tuple[Image.Image, str]:
 
 # ------------------------------------------------------------------------------------------- the tab
 def build(demo, models: dict[str, LoadedModel]) -> None:
-    """Lay out the tab for ``models[KEY]``. Public api names: ``cgan_generate``, ``cgan_flips``, ``cgan_grid``."""
-    import gradio as gr
-
+    """Lay out the tab for ``models[KEY]``: it opens with seed 0's face. Public api names: ``cgan_generate``,
+    ``cgan_flips``, ``cgan_grid``."""
     loaded = models[KEY]
     if not kit.opening("Conditional GAN", "A DCGAN that takes attributes as well as z (Mirza & Osindero 2014; "
                        "projection discriminator, Miyato & Koyama 2018): keep z, change the attributes.", loaded):
         return
-    model = loaded.model
+    _wire(demo, loaded.model, _layout(loaded.model))
+
+
+def _layout(model) -> SimpleNamespace:
+    import gradio as gr
+
+    ui = SimpleNamespace()
     with gr.Row():
-        seed = gr.Number(label="seed (z)", value=0, precision=0)
-        chosen = gr.CheckboxGroup(model.attributes, label="attributes present", value=[])
+        ui.seed = gr.Number(label="seed (z)", value=0, precision=0)
+        ui.chosen = gr.CheckboxGroup(model.attributes, label="attributes present", value=[])
     with gr.Row():
-        face = gr.Image(label="face", format="png", interactive=False, height=DISPLAY)
-        face_note = gr.Markdown()
-    flip_button = gr.Button("Same z, flip one attribute at a time")
-    strip = gr.Image(label="one attribute flipped per column", format="png", interactive=False)
-    strip_note = gr.Markdown()
+        ui.face = gr.Image(label="face", format="png", interactive=False, height=DISPLAY)
+        ui.face_note = gr.Markdown()
+    ui.flip_button = gr.Button("Same z, flip one attribute at a time")
+    ui.strip = gr.Image(label="one attribute flipped per column", format="png", interactive=False)
+    ui.strip_note = gr.Markdown()
     with gr.Row():
-        rows = gr.Slider(1, MAX_ROWS, value=4, step=1, label="seeds (rows)")
-        grid_button = gr.Button("Grid: seeds x attributes")
-    grid_image = gr.Image(label="seeds x attributes", format="png", interactive=False)
-    grid_note = gr.Markdown()
+        ui.rows = gr.Slider(1, MAX_ROWS, value=4, step=1, label="seeds (rows)")
+        ui.grid_button = gr.Button("Grid: seeds x attributes")
+    ui.grid_image = gr.Image(label="seeds x attributes", format="png", interactive=False)
+    ui.grid_note = gr.Markdown()
+    return ui
+
+
+def _wire(demo, model, ui: SimpleNamespace) -> None:
+    import gradio as gr
 
     @handler(gpu_seconds=GPU_SECONDS)
     def on_generate(seed_value, chosen_value):
@@ -117,7 +129,7 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
     def on_grid(seed_value, rows_value):
         return grid(model, seed_value, rows_value)
 
-    gr.on([seed.change, chosen.change, demo.load], on_generate, [seed, chosen], [face, face_note],
+    gr.on([ui.seed.change, ui.chosen.change, demo.load], on_generate, [ui.seed, ui.chosen], [ui.face, ui.face_note],
           api_name="cgan_generate", trigger_mode="always_last")
-    flip_button.click(on_flips, [seed, chosen], [strip, strip_note], api_name="cgan_flips")
-    grid_button.click(on_grid, [seed, rows], [grid_image, grid_note], api_name="cgan_grid")
+    ui.flip_button.click(on_flips, [ui.seed, ui.chosen], [ui.strip, ui.strip_note], api_name="cgan_flips")
+    ui.grid_button.click(on_grid, [ui.seed, ui.rows], [ui.grid_image, ui.grid_note], api_name="cgan_grid")

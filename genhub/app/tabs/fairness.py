@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import math
 import threading
+from types import SimpleNamespace
 
 import torch
 from PIL import Image
 
+from genhub.app.families import DBVAE_FLAGS
 from genhub.app.loading import LoadedModel, held_out, unavailable
-from genhub.app.registry import DBVAE_FLAGS
 from genhub.app.serving import handler, readable_upload, served_png
 from genhub.app.starters import shared_data
 from genhub.app.tabs import kit
@@ -161,36 +162,47 @@ def galleries(loaded: LoadedModel) -> tuple[list[tuple[Image.Image, str]], list[
 def build(demo, models: dict[str, LoadedModel]) -> None:
     """Lay out the tab for the loaded ones of ``models`` (keys of :data:`KEYS`). Public api names:
     ``fairness_table``, ``fairness_galleries``, ``fairness_score``."""
-    import gradio as gr
-
     if not kit.opening("Fairness: debiasing a face detector",
                        "The standard CNN and DB-VAEs (Amini et al. 2019) at several α (∞ = uniform sampling, no "
                        "debiasing), on held-out faces grouped by CelebA's attribute labels. A face counts as detected "
                        f"when P(face) ≥ {THRESHOLD}. **{PROXY_NOTE}**", *models.values()):
         return
     present = {key: loaded for key, loaded in models.items() if loaded.model is not None}
+    _wire(demo, present, _layout(present))
+
+
+def _layout(present: dict[str, LoadedModel]) -> SimpleNamespace:
+    import gradio as gr
+
+    ui = SimpleNamespace(weighted=[key for key, loaded in present.items()
+                                   if getattr(loaded.model, "resampling", None) is not None
+                                   and not math.isinf(loaded.model.resampling.alpha)])
+    with gr.Row():
+        ui.show = gr.Button("Measure every model again (recall per group, 95% intervals)", variant="primary")
+    ui.results = gr.Dataframe(headers=["group (N)", *present], label="recall [95% Wilson interval]; N per group",
+                              interactive=False, wrap=True)
+    if ui.weighted:
+        with gr.Row():
+            ui.which = gr.Dropdown(ui.weighted, value=ui.weighted[-1], label="DB-VAE")
+            ui.gallery_button = gr.Button("Show its most and least up-weighted training faces")
+        ui.gallery_note = gr.Markdown()
+        with gr.Row():
+            ui.up = gr.Gallery(label="most up-weighted (rarest in its latent space)", columns=GALLERY_SIZE,
+                               height=150, format="png", allow_preview=False)
+            ui.down = gr.Gallery(label="most down-weighted (most common)", columns=GALLERY_SIZE, height=150,
+                                 format="png", allow_preview=False)
+    with gr.Row():
+        ui.upload = readable_upload(gr.Image(label="a photo", sources=["upload", "clipboard"], type="filepath",
+                                             image_mode=None, format="png", height=200))
+        ui.scores = gr.Dataframe(headers=["model", "P(face)", "face?", "resampling-weight percentile"],
+                                 label="each model on your photo", interactive=False)
+    return ui
+
+
+def _wire(demo, present: dict[str, LoadedModel], ui: SimpleNamespace) -> None:
+    import gradio as gr
+
     audits = Audits(present)
-    with gr.Row():
-        show = gr.Button("Measure every model (recall per group, 95% intervals)", variant="primary")
-    results = gr.Dataframe(headers=["group (N)", *present], label="recall [95% Wilson interval]; N per group",
-                           interactive=False, wrap=True)
-    weighted = [key for key, loaded in present.items() if getattr(loaded.model, "resampling", None) is not None
-                and not math.isinf(loaded.model.resampling.alpha)]
-    if weighted:
-        with gr.Row():
-            which = gr.Dropdown(weighted, value=weighted[-1], label="DB-VAE")
-            gallery_button = gr.Button("Show its most and least up-weighted training faces")
-        gallery_note = gr.Markdown()
-        with gr.Row():
-            up = gr.Gallery(label="most up-weighted (rarest in its latent space)", columns=GALLERY_SIZE, height=150,
-                            format="png", allow_preview=False)
-            down = gr.Gallery(label="most down-weighted (most common)", columns=GALLERY_SIZE, height=150,
-                              format="png", allow_preview=False)
-    with gr.Row():
-        upload = readable_upload(gr.Image(label="a photo", sources=["upload", "clipboard"], type="filepath",
-                                          image_mode=None, format="png", height=200))
-        scores = gr.Dataframe(headers=["model", "P(face)", "face?", "resampling-weight percentile"],
-                              label="each model on your photo", interactive=False)
 
     @handler(gpu_seconds=60)
     def measure():
@@ -200,17 +212,24 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
             raise gr.Error(unavailable(next(iter(present.values())), error)) from None
         return rows
 
+    def first_table():
+        try:
+            return table(audits.reports())[1]
+        except DataError:
+            return []  # the button says why
+
     @handler(gpu_seconds=10)
     def score(image):
         return score_upload(present, image)
 
-    show.click(measure, None, results, api_name="fairness_table")
-    upload.upload(score, upload, scores, api_name="fairness_score")
-    if weighted:
+    kit.show_on_open(demo, first_table, [ui.results], "fairness_first_table", gpu_seconds=60)
+    ui.show.click(measure, None, ui.results, api_name="fairness_table")
+    ui.upload.upload(score, ui.upload, ui.scores, api_name="fairness_score")
+    if ui.weighted:
         @handler(gpu_seconds=None)
         def show_galleries(key):
-            if key not in weighted:
-                raise ValueError(f"choose one of {weighted}")
+            if key not in ui.weighted:
+                raise ValueError(f"choose one of {ui.weighted}")
             loaded = present[key]
             try:
                 most, least = galleries(loaded)
@@ -222,4 +241,5 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
             return [(served_png(image), caption) for image, caption in most], [
                 (served_png(image), caption) for image, caption in least], note
 
-        gallery_button.click(show_galleries, which, [up, down, gallery_note], api_name="fairness_galleries")
+        ui.gallery_button.click(show_galleries, ui.which, [ui.up, ui.down, ui.gallery_note],
+                                api_name="fairness_galleries")

@@ -16,6 +16,7 @@ The math lives in :mod:`genhub.models.stylegan`; this module holds pure function
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -221,59 +222,84 @@ def direction_strip(model: StyleGAN, directions: WDirections, seed, name: str, c
 
 # ------------------------------------------------------------------------------------------- the tab
 def build(demo, models: dict[str, LoadedModel]) -> None:
-    """Lay out the tab for ``models[KEY]``. Public api names: ``style_mixing``, ``style_growth``,
-    ``style_truncation``, ``style_direction``."""
-
+    """Lay out the tab for ``models[KEY]``: it opens with the default mixing grid. Public api names:
+    ``style_mixing``, ``style_growth``, ``style_truncation``, ``style_direction``."""
     loaded = models[KEY]
     if not kit.opening("Style mixing", "A style-based generator (StyleGAN, Karras et al. 2019) grown progressively "
                        "(ProGAN, Karras et al. 2018): every layer reads its own style w, so the layers of one face can "
                        "take the styles of another.", loaded):
         return
     model = loaded.model
-    if model.style_based:
-        _mixing_panel(demo, model)
-    _growth_panel(model)
-    if model.style_based:
-        _direction_panel(model, w_directions(model))
+    directions = w_directions(model) if model.style_based else None
+    _wire(demo, model, directions, _layout(model, directions))
 
 
-def _mixing_panel(demo, model: StyleGAN) -> None:
+def _layout(model: StyleGAN, directions: WDirections | None) -> SimpleNamespace:
+    ui = SimpleNamespace()
+    if model.style_based:
+        _mixing_panel(ui, model)
+    _growth_panel(ui, model)
+    if directions is not None:
+        _direction_panel(ui, directions)
+    return ui
+
+
+def _mixing_panel(ui: SimpleNamespace, model: StyleGAN) -> None:
     import gradio as gr
 
     groups = group_labels(model)
     with gr.Row():
-        row_seeds = gr.Textbox("1, 2, 3", label=f"row seeds (up to {MAX_SEEDS})")
-        column_seeds = gr.Textbox("10, 11, 12, 13", label=f"column seeds (up to {MAX_SEEDS})")
+        ui.row_seeds = gr.Textbox("1, 2, 3", label=f"row seeds (up to {MAX_SEEDS})")
+        ui.column_seeds = gr.Textbox("10, 11, 12, 13", label=f"column seeds (up to {MAX_SEEDS})")
     with gr.Row():
-        group = gr.Radio([(label, name) for name, label in groups.items()], value=next(iter(groups)),
-                         label="styles taken from the column")
-        psi = gr.Slider(*PSI_RANGE, value=0.7, step=0.05, label="ψ (truncation)")
+        ui.group = gr.Radio([(label, name) for name, label in groups.items()], value=next(iter(groups)),
+                            label="styles taken from the column")
+        ui.mix_psi = gr.Slider(*PSI_RANGE, value=0.7, step=0.05, label="ψ (truncation)")
     with gr.Row():
-        noise_mode = gr.Radio(list(NOISE_MODES), value="const", label="noise")
+        ui.noise_mode = gr.Radio(list(NOISE_MODES), value="const", label="noise")
         labels = noise_layer_labels(model)
-        noise_layers = gr.CheckboxGroup(labels, value=labels, label="layers that get noise")
-    button = gr.Button("Mix styles", variant="primary")
-    grid = gr.Image(label="style mixing", format="png", interactive=False)
-    note = gr.Markdown()
-
-    @handler(gpu_seconds=GPU_SECONDS)
-    def on_mix(rows, columns, group_value, psi_value, mode, layers):
-        return mixing_grid(model, rows, columns, group_value, psi_value, mode, layers)
-
-    gr.on([button.click, demo.load], on_mix, [row_seeds, column_seeds, group, psi, noise_mode, noise_layers],
-          [grid, note], api_name="style_mixing", trigger_mode="always_last")
+        ui.noise_layers = gr.CheckboxGroup(labels, value=labels, label="layers that get noise")
+    ui.mix_button = gr.Button("Mix styles", variant="primary")
+    ui.grid = gr.Image(label="style mixing", format="png", interactive=False)
+    ui.grid_note = gr.Markdown()
 
 
-def _growth_panel(model: StyleGAN) -> None:
+def _growth_panel(ui: SimpleNamespace, model: StyleGAN) -> None:
     import gradio as gr
 
     gr.Markdown("### Growth strip and truncation")
     with gr.Row():
-        seed = gr.Number(label="seed (z)", value=0, precision=0)
-        growth_button = gr.Button("Growth strip: the same z at every stage")
-        truncation_button = gr.Button("Truncation strip: ψ from 1 to 0", interactive=model.style_based)
-    strip = gr.Image(label="strip", format="png", interactive=False)
-    note = gr.Markdown()
+        ui.strip_seed = gr.Number(label="seed (z)", value=0, precision=0)
+        ui.growth_button = gr.Button("Growth strip: the same z at every stage")
+        ui.truncation_button = gr.Button("Truncation strip: ψ from 1 to 0", interactive=model.style_based)
+    ui.strip = gr.Image(label="strip", format="png", interactive=False)
+    ui.strip_note = gr.Markdown()
+
+
+def _direction_panel(ui: SimpleNamespace, directions: WDirections) -> None:
+    import gradio as gr
+
+    gr.Markdown("### Directions in w\nSeFa directions of the style layers" + (
+        ", and attribute directions fitted with genhub's face-attribute network (InterFaceGAN)"
+        if directions.attributes else " (this export has no attribute directions: `python -m "
+                                      "genhub.evaluation.directions EXPORT` fits them)") + ".")
+    names = list(directions.vectors)
+    with gr.Row():
+        ui.direction_seed = gr.Number(label="seed (z)", value=0, precision=0)
+        ui.direction = gr.Dropdown(names, value=(directions.attributes or names)[0], label="direction")
+        ui.conditions = gr.CheckboxGroup(list(directions.attributes), label="keep these attributes (condition on)")
+        ui.direction_psi = gr.Slider(*PSI_RANGE, value=0.7, step=0.05, label="ψ (truncation)")
+    ui.direction_button = gr.Button("Move along the direction")
+    ui.direction_strip = gr.Image(label="-3 … +3 standard deviations", format="png", interactive=False)
+    ui.direction_note = gr.Markdown()
+
+
+def _wire(demo, model: StyleGAN, directions: WDirections | None, ui: SimpleNamespace) -> None:
+    import gradio as gr
+
+    @handler(gpu_seconds=GPU_SECONDS)
+    def on_mix(rows, columns, group_value, psi_value, mode, layers):
+        return mixing_grid(model, rows, columns, group_value, psi_value, mode, layers)
 
     @handler(gpu_seconds=GPU_SECONDS)
     def on_growth(seed_value):
@@ -283,29 +309,16 @@ def _growth_panel(model: StyleGAN) -> None:
     def on_truncation(seed_value):
         return truncation_strip(model, seed_value)
 
-    growth_button.click(on_growth, [seed], [strip, note], api_name="style_growth")
-    truncation_button.click(on_truncation, [seed], [strip, note], api_name="style_truncation")
-
-
-def _direction_panel(model: StyleGAN, directions: WDirections) -> None:
-    import gradio as gr
-
-    gr.Markdown("### Directions in w\nSeFa directions of the style layers" + (
-        ", and attribute directions fitted with genhub's face-attribute network (InterFaceGAN)"
-        if directions.attributes else " (this export has no attribute directions: `python -m "
-                                      "genhub.evaluation.directions EXPORT` fits them)") + ".")
-    names = list(directions.vectors)
-    with gr.Row():
-        seed = gr.Number(label="seed (z)", value=0, precision=0)
-        name = gr.Dropdown(names, value=(directions.attributes or names)[0], label="direction")
-        conditions = gr.CheckboxGroup(list(directions.attributes), label="keep these attributes (condition on)")
-        psi = gr.Slider(*PSI_RANGE, value=0.7, step=0.05, label="ψ (truncation)")
-    button = gr.Button("Move along the direction")
-    strip = gr.Image(label="-3 … +3 standard deviations", format="png", interactive=False)
-    note = gr.Markdown()
-
     @handler(gpu_seconds=GPU_SECONDS)
     def on_direction(seed_value, name_value, conditions_value, psi_value):
         return direction_strip(model, directions, seed_value, name_value, conditions_value, psi_value)
 
-    button.click(on_direction, [seed, name, conditions, psi], [strip, note], api_name="style_direction")
+    if model.style_based:
+        gr.on([ui.mix_button.click, demo.load], on_mix,
+              [ui.row_seeds, ui.column_seeds, ui.group, ui.mix_psi, ui.noise_mode, ui.noise_layers],
+              [ui.grid, ui.grid_note], api_name="style_mixing", trigger_mode="always_last")
+    ui.growth_button.click(on_growth, [ui.strip_seed], [ui.strip, ui.strip_note], api_name="style_growth")
+    ui.truncation_button.click(on_truncation, [ui.strip_seed], [ui.strip, ui.strip_note], api_name="style_truncation")
+    if directions is not None:
+        ui.direction_button.click(on_direction, [ui.direction_seed, ui.direction, ui.conditions, ui.direction_psi],
+                                  [ui.direction_strip, ui.direction_note], api_name="style_direction")

@@ -7,6 +7,8 @@ librosa is slow to load).
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
@@ -135,43 +137,60 @@ def _names(loaded: LoadedModel) -> dict[str, str]:
 
 # ------------------------------------------------------------------------------------------- the tab
 def build(demo, models: dict[str, LoadedModel]) -> None:
-    """Lay out the tab for ``models[KEY]``. Public api names: ``voice_convert``, ``voice_held_out``."""
-    import gradio as gr
-
+    """Lay out the tab for ``models[KEY]``: it opens with held-out clip 0 of the first voice converted (when the
+    held-out clips are on this server). Public api names: ``voice_convert``, ``voice_held_out``."""
     loaded = models[KEY]
     if not kit.opening("Voice conversion", "CycleGAN on spectrograms: a clip in one voice becomes the other voice "
                        "(Zhu et al. 2017), window by window; listen to the conversion and to the cycle back.", loaded):
         return
-    model, names = loaded.model, _names(loaded)
     try:
         clips = held_out_clips(loaded)
-        has_held_out = all(len(part.table) for part in clips.values())
+        clips = clips if all(len(part.table) for part in clips.values()) else None
     except DataError:
-        has_held_out = False
+        clips = None
+    names = _names(loaded)
+    _wire(demo, loaded.model, names, clips, _layout(names, clips is not None))
+
+
+def _layout(names: dict[str, str], has_held_out: bool) -> SimpleNamespace:
+    import gradio as gr
+
+    ui = SimpleNamespace()
     choices = [(f"{names[d[0]]} → {names[d[1]]}", d) for d in DIRECTIONS]
     with gr.Row():
-        clip = gr.Audio(sources=["upload", "microphone"], type="filepath", label=f"your clip (≤ {MAX_SECONDS:g} s)")
+        ui.clip = gr.Audio(sources=["upload", "microphone"], type="filepath",
+                           label=f"your clip (≤ {MAX_SECONDS:g} s)")
         with gr.Column():
-            direction = gr.Radio(choices, value="AB", label="direction")
+            ui.direction = gr.Radio(choices, value="AB", label="direction")
             if has_held_out:
-                row = gr.Number(value=0, precision=0, label="held-out clip number")
-                pick = gr.Button("Use a held-out clip of the source voice")
-            button = gr.Button("Convert", variant="primary")
+                ui.row = gr.Number(value=0, precision=0, label="held-out clip number")
+                ui.pick = gr.Button("Use a held-out clip of the source voice")
+            ui.button = gr.Button("Convert", variant="primary")
     with gr.Row():
-        heard = gr.Audio(label="input (as the model hears it: mono 16 kHz)", interactive=False)
-        converted = gr.Audio(label="converted", interactive=False)
-        cycled = gr.Audio(label="cycle: back to the first voice", interactive=False)
-    panel = gr.Image(label="spectrograms (low frequencies at the bottom)", format="png", interactive=False)
-    note = gr.Markdown()
+        ui.heard = gr.Audio(label="input (as the model hears it: mono 16 kHz)", interactive=False)
+        ui.converted = gr.Audio(label="converted", interactive=False)
+        ui.cycled = gr.Audio(label="cycle: back to the first voice", interactive=False)
+    ui.panel = gr.Image(label="spectrograms (low frequencies at the bottom)", format="png", interactive=False)
+    ui.note = gr.Markdown()
+    return ui
+
+
+def _wire(demo, model, names: dict[str, str], clips: dict | None, ui: SimpleNamespace) -> None:
+    results = [ui.heard, ui.converted, ui.cycled, ui.panel, ui.note]
 
     @handler(gpu_seconds=GPU_SECONDS)
     def on_convert(source, way):
         return convert(model, source, way, names)
 
-    button.click(on_convert, [clip, direction], [heard, converted, cycled, panel, note], api_name="voice_convert")
-    if has_held_out:
+    ui.button.click(on_convert, [ui.clip, ui.direction], results, api_name="voice_convert")
+    if clips is not None:
         @handler(gpu_seconds=None)
         def on_pick(way, number):
             return held_out_clip(clips, way, number)
 
-        pick.click(on_pick, [direction, row], [clip, note], api_name="voice_held_out")
+        def first_conversion():
+            clip, _ = held_out_clip(clips, "AB", 0)
+            return (clip, *convert(model, clip, "AB", names))
+
+        kit.show_on_open(demo, first_conversion, [ui.clip, *results], "voice_first_conversion", GPU_SECONDS)
+        ui.pick.click(on_pick, [ui.direction, ui.row], [ui.clip, ui.note], api_name="voice_held_out")

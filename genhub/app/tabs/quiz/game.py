@@ -11,7 +11,7 @@ What the pixels themselves show is the model's resolution (a 16 px model looks c
 come from a :class:`~genhub.app.fake_pool.FakePool` made ahead in batches, so a round's response time does not
 depend on the model's sampling cost.
 
-A family joins the quiz with one row of :data:`SAMPLERS` and its registry key in :data:`KEYS`.
+A family joins the quiz with one row of :data:`SAMPLERS`: its registry keys (:data:`KEYS`) follow.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 
 from genhub.app.fake_pool import FakePool
+from genhub.app.families import ENTRIES
 from genhub.app.loading import LoadedModel, held_out
 from genhub.app.serving import DISPLAY_SIZE, inline_png
 from genhub.app.stats import QuizStats
@@ -36,8 +37,6 @@ from genhub.images import center_crop_resize, quantise, to_pil, to_pixel_values
 from genhub.models import GenhubModel
 from genhub.models.rejection_sampling import discriminator_logits, has_discriminator, rejection_sample
 
-#: Every face generator the quiz plays (registry keys; each family has a :data:`SAMPLERS` row).
-KEYS = ("dcgan-faces", "vae-faces", "ddpm-faces", "stylegan-faces")
 SIDES = ("left", "right")
 #: Fakes kept ready per (model, difficulty), and made per batch (see :class:`~genhub.app.fake_pool.FakePool`).
 POOL_SIZE = 64
@@ -91,6 +90,8 @@ SAMPLERS: dict[str, Sampler] = {
     "stylegan": Sampler(_sample_latent, truncates=True),  # truncation in w: w_avg + psi (w - w_avg)
     "ddpm": Sampler(_sample_ddpm, truncates=False),
 }
+#: Every face generator the quiz plays: the registry keys of a family with a :data:`SAMPLERS` row.
+KEYS = tuple(key for key, entry in ENTRIES.items() if entry.spec.family in SAMPLERS)
 #: difficulty -> what a model needs for it, for the refusal message.
 NEEDS = {"truncated": "a latent code to truncate (a GAN or a VAE)", "hard": "a GAN with a discriminator"}
 #: difficulty -> what it means, for the page and the verdict.
