@@ -194,6 +194,13 @@ def test_with_the_shared_data_the_judge_trains_beside_a_starter_and_each_starter
     out = capsys.readouterr().out
     assert "first the judge of every floor" in out
     assert "dcgan-faces: trained in" in out and ("passes its floor: face check" in out or "BELOW its floor" in out)
+    # a verdict of another judge's space is judged again, without training: in one lane here
+    info_file = tmp_path / "dcgan-faces" / "training_info.json"
+    info_file.write_text(json.dumps({**json.loads(info_file.read_text()), "floor": {**floor, "space": "v2"}}))
+    assert starters.main(["--keys", "dcgan-faces", "--lanes", "1"]) == 0
+    assert read_training_info(tmp_path / "dcgan-faces")["floor"] == floor
+    out = capsys.readouterr().out
+    assert "judged again in the current judge's space: dcgan-faces" in out and "trained in" not in out
 
 
 def test_a_judge_of_another_version_is_set_aside_and_not_used(tmp_path, capsys):
@@ -209,3 +216,20 @@ def test_a_judge_of_another_version_is_set_aside_and_not_used(tmp_path, capsys):
     (folder / "model.safetensors").write_bytes(b"weights")
     (folder / "config.json").write_text(json.dumps({"version": VERSION}))
     assert starters.judge_current(folder)
+
+
+def test_an_export_without_a_verdict_of_this_judge_is_judged_again(tiny_export, tiny_pixelcnn_export, tmp_path):
+    from genhub.evaluation.floors import SPACE
+
+    def export(name: str, family: str, source: Path, floor: dict | None) -> ModelSpec:
+        folder = shutil.copytree(source, tmp_path / name)
+        info = json.loads((folder / "training_info.json").read_text())
+        (folder / "training_info.json").write_text(json.dumps({**info, "floor": floor}))
+        return ModelSpec(family, str(folder), local=True)
+
+    v2 = {"passed": True, "checks": [], "space": "genhub-face-features v2"}
+    registry = {"old": export("old", "dcgan", tiny_export, v2),
+                "never": export("never", "pixelcnn", tiny_pixelcnn_export, None),  # a floor since v3
+                "judged": export("judged", "dcgan", tiny_export, {"passed": False, "checks": [], "space": SPACE}),
+                "absent": ModelSpec("dcgan", str(tmp_path / "absent"), local=True)}
+    assert starters.unjudged(registry) == ["old", "never"]

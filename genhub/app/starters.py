@@ -225,10 +225,29 @@ def _trained_line(key: str, export: Path, minutes: float) -> str:
             f"{info.get('global_step')} steps)")
 
 
-def train_all(todo: list[str], registry: dict[str, ModelSpec], data: Path | None, lanes: int) -> int:
+def unjudged(registry: dict[str, ModelSpec]) -> list[str]:
+    """Registry keys whose local export is there and has a floor, but records no verdict in the current judge's
+    space (trained before the judge, or judged by another version): :func:`train_all` judges them again."""
+    from genhub.evaluation.floors import declared, recorded
+    from genhub.hub.info import data_spec, read_training_info
+
+    keys = []
+    for key, spec in registry.items():
+        folder = locate(spec.location)
+        if not spec.local or not (folder / "model.safetensors").is_file():
+            continue
+        info = read_training_info(folder)
+        if declared(spec.family, data_spec(info).modality) and recorded(info) is None:
+            keys.append(key)
+    return keys
+
+
+def train_all(todo: list[str], registry: dict[str, ModelSpec], data: Path | None, lanes: int,
+              rejudge: list[str] = ()) -> int:
     """Train the judge (when the shared data is there and it is missing) and every starter in ``todo``, ``lanes`` at
-    a time, the longest first; each starter is evaluated for its floor once it and the judge are trained. Returns
-    the exit status: 1 when a run was stopped (the same command resumes it)."""
+    a time, the longest first; each starter is evaluated for its floor once it and the judge are trained, and so is
+    every present export in ``rejudge``. Returns the exit status: 1 when a run was stopped (the same command resumes
+    it)."""
     threads = max(1, len(os.sched_getaffinity(0)) // lanes) if lanes > 1 else None
     order = sorted(todo, key=lambda key: -STARTERS[key].estimate(data))
     judge_folder = locate(JUDGE_FOLDER)
@@ -252,11 +271,21 @@ def train_all(todo: list[str], registry: dict[str, ModelSpec], data: Path | None
     if lanes > 1:
         print(f"{lanes} lanes of {threads} thread(s) each; each run's progress bar is in {os.path.relpath(LOGS)}/",
               flush=True)
-    waiting: list[str] = []  # trained starters waiting for the judge
+    waiting: list[str] = list(rejudge)  # trained starters waiting for the judge
+
+    def judge_waiting() -> None:
+        for ready in waiting:
+            submit("floor", ready, judge, locate(registry[ready].location), registry[ready].family, judge_folder,
+                   EVALUATION_IMAGES)
+        waiting.clear()
+
+    if judge_ready and data is not None:
+        judge_waiting()
     try:
         # the bar counts the estimated minutes of the trainings done, so its time left weighs a StyleGAN above a DB-VAE
         work = {"face-features": JUDGE.estimate(data), **{key: STARTERS[key].estimate(data) for key in todo}}
-        with tqdm(total=sum(work[key] for _, key in jobs.values()), desc="starters", disable=lanes == 1,
+        with tqdm(total=sum(work[key] for kind, key in jobs.values() if kind == "train"), desc="starters",
+                  disable=lanes == 1,
                   bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed} so far, about {remaining} left]",
                   dynamic_ncols=True) as bar:
             while jobs:
@@ -279,10 +308,7 @@ def train_all(todo: list[str], registry: dict[str, ModelSpec], data: Path | None
                     else:
                         waiting.append(key)
                     if judge_ready:
-                        for ready in waiting:
-                            submit("floor", ready, judge, locate(registry[ready].location), STARTERS[ready].family,
-                                   judge_folder, EVALUATION_IMAGES)
-                        waiting = []
+                        judge_waiting()
     except KeyboardInterrupt:
         print("stopped; run the same command again to resume", flush=True)
         executor.shutdown(cancel_futures=True)  # each lane's trainer saves its checkpoint first
@@ -300,11 +326,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     registry = resolve_registry()
     todo = [key for key in missing(registry) if args.keys is None or key in args.keys]
-    if not todo:
+    data = shared_data() if args.list or not todo else fetch_hub_data()
+    rejudge = [key for key in unjudged(registry) if args.keys is None or key in args.keys] if data else []
+    if not todo and not rejudge:
         print("every registry model is present: nothing to train")
         return 0
     lanes = args.lanes or default_lanes()
-    data = shared_data() if args.list else fetch_hub_data()
     where = (f"the shared data in {data}" if data == SHARED_DATA else f"the Hub's data in {data}" if data else
              "data shipped with scikit-image (no ../shared/data here)")
     estimates = sorted((STARTERS[key].estimate(data) for key in todo), reverse=True)
@@ -312,11 +339,13 @@ def main(argv: list[str] | None = None) -> int:
         estimates.insert(0, JUDGE.estimate(data))
     print(f"{len(todo)} starter(s) to train on {where}, about {makespan(estimates, lanes):.0f} min in {lanes} "
           f"lane(s) (as measured on 2 cores of an AMD EPYC with native bf16)")
+    if rejudge:
+        print(f"judged again in the current judge's space: {', '.join(rejudge)}")
     if args.list:
         for key in todo:
             print(f"- {key} (~{STARTERS[key].estimate(data):g} min): {command(key, registry[key], data)}")
         return 0
-    return train_all(todo, registry, data, lanes)
+    return train_all(todo, registry, data, lanes, rejudge)
 
 
 if __name__ == "__main__":
