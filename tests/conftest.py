@@ -352,6 +352,13 @@ def one_torch_thread():
         torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """:func:`one_torch_thread` for a whole test module: ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    with one_torch_thread():
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_vae_export(labelled_faces_dir, tmp_path_factory) -> Path:
     """A VAE export (with its latent files) trained for 60 steps through the real training entry point:
@@ -371,6 +378,13 @@ def feature_network(faces_dir, tmp_path_factory):
         "--dataset", str(faces_dir), "--output_dir", str(output), "--resolution", "32", "--width", "8",
         "--train_batch_size", "16", "--max_train_steps", "3", "--num_grid_images", "4"]))
     return output
+
+
+def png_pixels(path) -> np.ndarray:
+    """A served image file, which must be a PNG, as int RGB pixels (H, W, 3)."""
+    image = Image.open(path)
+    assert image.format == "PNG"
+    return np.asarray(image.convert("RGB")).astype(int)
 
 
 # ------------------------------------------------------------------------------------------- hostile files
@@ -496,6 +510,24 @@ def endpoint_answer(client, fn, path: Path) -> str:
     except AppError as error:
         return str(error)
     return "ok"
+
+
+def assert_hostile_files_answered_clearly(client, endpoints: list, folder: Path) -> None:
+    """Every :func:`hostile_files` file sent to every endpoint in ``endpoints`` (of :func:`image_endpoints`) through
+    ``client``: a readable one gets a result, the others one clear sentence refusing the file (no path, exception
+    class or library text)."""
+    for name, (payload, readable) in hostile_files().items():
+        path = folder / name
+        path.write_bytes(payload)
+        for fn in endpoints:
+            answer = endpoint_answer(client, fn, path)
+            where = f"{name} -> /{fn.api_name}: {answer}"
+            assert not UNCLEAR.search(answer), where
+            if readable:
+                assert answer == "ok", where
+            else:
+                assert answer.startswith("Cannot use this image: ") and answer.endswith("."), where
+                assert FILE_REFUSALS.search(answer) or "pixels" in answer, where
 
 
 # ------------------------------------------------------------------------------------------- the quiz

@@ -12,7 +12,7 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from conftest import client_of, one_torch_thread, tiny_autoencoder_args, train_tiny
+from conftest import png_pixels, served_tab, tiny_autoencoder_args, train_tiny
 from genhub.app.loading import load_model
 from genhub.app.registry import ModelSpec
 from genhub.app.tabs import latent
@@ -22,15 +22,11 @@ from genhub.data import DataSpec, load_split
 from genhub.images import ImageError, to_pil
 from genhub.models import VAE, Autoencoder
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread in this module
+
 API_NAMES = {f"ae_vs_vae_{name}" for name in ("prior_draws", "reconstruct", "held_out_face", "random_held_out_face",
                                               "interpolate", "histogram")}
 CORRUPT_PNG = b"\x89PNG\r\n\x1a\n this is not really a png"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_torch_thread():
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -266,16 +262,8 @@ def client(tiny_vae_export, tiny_autoencoder_export):
               "autoencoder-faces": load_model("autoencoder-faces",
                                               ModelSpec("autoencoder", str(tiny_autoencoder_export)))}
     assert models["autoencoder-faces"].error is None
-    with gr.Blocks() as demo:
-        latent.build(demo, models)
-    with client_of(demo) as (_, client):
+    with served_tab(latent, models) as (_, client):
         yield client
-
-
-def _pixels(path) -> np.ndarray:
-    image = Image.open(path)
-    assert image.format == "PNG"
-    return np.asarray(image.convert("RGB")).astype(int)
 
 
 def test_every_endpoint_through_gradio_client(client, tmp_path):
@@ -285,13 +273,13 @@ def test_every_endpoint_through_gradio_client(client, tmp_path):
     *rows, note = client.predict(4, 5, api_name="/ae_vs_vae_prior_draws")
     assert [Image.open(row).size for row in rows] == [(4 * 34 + 2, 36)] * 3 and "seed 5" in note  # fitted at export
     again = client.predict(4, 5, api_name="/ae_vs_vae_prior_draws")[:3]
-    assert all(np.array_equal(_pixels(row), _pixels(same)) for row, same in zip(rows, again))
+    assert all(np.array_equal(png_pixels(row), png_pixels(same)) for row, same in zip(rows, again))
 
     face = tmp_path / "face.png"
     Image.new("RGB", (90, 60), (180, 140, 120)).save(face)
     *images, note = client.predict(handle_file(str(face)), api_name="/ae_vs_vae_reconstruct")
     assert [Image.open(path).size for path in images] == [(256, 256)] * 3
-    assert _pixels(images[0])[128, 128].tolist() == [180, 140, 120] and note.count(" dB**") == 2
+    assert png_pixels(images[0])[128, 128].tolist() == [180, 140, 120] and note.count(" dB**") == 2
 
     index, *images, note = client.predict(3, api_name="/ae_vs_vae_held_out_face")
     assert index == 3 and [Image.open(path).size for path in images] == [(256, 256)] * 3 and "dB" in note

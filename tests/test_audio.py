@@ -8,7 +8,6 @@ import pytest
 import soundfile
 import torch
 
-from conftest import one_torch_thread
 from genhub.audio import (
     MAX_AUDIO_BYTES,
     AudioError,
@@ -21,14 +20,10 @@ from genhub.audio import (
     windows,
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread in this module
+
 SENTENCE = "the quiet river carries seven small boats past the old mill"  # 11 words: 3.52 s of synthetic voice
 SPEC = SpectrogramSpec()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_torch_thread():
-        yield
 
 
 def _sine(frequency: float, seconds: float, rate: int, amplitude: float = 0.5) -> np.ndarray:

@@ -6,17 +6,13 @@ import json
 import pytest
 import torch
 
-from conftest import one_torch_thread, tiny_autoencoder_args, train_tiny
+from conftest import tiny_autoencoder_args, train_tiny
 from genhub.models import VAE, Autoencoder, CheckpointError
 from genhub.models.backbones import ConvDecoder, ConvEncoder
 from genhub.models.vae import reconstruction_error
 from genhub.train.autoencoder import autoencoder_loss, parse_args
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread in this module
 
 
 def test_the_autoencoder_and_the_vae_share_one_encoder_and_decoder_definition():

@@ -8,13 +8,9 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 from conftest import (
-    FILE_REFUSALS,
-    UNCLEAR,
+    assert_hostile_files_answered_clearly,
     client_of,
-    endpoint_answer,
-    hostile_files,
     image_endpoints,
-    one_torch_thread,
 )
 from genhub.app.loading import load_model
 from genhub.app.registry import ModelSpec
@@ -23,11 +19,7 @@ from genhub.app.tabs import autoregressive, tab
 from genhub.data import DataSpec, load_split
 from genhub.images import ImageError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread in this module
 
 
 @pytest.fixture(scope="module")
@@ -154,14 +146,4 @@ def test_the_uploads_answer_hostile_files_clearly(served, tmp_path):
     demo, client = served
     endpoints = image_endpoints(demo)
     assert {fn.api_name for fn in endpoints} == {"pixelcnn_complete", "pixelcnn_surprise"}
-    for name, (payload, readable) in hostile_files().items():
-        path = tmp_path / name
-        path.write_bytes(payload)
-        for fn in endpoints:
-            answer = endpoint_answer(client, fn, path)
-            assert not UNCLEAR.search(answer), f"{name} -> {fn.api_name}: {answer}"
-            if readable:
-                assert answer == "ok", f"{name} -> {fn.api_name}: {answer}"
-            else:
-                assert answer.startswith("Cannot use this image: ") and (FILE_REFUSALS.search(answer)
-                                                                         or "pixels" in answer), answer
+    assert_hostile_files_answered_clearly(client, endpoints, tmp_path)

@@ -8,16 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import one_torch_thread, tiny_cgan_args, train_tiny
+from conftest import tiny_cgan_args, train_tiny
 from genhub.data import DataError, DataSpec, LabelledImageDataset, load_split
 from genhub.models import CGAN
 from genhub.models.cgan import signed
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread in this module
 
 
 def test_the_projection_discriminator_uses_the_label():

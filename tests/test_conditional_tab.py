@@ -6,16 +6,12 @@ import pytest
 import torch
 from gradio_client.exceptions import AppError
 
-from conftest import one_torch_thread, served_tab, tiny_cgan_args, train_tiny
+from conftest import served_tab, tiny_cgan_args, train_tiny
 from genhub.app.loading import load_model
 from genhub.app.registry import ModelSpec
 from genhub.app.tabs import conditional, tab
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread in this module
 
 
 @pytest.fixture(scope="module")

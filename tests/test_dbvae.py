@@ -11,7 +11,7 @@ import torch
 from accelerate.utils import set_seed
 from safetensors.torch import load_file
 
-from conftest import one_torch_thread, tiny_dbvae_args, train_tiny
+from conftest import tiny_dbvae_args, train_tiny
 from genhub.evaluation.fairness import GROUPS, Rate, audit, group_rows
 from genhub.evaluation.intervals import wilson_interval
 from genhub.models import DBVAE
@@ -19,11 +19,7 @@ from genhub.models.dbvae import dbvae_loss, split_outputs
 from genhub.models.debiasing import LatentDensity
 from genhub.train.dbvae import Resampler, parse_args
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread in this module
 
 
 def _pair():

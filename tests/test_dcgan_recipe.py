@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from conftest import one_torch_thread, tiny_dcgan_args, train_tiny
+from conftest import tiny_dcgan_args, train_tiny
 from genhub.models import DCGAN
 from genhub.models.dcgan import DCGANDiscriminator
 from genhub.train.dcgan import DCGANHparams, adversarial_loss, make_recipe, parse_args, training_step
@@ -17,14 +17,10 @@ from genhub.train.losses import hinge_loss, r1_penalty
 from genhub.train.optim import adam
 from genhub.train.trainer import StepContext
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread in this module
+
 MODERN = ("--gan_loss", "hinge", "--spectral_norm", "--diffaugment", "color,translation,cutout", "--r1_gamma", "1",
           "--r1_interval", "2", "--learning_rate_d", "4e-4")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_torch_thread():
-        yield
 
 
 def convs(discriminator: torch.nn.Module) -> list[torch.nn.Conv2d]:

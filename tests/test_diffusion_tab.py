@@ -12,13 +12,9 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from conftest import (
-    FILE_REFUSALS,
-    UNCLEAR,
+    assert_hostile_files_answered_clearly,
     client_of,
-    endpoint_answer,
-    hostile_files,
     image_endpoints,
-    one_torch_thread,
 )
 from genhub.app.loading import LoadedModel, load_model
 from genhub.app.registry import ModelSpec
@@ -27,11 +23,7 @@ from genhub.app.tabs import diffusion, tab
 from genhub.data import DataSpec, load_split
 from genhub.images import ImageError, center_crop_resize, make_grid, to_pixel_values, to_uint8
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread in this module
 
 
 @pytest.fixture(scope="module")
@@ -330,15 +322,4 @@ def test_every_image_endpoint_of_the_tab_answers_hostile_files_clearly(served, t
     demo, client = served
     endpoints = image_endpoints(demo)
     assert {fn.api_name for fn in endpoints} == {"diffusion_forward", "diffusion_invert", "diffusion_interpolate"}
-    for name, (payload, readable) in hostile_files().items():
-        path = tmp_path / name
-        path.write_bytes(payload)
-        for fn in endpoints:
-            answer = endpoint_answer(client, fn, path)
-            where = f"{name} -> /{fn.api_name}: {answer}"
-            assert not UNCLEAR.search(answer), where
-            if readable:
-                assert answer == "ok", where
-            else:
-                assert answer.startswith("Cannot use this image: ") and answer.endswith("."), where
-                assert FILE_REFUSALS.search(answer) or "pixels" in answer, where
+    assert_hostile_files_answered_clearly(client, endpoints, tmp_path)

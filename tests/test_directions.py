@@ -4,17 +4,12 @@ direction, and the boundaries round-trip through an export into the DCGAN and th
 import pytest
 import torch
 
-from conftest import one_torch_thread
 from genhub.app.tabs.latent import Explorer, ExplorerState
 from genhub.evaluation.directions import SPACES, fit_boundaries, label_samples, main, save_boundaries
 from genhub.geometry import condition, linear_boundary
 from genhub.models import DCGAN, StyleGAN
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread in this module
 
 
 class _Toy(torch.nn.Module):

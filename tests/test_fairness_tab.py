@@ -9,13 +9,9 @@ import torch
 from gradio_client import handle_file
 
 from conftest import (
-    FILE_REFUSALS,
-    UNCLEAR,
+    assert_hostile_files_answered_clearly,
     client_of,
-    endpoint_answer,
-    hostile_files,
     image_endpoints,
-    one_torch_thread,
     tiny_dbvae_args,
     train_tiny,
 )
@@ -25,13 +21,9 @@ from genhub.app.serving import GPU_MARKER
 from genhub.app.tabs import fairness, tab
 from genhub.images import ImageError
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread in this module
+
 FLAGS = ("--max_train_steps", "4", "--max_train_samples", "16")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_torch_thread():
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -158,12 +150,4 @@ def test_the_upload_answers_hostile_files_clearly(served, tmp_path):
     demo, client = served
     endpoints = image_endpoints(demo)
     assert {fn.api_name for fn in endpoints} == {"fairness_score"}
-    for name, (payload, readable) in hostile_files().items():
-        path = tmp_path / name
-        path.write_bytes(payload)
-        answer = endpoint_answer(client, endpoints[0], path)
-        assert not UNCLEAR.search(answer), f"{name}: {answer}"
-        if readable:
-            assert answer == "ok", f"{name}: {answer}"
-        else:
-            assert answer.startswith("Cannot use this image: ") and FILE_REFUSALS.search(answer) or "pixels" in answer
+    assert_hostile_files_answered_clearly(client, endpoints, tmp_path)

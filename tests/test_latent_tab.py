@@ -14,7 +14,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 import app
-from conftest import client_of, one_torch_thread
+from conftest import png_pixels, served_tab
 from genhub.app.loading import load_model
 from genhub.app.registry import ModelSpec
 from genhub.app.tabs import latent
@@ -24,11 +24,7 @@ from genhub.geometry import coordinates
 from genhub.images import center_crop_resize, to_pil, to_pixel_values
 from genhub.models import DCGAN, VAE, Pix2Pix
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread in this module
 
 
 @pytest.fixture(scope="module")
@@ -138,16 +134,8 @@ def test_interpolation_strip(vae_explorer):
 def client(tiny_vae_export, tiny_export):
     models = {"vae-faces": load_model("vae-faces", ModelSpec("vae", str(tiny_vae_export))),
               "dcgan-faces": load_model("dcgan-faces", ModelSpec("dcgan", str(tiny_export)))}
-    with gr.Blocks() as demo:
-        latent.build(demo, models)
-    with client_of(demo) as (_, client):
+    with served_tab(latent, models) as (_, client):
         yield client
-
-
-def _pixels(path) -> np.ndarray:
-    image = Image.open(path)
-    assert image.format == "PNG"
-    return np.asarray(image.convert("RGB")).astype(int)
 
 
 def test_endpoints(client):
@@ -165,21 +153,21 @@ def test_vae_played_through_gradio_client(client, tiny_vae_export, tmp_path):
     assert len(rest) == 8 + num_attributes + 1 and "seed 7" in info and amounts == [0.0] * num_attributes
     assert Image.open(image).size == (32, 32)
     same, *_ = client.predict(7, api_name="/vae_faces_random_face")
-    assert np.array_equal(_pixels(image), _pixels(same))
+    assert np.array_equal(png_pixels(image), png_pixels(same))
 
     unchanged = client.predict(*values, *amounts, api_name="/vae_faces_edit")
-    assert np.abs(_pixels(unchanged) - _pixels(image)).max() <= 1  # the sliders hold the face's own code
+    assert np.abs(png_pixels(unchanged) - png_pixels(image)).max() <= 1  # the sliders hold the face's own code
     moved = client.predict(3.0, *values[1:], *amounts, api_name="/vae_faces_edit")
-    assert np.abs(_pixels(moved) - _pixels(image)).mean() > 0.5
+    assert np.abs(png_pixels(moved) - png_pixels(image)).mean() > 0.5
     smiling = client.predict(*values, 2.0, *amounts[1:], api_name="/vae_faces_edit")
-    assert np.abs(_pixels(smiling) - _pixels(image)).mean() > 0.5
+    assert np.abs(png_pixels(smiling) - png_pixels(image)).mean() > 0.5
 
     face = tmp_path / "face.png"
     Image.new("RGB", (90, 60), (180, 140, 120)).save(face)
     photo, reconstruction, shown, *rest = client.predict(handle_file(str(face)), api_name="/vae_faces_encode")
     verdict = rest[-1]
-    assert _pixels(photo)[16, 16].tolist() == [180, 140, 120]  # sanitised, cropped, resized
-    assert np.array_equal(_pixels(reconstruction), _pixels(shown)) and "Outlier score:" in verdict
+    assert png_pixels(photo)[16, 16].tolist() == [180, 140, 120]  # sanitised, cropped, resized
+    assert np.array_equal(png_pixels(reconstruction), png_pixels(shown)) and "Outlier score:" in verdict
     assert len(rest) == 8 + num_attributes + 1
     photo, *rest = client.predict(3, api_name="/vae_faces_held_out_face")
     assert Image.open(photo).size == (32, 32) and "negative elbo" in rest[-1].lower()
@@ -261,7 +249,7 @@ def test_odd_but_valid_uploads_are_converted(client, tmp_path, name):
     path = tmp_path / name
     path.write_bytes(payload)
     photo, reconstruction, *_ = client.predict(handle_file(str(path)), api_name="/vae_faces_encode")
-    centre = _pixels(photo)[16, 16]
+    centre = png_pixels(photo)[16, 16]
     if colour == "red":
         assert centre[0] > 200 and centre[1] < 60 and centre[2] < 60
     else:

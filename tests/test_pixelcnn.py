@@ -8,15 +8,11 @@ import math
 import pytest
 import torch
 
-from conftest import one_torch_thread, tiny_pixelcnn_args, train_tiny
+from conftest import tiny_pixelcnn_args, train_tiny
 from genhub.models import PixelCNN
 from genhub.models.pixelcnn import dequantize, quantize
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread in this module
 
 
 @pytest.mark.parametrize("channels", [1, 3])

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from gradio_client.exceptions import AppError
 
-from conftest import one_torch_thread, served_tab
+from conftest import served_tab
 from genhub.app.loading import load_model
 from genhub.app.registry import ModelSpec
 from genhub.app.tabs import style_mixing, tab
@@ -19,11 +19,7 @@ from genhub.images import to_pil
 from genhub.models import StyleGAN
 from genhub.models.stylegan import mix_styles
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread in this module
 
 
 @pytest.fixture(scope="module")

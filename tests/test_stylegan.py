@@ -8,16 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import one_torch_thread, tiny_stylegan_args, train_tiny
+from conftest import tiny_stylegan_args, train_tiny
 from genhub.models import CheckpointError, StyleGAN
 from genhub.models.stylegan import layer_groups, minibatch_stddev, mix_styles, truncate_w
 from genhub.train.stylegan import GrowthSchedule, parse_args, r1_penalty, real_at_stage
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread in this module
 
 
 def tiny(generator_type: str = "style", resolution: int = 16) -> StyleGAN:

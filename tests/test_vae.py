@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from conftest import one_torch_thread, tiny_vae_args
+from conftest import tiny_vae_args
 from genhub.data import DataSpec, load_source, load_split
 from genhub.evaluation.latent import active_units, attribute_directions, attribute_labels, measure_latent_space
 from genhub.evaluation.outlier import NOT_LIKE, OutlierReference, auroc, evaluate_auroc, evaluate_export
@@ -21,11 +21,7 @@ from genhub.models.latent_space import DIRECTIONS_FILE, STATS_FILE, LatentSpace
 from genhub.models.vae import kl_divergence, reconstruction_error, reparameterize
 from genhub.train import vae as train_vae
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread in this module
 
 
 def _run(*argv):

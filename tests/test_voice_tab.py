@@ -12,7 +12,7 @@ import torch
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from conftest import one_torch_thread, served_tab
+from conftest import served_tab
 from genhub.app.loading import load_model
 from genhub.app.registry import ModelSpec
 from genhub.app.tabs import tab, voice
@@ -21,11 +21,7 @@ from genhub.data import DataSpec, load_source, load_split
 from genhub.evaluation.voice import paired_clips, voice_metrics
 from genhub.hub.info import data_spec
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread in this module
 
 
 def voices_spec(folder) -> DataSpec:

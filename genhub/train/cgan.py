@@ -21,7 +21,7 @@ from genhub.hub.card import CardText
 from genhub.models.cgan import CGAN
 from genhub.train.args import add_training_args
 from genhub.train.losses import gan_loss
-from genhub.train.optim import adam
+from genhub.train.optim import gan_optimizers
 from genhub.train.trainer import Recipe, StepContext, Trainer, train
 
 DEFAULT_ATTRIBUTES = ("Male", "Smiling", "Eyeglasses", "Young", "Blond_Hair", "Bald")
@@ -103,13 +103,13 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
     """The recipe and the labelled training rows of a run (see :func:`genhub.train.trainer.train`)."""
     dataset = LabelledImageDataset(load_split(args.data, "train"), args.attributes)
     model = CGAN(args.resolution, args.attributes, args.latent_dim, args.channels, args.ngf, args.ndf)
-    betas = (args.adam_beta1, args.adam_beta2)
+    networks, optimizers = gan_optimizers(model, dict.fromkeys(("generator", "discriminator"), args.learning_rate),
+                                          (args.adam_beta1, args.adam_beta2))
     share = ", ".join(f"{name} {float(dataset.labels[:, i].mean()):.0%}" for i, name in enumerate(args.attributes))
     recipe = Recipe(
         model=model,
-        networks={"generator": model.generator, "discriminator": model.discriminator},
-        optimizers={name: adam(getattr(model, name).parameters(), args.learning_rate, betas)
-                    for name in ("generator", "discriminator")},
+        networks=networks,
+        optimizers=optimizers,
         training_step=training_step,
         sample=grid_sample(args),
         grid_columns=len(grid_settings(args.attributes)),

@@ -28,7 +28,7 @@ from genhub.models import DCGAN
 from genhub.train.args import add_training_args
 from genhub.train.diffaugment import diff_augment, parse_policy
 from genhub.train.losses import gan_loss, hinge_loss, r1_penalty
-from genhub.train.optim import adam
+from genhub.train.optim import gan_optimizers
 from genhub.train.trainer import Recipe, StepContext, Trainer, train
 
 GAN_LOSSES = ("vanilla", "hinge")
@@ -139,11 +139,12 @@ def make_recipe(args: argparse.Namespace) -> Recipe:
     betas = (args.adam_beta1, args.adam_beta2)
     learning_rate_d = args.learning_rate if args.learning_rate_d is None else args.learning_rate_d
     learning_rates = {"generator": args.learning_rate, "discriminator": learning_rate_d}
+    networks, optimizers = gan_optimizers(model, learning_rates, betas)
     fixed_z = torch.randn(args.num_grid_images, args.latent_dim, generator=torch.Generator().manual_seed(args.seed))
     return Recipe(
         model=model,
-        networks={"generator": model.generator, "discriminator": model.discriminator},
-        optimizers={name: adam(getattr(model, name).parameters(), lr, betas) for name, lr in learning_rates.items()},
+        networks=networks,
+        optimizers=optimizers,
         training_step=training_step,
         sample=lambda exported: exported.generator(fixed_z),
         hparams=DCGANHparams(args.latent_dim, args.gan_loss, args.diffaugment, args.r1_gamma, args.r1_interval),

@@ -31,3 +31,13 @@ def adam(parameters: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float
     fused = all(p.is_floating_point() and p.device.type in FUSED_DEVICES for p in parameters)
     kind = torch.optim.AdamW if decoupled else torch.optim.Adam
     return kind(parameters, lr=lr, betas=betas, weight_decay=weight_decay, eps=eps, fused=fused or None)
+
+
+def gan_optimizers(model: torch.nn.Module, learning_rates: dict[str, float], betas: tuple[float, float]
+                   ) -> tuple[dict[str, torch.nn.Module], dict[str, torch.optim.Optimizer]]:
+    """A GAN's networks (attributes of ``model`` named by ``learning_rates``' keys, e.g. ``generator`` and
+    ``discriminator``) and an :func:`adam` for each at its learning rate: a Recipe's ``networks`` and
+    ``optimizers``."""
+    networks = {name: getattr(model, name) for name in learning_rates}
+    return networks, {name: adam(network.parameters(), learning_rates[name], betas)
+                      for name, network in networks.items()}

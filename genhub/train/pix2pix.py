@@ -25,7 +25,7 @@ from genhub.models import Pix2Pix
 from genhub.models.layers import NORMS
 from genhub.train.args import add_training_args
 from genhub.train.losses import GAN_MODES, gan_loss
-from genhub.train.optim import adam
+from genhub.train.optim import gan_optimizers
 from genhub.train.trainer import Recipe, StepContext, Trainer, train
 
 EVAL_BATCH = 16
@@ -131,16 +131,16 @@ def build(args: argparse.Namespace, trainer: Trainer) -> tuple[Recipe, torch.uti
     dataset, held_out = load_split(args.data, "train"), load_split(args.data, "test")
     model = Pix2Pix(args.resolution, args.channels, args.channels, args.ngf, args.ndf, args.num_downs, args.n_layers,
                     args.norm, args.use_dropout)
-    betas = (args.adam_beta1, args.adam_beta2)
+    networks, optimizers = gan_optimizers(model, dict.fromkeys(("generator", "discriminator"), args.learning_rate),
+                                          (args.adam_beta1, args.adam_beta2))
     shown = [held_out[i] for i in range(min(args.num_grid_images, len(held_out)))]
     grid_A, grid_B = (torch.stack([item[key] for item in shown]) for key in ("real_A", "real_B"))
     input_name = args.input_name or dataset.columns["real_A"]
     target_name = args.target_name or dataset.columns["real_B"]
     recipe = Recipe(
         model=model,
-        networks={"generator": model.generator, "discriminator": model.discriminator},
-        optimizers={name: adam(getattr(model, name).parameters(), args.learning_rate, betas)
-                    for name in ("generator", "discriminator")},
+        networks=networks,
+        optimizers=optimizers,
         training_step=training_step,
         # one tile per held-out pair: input | output | target
         sample=lambda exported: torch.cat([grid_A, exported.generator(grid_A), grid_B], dim=-1),
