@@ -147,8 +147,6 @@ def _dbvae(*flags: str) -> Starter:
         (0.7, 0.3))
 
 
-
-
 @dataclass(frozen=True)
 class Entry:
     """One registry key: its default model (``spec``) and its starter."""
