@@ -216,6 +216,10 @@ def test_a_judge_of_another_version_is_set_aside_and_not_used(tmp_path, capsys):
     (folder / "model.safetensors").write_bytes(b"weights")
     (folder / "config.json").write_text(json.dumps({"version": VERSION}))
     assert starters.judge_current(folder)
+    stopped = tmp_path / "stopped"  # a judge's training stopped before its export: it resumes, in place
+    (stopped / "checkpoint-250").mkdir(parents=True)
+    starters._set_aside_old_judge(stopped)
+    assert (stopped / "checkpoint-250").is_dir() and not starters.judge_current(stopped)
 
 
 def test_an_export_without_a_verdict_of_this_judge_is_judged_again(tiny_export, tiny_pixelcnn_export, tmp_path):

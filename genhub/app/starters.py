@@ -26,7 +26,6 @@ import argparse
 import concurrent.futures
 import contextlib
 import importlib
-import json
 import multiprocessing
 import os
 import time
@@ -148,24 +147,22 @@ def judge(export: Path, family: str, network: str | Path | None = None, images: 
 def judge_current(folder: Path) -> bool:
     """Whether ``folder`` holds a trained judge of the feature space genhub measures in now (its ``config.json``
     names the current :data:`~genhub.models.face_features.VERSION`)."""
+    from genhub.evaluation.features import network_version
     from genhub.models.face_features import VERSION
 
-    try:
-        version = json.loads((folder / "config.json").read_text()).get("version")
-    except (OSError, ValueError, AttributeError):
-        return False
-    return version == VERSION and (folder / "model.safetensors").is_file()
+    return network_version(folder) == VERSION and (folder / "model.safetensors").is_file()
 
 
 def _set_aside_old_judge(folder: Path) -> None:
-    """A judge of another version cannot be resumed or used: it moves to ``<folder>-v<version>`` (kept, since
-    figures measured in it may be quoted) and a judge of the current version trains in its place."""
-    if not folder.exists():
+    """An exported judge of another version cannot be resumed or used: it moves to ``<folder>-v<version>`` (kept,
+    since figures measured in it may be quoted) and a judge of the current version trains in its place. A folder
+    with nothing exported (a judge's training stopped half-way) stays, so the training resumes."""
+    from genhub.evaluation.features import network_version
+    from genhub.models.face_features import VERSION
+
+    version = network_version(folder)
+    if version is None or version == VERSION:
         return
-    try:
-        version = json.loads((folder / "config.json").read_text()).get("version", "old")
-    except (OSError, ValueError, AttributeError):
-        version = "old"
     aside = folder.with_name(f"{folder.name}-v{version}")
     while aside.exists():
         aside = aside.with_name(aside.name + "-old")

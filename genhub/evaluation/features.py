@@ -37,6 +37,15 @@ def train_command(folder: str | Path) -> str:
             f"--nonface_dataset ../shared/data/nonface_flowers_128 --output_dir {folder}")
 
 
+def network_version(folder: str | Path) -> str | None:
+    """The feature-space version an exported face feature network names in its ``config.json``; None when the
+    folder holds no readable config (nothing exported yet, e.g. a training stopped half-way)."""
+    try:
+        return json.loads((Path(folder) / "config.json").read_text()).get("version")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def load_feature_network(location: str | Path) -> FaceFeatureNet:
     """A trained face feature network of the current :data:`~genhub.models.face_features.VERSION` from an export
     folder, in eval mode.
@@ -57,10 +66,7 @@ def load_feature_network(location: str | Path) -> FaceFeatureNet:
     if info.get("family") != "face-features" or not info.get("global_step"):
         raise CheckpointError(f"feature network {folder}: training_info.json is not that of a trained face feature "
                               f"network (family {info.get('family')!r}, {info.get('global_step', 0)} steps)")
-    try:
-        version = json.loads((folder / "config.json").read_text()).get("version")
-    except (OSError, ValueError, AttributeError):
-        version = None
+    version = network_version(folder)
     if version != VERSION:
         raise CheckpointError(f"feature network {folder} is version {version}; genhub measures in version {VERSION} "
                               f"(figures of two versions never mix): train it again with `{train_command(folder)}`")

@@ -12,8 +12,9 @@ the face head, trained against flowers and the synthetic non-faces of :mod:`genh
 Version 3 has half v2's channels (128 features), and a quarter of each face-check batch, faces and non-faces alike,
 is seen at a half or a quarter of the side and a fifth grey: it trains in about half v2's time (the first run's
 critical path), keeps the known answers' ranking, and its face check holds at 16 px and in grey (the PixelCNN's
-samples, the growth strip's 16 px stage), where v2 called most flowers and scrambled faces faces. (A 32 px
-network trained in a quarter of the time but could no longer tell a VAE's blur: precision 0.86 against v2's 0.17.)
+samples, the growth strip's 16 px stage), where v2 called most grey flowers and grey scrambled faces at 16 px faces.
+(A 32 px network trained in a quarter of the time but could no longer tell a 64 px VAE's blur: its precision was
+0.86 against v2's 0.17; bench/README.md.)
 
 Numbers in this space are comparable only with numbers measured with the same weights (the report
 names the network, its version and the SHA-256 of its weights) and never with published FIDs, which
