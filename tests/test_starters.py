@@ -209,7 +209,7 @@ def test_a_judge_of_another_version_is_set_aside_and_not_used(tmp_path, capsys):
     (folder / "model.safetensors").write_bytes(b"weights")
     (folder / "config.json").write_text(json.dumps({"version": "2"}))
     assert not starters.judge_current(folder)
-    starters._set_aside_old_judge(folder)
+    starters.set_aside_old_judge(folder)
     assert not folder.exists() and (tmp_path / "face-features-v2" / "model.safetensors").is_file()
     assert "face-features-v2" in capsys.readouterr().out
     folder.mkdir()
@@ -218,7 +218,7 @@ def test_a_judge_of_another_version_is_set_aside_and_not_used(tmp_path, capsys):
     assert starters.judge_current(folder)
     stopped = tmp_path / "stopped"  # a judge's training stopped before its export: it resumes, in place
     (stopped / "checkpoint-250").mkdir(parents=True)
-    starters._set_aside_old_judge(stopped)
+    starters.set_aside_old_judge(stopped)
     assert (stopped / "checkpoint-250").is_dir() and not starters.judge_current(stopped)
 
 

@@ -1,12 +1,17 @@
 """Loading the app's models (local export or Hub repo, with clear failures) and their held-out data.
 
 :func:`load_model` never raises for a missing or broken model: the tab shows
-:attr:`LoadedModel.missing_message` instead, and the other tabs work.
+:attr:`LoadedModel.missing_message` instead, and the other tabs work. A local export that appears or changes while
+the app runs (the background trainer publishes one, a floor verdict lands) replaces the served one between requests:
+:func:`watch` reloads it (:meth:`LoadedModel.refresh`), and every handler reads ``loaded.model`` when it runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +39,31 @@ class LoadedModel:
     model: GenhubModel | None = None
     info: dict = field(default_factory=dict)  # the export's training_info.json
     error: str | None = None
+    stamp: tuple | None = None  # a local export's identity on disk (export_stamp), when it was loaded
+
+    @property
+    def export_id(self) -> str:
+        """Short id of the served export (8 hex digits of its :func:`export_stamp`, or the Hub revision): a quiz
+        round records it, so figures of two exports are never mixed."""
+        if self.stamp is None:
+            return self.spec.location.partition("@")[2][:12] or "hub"
+        return hashlib.sha1(repr(self.stamp).encode()).hexdigest()[:8]
+
+    def refresh(self) -> bool:
+        """Serve the local export again when it changed on disk (a new one published, a verdict written): it is loaded
+        whole first and swapped in only when it loads, so a request sees the old model or the new one, never none;
+        a folder being replaced, or broken, keeps the old one (the next call retries). Returns whether it swapped."""
+        if not self.spec.local:
+            return False
+        stamp = export_stamp(locate(self.spec.location))
+        if stamp is None or stamp == self.stamp:
+            return False
+        fresh = load_model(self.key, self.spec)
+        if fresh.model is None or fresh.stamp != stamp:
+            return False
+        self.model, self.info, self.error, self.stamp = fresh.model, fresh.info, None, stamp
+        LOG.info("%s: now serving the export of %s (%s)", self.key, self.spec.location, self.export_id)
+        return True
 
     @property
     def below_floor(self) -> bool:
@@ -104,13 +134,50 @@ def load_model(key: str, spec: ModelSpec) -> LoadedModel:
     cls = MODEL_CLASSES.get(spec.family)
     if cls is None:
         return LoadedModel(key, spec, error=f"unknown model family {spec.family!r}")
+    stamp = export_stamp(locate(spec.location)) if spec.local else None
     try:
         model, info = _load_local(cls, spec) if spec.local else _load_repo(cls, spec)
     except _Missing as missing:
         return LoadedModel(key, spec, error=str(missing))
     except Exception as error:  # a broken export: its own message (CheckpointError says which file and why)
         return LoadedModel(key, spec, error=str(error))
-    return LoadedModel(key, spec, model.to(device()).eval(), info)
+    if spec.local and export_stamp(locate(spec.location)) != stamp:
+        stamp = None  # replaced while it loaded: the watcher loads it again
+    return LoadedModel(key, spec, model.to(device()).eval(), info, stamp=stamp)
+
+
+def export_stamp(folder: Path) -> tuple | None:
+    """A local export's identity on disk: the folder's inode (a published export is a new folder) and the change
+    times of its weights and facts; None when it holds no weights."""
+    try:
+        weights = (folder / "model.safetensors").stat()
+    except OSError:
+        return None
+    try:
+        facts = (folder / TRAINING_INFO).stat().st_mtime_ns
+    except OSError:
+        facts = 0
+    try:
+        return folder.stat().st_ino, weights.st_ino, weights.st_mtime_ns, facts
+    except OSError:
+        return None
+
+
+def watch(models: dict[str, "LoadedModel"], seconds: float = 3.0) -> threading.Thread:
+    """Start a daemon thread that calls :meth:`LoadedModel.refresh` on each local model every ``seconds`` (a few
+    stat calls each time), so exports published while the app runs are served without a restart."""
+    def loop():
+        while True:
+            time.sleep(seconds)
+            for loaded in models.values():
+                try:
+                    loaded.refresh()
+                except Exception:  # noqa: BLE001 - a watcher that dies would freeze every model where it is
+                    LOG.exception("%s: reloading its export failed; the served one stays", loaded.key)
+
+    thread = threading.Thread(target=loop, name="genhub-export-watcher", daemon=True)
+    thread.start()
+    return thread
 
 
 class _Missing(Exception):

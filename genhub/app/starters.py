@@ -108,8 +108,10 @@ def missing(registry: dict[str, ModelSpec]) -> list[str]:
             if spec.local and not (locate(spec.location) / "model.safetensors").is_file()]
 
 
-def train_starter(key: str, spec: ModelSpec, data: Path | None, starter: Starter | None = None) -> Path | None:
-    """Train ``key``'s starter (or ``starter``) into ``spec.location`` (resuming one that was stopped half-way)."""
+def train_starter(key: str, spec: ModelSpec, data: Path | None, starter: Starter | None = None,
+                  output_dir: Path | None = None) -> Path | None:
+    """Train ``key``'s starter (or ``starter``) into ``output_dir`` (default: ``spec.location``), resuming one that
+    was stopped half-way; the card's command names ``spec.location``. Returns the export folder, None when stopped."""
     from genhub.train.trainer import train  # Accelerate only when training: the app imports this table
 
     starter = starter or STARTERS[key]
@@ -119,7 +121,8 @@ def train_starter(key: str, spec: ModelSpec, data: Path | None, starter: Starter
         print(f"speaking the voice starter's clips with espeak-ng into {os.path.relpath(SPEECH_DATA)}", flush=True)
         make_speech_domains(SPEECH_DATA)
     module = importlib.import_module(f"genhub.train.{starter.family}")
-    argv = [*starter.flags(data), "--output_dir", str(locate(spec.location)), "--resume_from_checkpoint", "latest"]
+    argv = [*starter.flags(data), "--output_dir", str(output_dir or locate(spec.location)),
+            "--resume_from_checkpoint", "latest"]
     return train(module.parse_args(argv), module.build, command=command(key, spec, data, starter))
 
 
@@ -137,7 +140,9 @@ def judge(export: Path, family: str, network: str | Path | None = None, images: 
     if not declared(family, modality) or not (network / "model.safetensors").is_file():
         return None  # genhub-evaluate opens the judge's space for every family, a voice's too
     count = images or EVALUATION_IMAGES
-    report = evaluate(export, feature_network=network, max_real=count, num_samples=count, memorisation_samples=16,
+    # no memorisation check (a floor does not read it; 16 s a model, 2.4 lane-minutes of the first run): the reference
+    # runs' evaluation (genhub-evaluate) makes it
+    report = evaluate(export, feature_network=network, max_real=count, num_samples=count, memorisation_samples=0,
                       output_dir=PROJECT_ROOT / "runs" / "evaluation" / export.name)
     floor = report["floor"]
     verdict = {True: "passes its floor", False: "is BELOW its floor", None: "was not fully measured"}[floor["passed"]]
@@ -153,7 +158,7 @@ def judge_current(folder: Path) -> bool:
     return network_version(folder) == VERSION and (folder / "model.safetensors").is_file()
 
 
-def _set_aside_old_judge(folder: Path) -> None:
+def set_aside_old_judge(folder: Path) -> None:
     """An exported judge of another version cannot be resumed or used: it moves to ``<folder>-v<version>`` (kept,
     since figures measured in it may be quoted) and a judge of the current version trains in its place. A folder
     with nothing exported (a judge's training stopped half-way) stays, so the training resumes."""
@@ -258,7 +263,7 @@ def train_all(todo: list[str], registry: dict[str, ModelSpec], data: Path | None
         jobs[executor.submit(_in_lane, threads, log, work, *args)] = (kind, key)
 
     if not judge_ready:
-        _set_aside_old_judge(judge_folder)
+        set_aside_old_judge(judge_folder)
         print(f"first the judge of every floor, genhub's face feature network (~{JUDGE.estimate(data):g} min)",
               flush=True)
         submit("train", "face-features", train_starter, "face-features",

@@ -37,7 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output_dir", default=None, help="report and gallery folder (default runs/evaluation/NAME)")
     parser.add_argument("--num_samples", type=int, default=None, help="fakes to draw (default: as many as reals)")
     parser.add_argument("--max_real", type=int, default=None, help="use at most N held-out reals")
-    parser.add_argument("--memorisation_samples", type=int, default=64)
+    parser.add_argument("--memorisation_samples", type=int, default=64,
+                        help="fakes checked for copies of training images (0: no memorisation check)")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no_update_card", dest="update_card", action="store_false",

@@ -41,7 +41,7 @@ def evaluate(checkpoint: str | Path, dataset: str | None = None, split: str = "t
         output_dir: where ``evaluation.json`` and the memorisation gallery go (default
             ``runs/evaluation/<export name>``; not the export, whose files may be published).
         num_samples: fakes to draw (default: as many as held-out reals); ``max_real``: cap on held-out reals.
-        memorisation_samples: fakes checked for copies of training images; ``batch_size``: images per pass.
+        memorisation_samples: fakes checked for copies of training images (0: none); ``batch_size``: per pass.
         seed: seeds sampling, subsets and classifiers (the global torch RNG is left as it was).
         update_card: also update the export's ``training_info.json``, ``evaluation.json`` and model card.
 

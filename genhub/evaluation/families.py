@@ -60,7 +60,7 @@ class EvalContext:
         space: the feature space of FID/KID/precision/recall.
         output_dir: where the memorisation gallery goes.
         num_samples: fakes to draw (None: as many as held-out reals); ``max_real``: cap on held-out reals.
-        memorisation_samples: fakes checked for copies; ``batch_size``: images per forward pass.
+        memorisation_samples: fakes checked for copies (0: no check); ``batch_size``: images per forward pass.
         seed: seeds sampling, subsets and classifiers.
     """
 
@@ -215,7 +215,7 @@ def sample_quality(ctx: EvalContext, result: Evaluation, memorise: bool = True,
                f"FID of {len(floor)} random training images vs the {len(real)} held-out images: what a model that "
                f"reproduced the data distribution would score at this sample size; features: {ctx.space.label}.")
     _detectability(ctx, result, real, fake, real_features, fake_features)
-    if memorise:
+    if memorise and ctx.memorisation_samples > 0:  # 0: skipped (the starters' floor checks: 16 s a model)
         _memorisation(ctx, result, real, fake)
 
 

@@ -11,6 +11,7 @@ config, args, final_losses, metrics = {name: float}).
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -131,5 +132,8 @@ def model_card(info: dict) -> ModelCard:
 
 
 def write_model_card(folder: str | Path, info: dict) -> None:
-    """Write ``README.md`` (the model card) into an export folder."""
-    model_card(info).save(Path(folder) / "README.md")
+    """Write ``README.md`` (the model card) into an export folder (beside itself, then renamed into place)."""
+    path = Path(folder) / "README.md"
+    partial = path.with_name(f".README.md.{os.getpid()}")
+    model_card(info).save(partial)
+    os.replace(partial, path)

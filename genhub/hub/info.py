@@ -4,6 +4,7 @@ from which its model card is rendered. :func:`save_training_info` is the one wri
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from genhub.data import DataError, DataSpec
@@ -22,8 +23,13 @@ def read_training_info(folder: str | Path) -> dict:
 
 
 def save_training_info(folder: str | Path, info: dict) -> None:
-    """Write ``training_info.json`` and the model card built from it, so the two never disagree."""
-    (Path(folder) / TRAINING_INFO).write_text(json.dumps(info, indent=2))
+    """Write ``training_info.json`` and the model card built from it, so the two never disagree. Each file is written
+    beside itself and renamed into place: an app serving the folder while a floor verdict lands never reads half of
+    one."""
+    path = Path(folder) / TRAINING_INFO
+    partial = path.with_name(f".{TRAINING_INFO}.{os.getpid()}")
+    partial.write_text(json.dumps(info, indent=2))
+    os.replace(partial, path)
     write_model_card(folder, info)
 
 

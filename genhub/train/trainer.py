@@ -40,6 +40,7 @@ from genhub.hub.publish import push_export
 from genhub.images import make_grid
 from genhub.models.base import GenhubModel
 from genhub.train.precision import resolve_precision
+from genhub.train.progress import write_progress
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 SAMPLE_GRID = "samples.png"
@@ -248,7 +249,7 @@ class Trainer:
                 accelerator.init_trackers("genhub", config={k: v for k, v in vars(args).items()
                                                             if isinstance(v, (int, float, str, bool))})
         batch_images = args.train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps
-        self.batch_images = batch_images
+        self.batch_images, self.max_steps = batch_images, max_steps
         previous_handlers = self._install_signal_handlers()
         try:
             recent = self._loop(loader, max_steps, batch_images, on_step)
@@ -330,6 +331,7 @@ class Trainer:
                     bar.update(1)
                     if self.progress.global_step % self.args.logging_steps == 0:
                         self._log(bar, recent, logs, batch_images)
+                        self._write_progress()
                     if self._stop_requested:
                         self.save_checkpoint()
                         accelerator.print(f"stopped at step {self.progress.global_step}; resume with "
@@ -376,6 +378,15 @@ class Trainer:
                         img_s=f"{progress.global_step * batch_images / progress.wall_time:.0f}")
         if self.args.report_to != "none":
             self.accelerator.log({k: float(v) for k, v in logs.items()}, step=progress.global_step)
+
+    def _write_progress(self) -> None:
+        """The run's ``progress.json`` (:mod:`genhub.train.progress`): what a watcher shows while it trains."""
+        if self.accelerator.is_main_process:
+            step, args = self.progress.global_step, self.args
+            write_progress(self.output_dir, {
+                "global_step": step, "images_seen": step * self.batch_images,
+                "wall_time_seconds": round(self.progress.wall_time, 1), "max_steps": self.max_steps,
+                "max_train_minutes": args.max_train_minutes, "min_train_images": args.min_train_images})
 
     def _after_step(self, recent: dict, logs: dict, start: float) -> None:
         args = self.args

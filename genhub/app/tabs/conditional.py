@@ -84,22 +84,31 @@ def grid(model: CGAN, seed, rows) -> tuple[Image.Image, str]:
 
 # ------------------------------------------------------------------------------------------- the tab
 def build(demo, models: dict[str, LoadedModel]) -> None:
-    """Lay out the tab for ``models[KEY]``: it opens with seed 0's face. Public api names: ``cgan_generate``,
-    ``cgan_flips``, ``cgan_grid``."""
+    """Lay out the tab for ``models[KEY]`` (missing or not: it fills in when its export lands); it opens with seed 0's
+    face. Public api names: ``cgan_generate``, ``cgan_flips``, ``cgan_grid``."""
     loaded = models[KEY]
-    if not kit.opening("Conditional GAN", "A DCGAN that takes attributes as well as z (Mirza & Osindero 2014; "
-                       "projection discriminator, Miyato & Koyama 2018): keep z, change the attributes.", loaded):
-        return
-    _wire(demo, loaded.model, _layout(loaded.model))
+    status = kit.opening("Conditional GAN", "A DCGAN that takes attributes as well as z (Mirza & Osindero 2014; "
+                         "projection discriminator, Miyato & Koyama 2018): keep z, change the attributes.", loaded)
+    ui = _layout()
+    _wire(demo, loaded, ui)
+    kit.live(demo, status, [loaded], lambda: (gr_choices(kit.ready(loaded)), *generate(kit.ready(loaded), 0, [])),
+             [ui.chosen, ui.face, ui.face_note], "cgan_first_face", GPU_SECONDS)
 
 
-def _layout(model) -> SimpleNamespace:
+def gr_choices(model: CGAN):
+    """The attribute boxes of ``model`` (an update: the boxes are laid out before a model may have landed)."""
+    import gradio as gr
+
+    return gr.update(choices=list(model.attributes), value=[])
+
+
+def _layout() -> SimpleNamespace:
     import gradio as gr
 
     ui = SimpleNamespace()
     with gr.Row():
         ui.seed = gr.Number(label="seed (z)", value=0, precision=0)
-        ui.chosen = gr.CheckboxGroup(model.attributes, label="attributes present", value=[])
+        ui.chosen = gr.CheckboxGroup([], label="attributes present", value=[])
     with gr.Row():
         ui.face = gr.Image(label="face", format="png", interactive=False, height=DISPLAY)
         ui.face_note = gr.Markdown()
@@ -114,22 +123,22 @@ def _layout(model) -> SimpleNamespace:
     return ui
 
 
-def _wire(demo, model, ui: SimpleNamespace) -> None:
+def _wire(demo, loaded: LoadedModel, ui: SimpleNamespace) -> None:
     import gradio as gr
 
     @handler(gpu_seconds=GPU_SECONDS)
     def on_generate(seed_value, chosen_value):
-        return generate(model, seed_value, chosen_value)
+        return generate(kit.ready(loaded), seed_value, chosen_value)
 
     @handler(gpu_seconds=GPU_SECONDS)
     def on_flips(seed_value, chosen_value):
-        return flips(model, seed_value, chosen_value)
+        return flips(kit.ready(loaded), seed_value, chosen_value)
 
     @handler(gpu_seconds=GPU_SECONDS)
     def on_grid(seed_value, rows_value):
-        return grid(model, seed_value, rows_value)
+        return grid(kit.ready(loaded), seed_value, rows_value)
 
-    gr.on([ui.seed.change, ui.chosen.change, demo.load], on_generate, [ui.seed, ui.chosen], [ui.face, ui.face_note],
+    gr.on([ui.seed.change, ui.chosen.change], on_generate, [ui.seed, ui.chosen], [ui.face, ui.face_note],
           api_name="cgan_generate", trigger_mode="always_last")
     ui.flip_button.click(on_flips, [ui.seed, ui.chosen], [ui.strip, ui.strip_note], api_name="cgan_flips")
     ui.grid_button.click(on_grid, [ui.seed, ui.rows], [ui.grid_image, ui.grid_note], api_name="cgan_grid")

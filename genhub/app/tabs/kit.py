@@ -1,6 +1,11 @@
-"""The tab kit's layout pieces: a tab's opening (its title, the idea its model shows, what to run when the model is
-missing) and its held-out examples (or the one sentence saying why there are none). Input rules live in
-:mod:`genhub.app.inputs`."""
+"""The tab kit's layout pieces: a tab's opening (its title, the idea its model shows, and a live line on each missing
+model: training behind the app, queued, or the command that makes it), the first example it shows (again whenever a
+newer export is served), and its held-out examples (or the one sentence saying why there are none). Input rules live
+in :mod:`genhub.app.inputs`.
+
+A tab lays out all of itself and wires every event at start, its models missing or not (the API exists from the first
+second); its handlers take the model with :func:`ready` when they run, so an export that lands later
+(:func:`genhub.app.loading.watch`) is served from the next request on."""
 
 from __future__ import annotations
 
@@ -8,21 +13,86 @@ import functools
 from typing import Callable
 
 from genhub.app.loading import LoadedModel, unavailable
-from genhub.app.serving import handler
+from genhub.app.serving import handler, zero_gpu
 from genhub.data import DataError
 
+#: How often an open page asks whether a missing model is closer, or a newer export is served.
+STATUS_SECONDS = 5.0
 
-def opening(title: str, idea: str, *loaded: LoadedModel) -> bool:
+
+def opening(title: str, idea: str, *loaded: LoadedModel):
     """Lay out a tab's opening in the current Gradio container: ``## title``, then ``idea`` (markdown, one or two
-    sentences with the paper), then each missing model's message naming the command that makes it. Returns whether
-    any of ``loaded`` has its model (False: the tab lays out nothing more)."""
+    sentences with the paper), then the status of its missing models (:func:`waiting`). Returns the status component,
+    for :func:`live`."""
     import gradio as gr
 
     gr.Markdown(f"## {title}\n{idea}")
-    for entry in loaded:
-        if entry.model is None:
-            gr.Markdown(entry.missing_message)
-    return any(entry.model is not None for entry in loaded)
+    return gr.Markdown(waiting(loaded))
+
+
+def waiting(loaded) -> str:
+    """Markdown, a line per missing model of ``loaded``: what the background trainer says of it
+    (:func:`genhub.app.background.describe`: training, with its progress and the minutes left, or queued), else the
+    command that makes it (:attr:`LoadedModel.missing_message`); "" when every one is served."""
+    from genhub.app.background import describe, read_status
+
+    missing = [entry for entry in loaded if entry.model is None]
+    status = read_status() if missing else None
+    return "\n\n".join(describe(entry.key, status) or entry.missing_message for entry in missing)
+
+
+def ready(loaded: LoadedModel):
+    """``loaded``'s model, as served now (read once per request: a newer export may replace it between requests).
+
+    Raises:
+        ValueError: it is missing; the message says why and what is being done about it (:func:`waiting`).
+    """
+    model = loaded.model
+    if model is None:
+        raise ValueError(waiting([loaded]).replace("`", "") or f"{loaded.key} is not available")
+    return model
+
+
+def exports(loaded) -> tuple:
+    """The ids of the exports served now for ``loaded`` (None for a missing one): what a page last showed."""
+    return tuple(None if entry.model is None else entry.export_id for entry in loaded)
+
+
+def live(demo, status, loaded, compute: Callable[[], tuple] | None = None, outputs: list = (),
+         api_name: str = "", gpu_seconds: int = 10) -> None:
+    """Keep a tab current: ``status`` (from :func:`opening`) says what its missing ``loaded`` models are waiting for,
+    refreshed every :data:`STATUS_SECONDS` while one is missing or the background trainer runs; ``compute()``, the
+    tab's first example, fills ``outputs`` when the page opens and again when the served exports change (an export
+    landed). It is computed once per set of exports and kept for every visitor, and never while its models are
+    missing. Private events (``api_name`` stays out of the public API), wrapped like every other."""
+    import gradio as gr
+
+    from genhub.app.background import read_status
+
+    kept = functools.lru_cache(maxsize=1)(lambda ids: compute())
+    shown = gr.State(None)  # per page: the exports its outputs were computed from
+
+    def current(before):
+        ids = exports(loaded)
+        if compute is None or ids == before or any(entry.model is None for entry in loaded):
+            return [gr.skip() for _ in outputs], before
+        return list(kept(ids)), ids
+
+    @handler(gpu_seconds=gpu_seconds)
+    def first_example(before):
+        values, ids = current(before)
+        return *values, ids
+
+    @handler(gpu_seconds=gpu_seconds)
+    def tick(before):
+        values, ids = current(before)
+        status_of_trainer = read_status()
+        busy = any(entry.model is None for entry in loaded) or bool(status_of_trainer and status_of_trainer["alive"])
+        return waiting(loaded), *values, ids, gr.Timer(active=busy)
+
+    timer = gr.Timer(STATUS_SECONDS, active=not zero_gpu())  # a Space trains nothing; a tick would hold a GPU
+    demo.load(first_example, shown, [*outputs, shown], api_name=api_name or None, api_visibility="private")
+    timer.tick(tick, shown, [status, *outputs, shown, timer], api_visibility="private", show_progress="hidden")
 
 
 def held_out(loaded: LoadedModel, load: Callable[[LoadedModel], list], shown: bool = True) -> tuple[list, str]:
@@ -46,14 +116,3 @@ def seed_box(value: int | None = None, label: str = "seed"):
                       placeholder="empty: a random seed")
 
 
-def show_on_open(demo, compute: Callable[[], tuple], outputs: list, api_name: str, gpu_seconds: int) -> None:
-    """Fill ``outputs`` when the page opens with ``compute()``, a tab's first example: computed for the first
-    visitor and kept for every later one (not at build, so the app starts fast; not per visit, so many visitors cost
-    one computation). A private event (``api_name`` stays out of the public API), wrapped like every other."""
-    kept = functools.cache(compute)
-
-    @handler(gpu_seconds=gpu_seconds)
-    def first_example():
-        return kept()
-
-    demo.load(first_example, None, outputs, api_name=api_name, api_visibility="private")
