@@ -1,9 +1,9 @@
-# genhub: `make demo` (set up, make sure every model the app uses exists, launch) and `make test`.
+# genhub: `make demo` (set up, launch the app at once; the missing models train behind it) and `make test`.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install test lint demo starters bench browser audio-tools clean
+.PHONY: install test lint demo starters bench browser audio-tools clean clean-models
 
 # torch first and alone (the CPU build); then the pinned requirements; then genhub itself, editable.
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
@@ -44,12 +44,18 @@ bench: install
 	$(PY) bench/bench_app.py
 
 # A starter for every registry model that is missing (genhub/app/starters.py: on ../shared/data when it
-# exists, else on data shipped with scikit-image); present ones are reused, a stopped one resumes.
+# exists, else on data shipped with scikit-image); present ones are reused, a stopped one resumes. Two lanes on
+# the cores with no app running: the quickest way to every model (`make demo` trains them behind the app instead).
 starters: install
 	$(PY) -m genhub.app.starters
 
-demo: starters
+# The app at once; what is missing trains behind it (genhub/app/background.py), the quiz's model first.
+demo: install
 	$(PY) app.py --port 7860
+
+# Remove every trained model and run (the starters, the judge, the background trainer's runs).
+clean-models:
+	rm -rf checkpoints runs
 
 clean:
 	rm -rf $(VENV) .pytest_cache

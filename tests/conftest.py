@@ -552,15 +552,16 @@ def pair_pngs(html: str) -> list[bytes]:
 
 # ------------------------------------------------------------------------------------------- a launched app
 def start_app(workdir: Path, *models: str) -> tuple[subprocess.Popen, str]:
-    """``python app.py --model KEY=LOCATION ...`` run in ``workdir``, with its statistics in ``workdir/stats`` and
-    Gradio's cache in ``workdir/gradio``; returns the process and its URL once it answers."""
+    """``python app.py --no-train --model KEY=LOCATION ...`` run in ``workdir``, with its statistics in
+    ``workdir/stats`` and Gradio's cache in ``workdir/gradio``; returns the process and its URL once it answers."""
     import httpx
 
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GENHUB_STATS_DIR": str(workdir / "stats"),
            "GRADIO_TEMP_DIR": str(workdir / "gradio")}
     flags = [flag for model in models for flag in ("--model", model)]
-    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), *flags, "--port", str(port)], cwd=workdir,
+    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--no-train", *flags, "--port", str(port)],
+                              cwd=workdir,
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 300

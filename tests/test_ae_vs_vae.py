@@ -1,5 +1,5 @@
 """Autoencoder vs VAE (a view of the Latent explorer): its pure functions on tiny models, then every event through
-gradio_client on a launched server, bad uploads and a missing model included."""
+gradio_client on a launched server, bad uploads and a missing model (the view laid out all the same) included."""
 
 import math
 import re
@@ -15,7 +15,7 @@ from PIL import Image
 from conftest import png_pixels, served_tab, tiny_autoencoder_args, train_tiny
 from genhub.app.loading import load_model
 from genhub.app.registry import ModelSpec
-from genhub.app.tabs import latent
+from genhub.app.tabs import latent, tab
 from genhub.app.tabs.latent import ae_vs_vae
 from genhub.app.tabs.latent.ae_vs_vae import Comparison
 from genhub.data import DataSpec, load_split
@@ -236,15 +236,20 @@ def _public_api_names(demo: gr.Blocks) -> set[str]:
     return {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
 
 
-def test_a_missing_model_degrades_like_the_explorer(tiny_vae_export, tiny_autoencoder_export, tmp_path):
+def test_a_missing_model_still_lays_out_and_wires_the_whole_view(tiny_vae_export, tiny_autoencoder_export,
+                                                                  tmp_path):
     vae = load_model("vae-faces", ModelSpec("vae", str(tiny_vae_export)))
     absent = load_model("autoencoder-faces", ModelSpec("autoencoder", str(tmp_path / "absent")))
+    no_dcgan = load_model("dcgan-faces", ModelSpec("dcgan", str(tmp_path / "absent")))
     with gr.Blocks() as demo:
-        latent.build(demo, {"vae-faces": vae, "autoencoder-faces": absent})
-    assert _tab_labels(demo) == ["vae-faces", "Autoencoder vs VAE"]  # no explorer of its own for the autoencoder
+        latent.build(demo, {"vae-faces": vae, "dcgan-faces": no_dcgan, "autoencoder-faces": absent})
+    assert _tab_labels(demo) == ["vae-faces", "dcgan-faces", "Autoencoder vs VAE"]  # no explorer for the autoencoder
+    assert set(tab("latent").api_names) <= {fn.api_name for fn in demo.fns.values()}  # the API exists from the start
     texts = [block.value or "" for block in demo.blocks.values() if isinstance(block, gr.Markdown)]
     assert any(text.startswith("Model **autoencoder-faces** is not available (no folder") for text in texts)
-    assert not any(name.startswith("ae_vs_vae_") for name in _public_api_names(demo))
+    events = {fn.api_name: fn for fn in demo.fns.values()}
+    with pytest.raises(gr.Error, match=r"Model \*\*autoencoder-faces\*\* is not available"):  # per request
+        events["ae_vs_vae_prior_draws"].fn(2, 1)
     with gr.Blocks() as alone:
         latent.build(alone, {"vae-faces": vae})  # no autoencoder asked for: no comparison
     assert _tab_labels(alone) == ["vae-faces"]
@@ -253,6 +258,22 @@ def test_a_missing_model_degrades_like_the_explorer(tiny_vae_export, tiny_autoen
         latent.build(public, {"vae-faces": vae, "autoencoder-faces": autoencoder}, held_out_examples=False)
     assert {name for name in _public_api_names(public) if name.startswith("ae_vs_vae_")} == {
         "ae_vs_vae_prior_draws", "ae_vs_vae_reconstruct", "ae_vs_vae_histogram"}  # no held-out face is shown
+
+
+def test_the_view_fills_in_from_the_served_pair(tiny_vae_export, tiny_autoencoder_export):
+    autoencoder = load_model("autoencoder-faces", ModelSpec("autoencoder", str(tiny_autoencoder_export)))
+    vae = load_model("vae-faces", ModelSpec("vae", str(tiny_vae_export)))
+    pair = ae_vs_vae.served_comparison(autoencoder, vae)
+    comparison, problem = pair()
+    assert pair()[0] is comparison and problem == "" and len(comparison.faces) == 16  # one per pair of exports
+    with gr.Blocks() as demo:
+        latent.build(demo, {"vae-faces": vae, "autoencoder-faces": autoencoder})
+    events = {fn.api_name: fn for fn in demo.fns.values()}
+    heading, _, histogram_row, dimension, faces_column, index, _, _, first, second, _ = events[
+        "ae_vs_vae_layout"].fn(None)
+    assert "over 16 held-out faces" in heading["value"] and dimension["maximum"] == 7
+    assert histogram_row["visible"] and faces_column["visible"] and index["label"] == "held-out face (0–15)"
+    assert first["label"] == "first held-out face (0–15)" and second["value"] == 1
 
 
 # ------------------------------------------------------------------------------------------- through gradio_client
@@ -291,7 +312,7 @@ def test_every_endpoint_through_gradio_client(client, tmp_path):
 
     figure, note = client.predict(2, api_name="/ae_vs_vae_histogram")
     assert Image.open(figure).size == (720, 520) and note.count(" | 16 | ") == 2  # all 16 held-out faces
-    with pytest.raises(AppError, match="greater than maximum value 7"):  # the slider's own bounds: z0..z7
+    with pytest.raises(AppError, match="latent dimension must be a whole number from 0 to 7"):  # z0..z7
         client.predict(8, api_name="/ae_vs_vae_histogram")
 
 

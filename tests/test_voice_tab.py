@@ -5,6 +5,7 @@ tests/test_resume.py's second ``cyclegan`` row."""
 import io
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import pytest
 import soundfile
@@ -117,9 +118,12 @@ def served(loaded):
 def test_every_event_through_gradio_client_with_hostile_clips(served, tmp_path):
     demo, client = served
     events = {fn.api_name: fn for fn in demo.fns.values()}
-    assert set(events) == {*tab("voice").api_names, "voice_first_conversion"}  # the conversion it opens with
-    (_, clip), (_, heard), (_, converted), _, panel, note = events["voice_first_conversion"].fn()
+    assert {name for name, fn in events.items() if fn.api_visibility == "public"} == set(tab("voice").api_names)
+    # the conversion it opens with, and the voices' names and held-out controls of the served export
+    direction, row, pick, (_, clip), (_, heard), (_, converted), _, panel, note, _ = events[
+        "voice_first_conversion"].fn(None)
     assert len(heard) == len(clip) and len(converted) > 0 and "Converted" in note and Path(panel).is_file()
+    assert [value for _, value in direction["choices"]] == ["AB", "BA"] and row["visible"] and pick["visible"]
     *_, note = client.predict(handle_file(str(wav(tmp_path, "ok.wav", 1.2))), "AB", api_name="/voice_convert")
     assert "mono 16 kHz, 1.2 s" in note
     *_, note = client.predict(handle_file(str(wav(tmp_path, "stereo.wav", 1.0, 44100, 2))), "BA",
@@ -135,3 +139,35 @@ def test_every_event_through_gradio_client_with_hostile_clips(served, tmp_path):
             client.predict(handle_file(str(tmp_path / name)), "AB", api_name="/voice_convert")
     path, note = client.predict("AB", 0, api_name="/voice_held_out")
     assert "Held-out clip 0 of voice A" in note and soundfile.info(path).samplerate == 16000
+
+
+def test_a_missing_model_keeps_every_endpoint_and_says_why(tmp_path):
+    missing = load_model(voice.KEY, ModelSpec("cyclegan", str(tmp_path / "absent")))
+    with gr.Blocks() as demo:
+        voice.build(demo, {voice.KEY: missing})
+    events = {fn.api_name: fn for fn in demo.fns.values()}
+    assert set(tab("voice").api_names) <= set(events)  # the API exists before the model lands
+    texts = [block.value or "" for block in demo.blocks.values() if isinstance(block, gr.Markdown)]
+    assert any("Model **cyclegan-voices** is not available" in text for text in texts)
+    for name, arguments in (("voice_convert", (None, "AB")), ("voice_held_out", ("AB", 0))):
+        with pytest.raises(gr.Error, match=r"Model \*\*cyclegan-voices\*\* is not available"):
+            events[name].fn(*arguments)
+    assert events["voice_first_conversion"].fn(None) == (*[gr.skip()] * 9, None)  # nothing to show yet
+
+
+def test_without_held_out_clips_their_controls_hide_and_the_note_says_why(tiny_voice_export, tmp_path):
+    import json
+    import shutil
+
+    moved = tmp_path / "moved"
+    shutil.copytree(tiny_voice_export, moved)
+    info = json.loads((moved / "training_info.json").read_text())
+    info["data"]["source"] = info["dataset"] = "/srv/private/secret-voices"
+    (moved / "training_info.json").write_text(json.dumps(info))
+    with gr.Blocks() as demo:
+        voice.build(demo, {voice.KEY: load_model(voice.KEY, ModelSpec("cyclegan", str(moved)))})
+    events = {fn.api_name: fn for fn in demo.fns.values()}
+    _, row, pick, *_, note, _ = events["voice_first_conversion"].fn(None)
+    assert not row["visible"] and not pick["visible"] and "`secret-voices`" in note and "/srv" not in note
+    with pytest.raises(gr.Error, match="No held-out examples"):
+        events["voice_held_out"].fn("AB", 0)

@@ -20,6 +20,8 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -152,6 +154,29 @@ def _progress_text(progress: dict | None) -> str:
         f", about {max(1, round(left / 60))} min left" if left is not None else "")
 
 
+def plan(registry: dict[str, ModelSpec], groups: Sequence[Sequence[str]] = ()) -> tuple[list[str], list[str]]:
+    """What a background trainer would do here: (the keys to train in :func:`order`, the judge included when it is
+    needed, present exports to judge again). Looks at the shared data only (fetching the Hub's is the trainer's)."""
+    from genhub.app import starters
+
+    todo, data = starters.missing(registry), starters.shared_data()
+    rejudge = starters.unjudged(registry) if data else []
+    judge = data is not None and bool(todo or rejudge) and not starters.judge_current(locate(starters.JUDGE_FOLDER))
+    return order(todo, groups, lambda key: starters.STARTERS[key].estimate(data), judge=judge), rejudge
+
+
+def start(keys: Sequence[str], overrides: Sequence[str] = (), folder: Path = RUNS) -> subprocess.Popen:
+    """Start the background trainer on ``keys`` (in that order; ``overrides``: the app's ``--model KEY=LOCATION``)
+    as a child process in the app's process group (Ctrl-C stops both; the trainer saves its checkpoint first), its
+    output appended to ``folder/trainer.log``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOG_FILE, "a") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "genhub.app.background", "--keys", *keys,
+             *[flag for override in overrides for flag in ("--model", override)]],
+            stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
 def run(keys: Sequence[str], registry: dict[str, ModelSpec], data: Path | None, folder: Path = RUNS,
         rejudge: Sequence[str] = ()) -> int:
     """Train ``keys`` one after another (:data:`JUDGE_KEY` is the judge), each in ``folder/KEY`` and then published
@@ -217,8 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     registry = resolve_registry(args.model)
     todo = starters.missing(registry)
     data = starters.fetch_hub_data() if todo else starters.shared_data()
-    keys = args.keys if args.keys is not None else order(todo, (), lambda key: starters.STARTERS[key].estimate(data),
-                                                         judge=True)
+    keys = args.keys if args.keys is not None else plan(registry)[0]
     rejudge = starters.unjudged(registry) if data else []
     judge_missing = data is not None and not starters.judge_current(locate(starters.JUDGE_FOLDER))
     keys = [key for key in keys if key in todo or (key == JUDGE_KEY and judge_missing)]

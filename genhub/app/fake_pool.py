@@ -65,6 +65,12 @@ class FakePool:
                 self._pools.setdefault(pool, [])
             self._lock.notify_all()
 
+    def forget(self, key: str) -> None:
+        """Drop every pool of model ``key`` (its export was replaced: its fakes are no longer the served model's)."""
+        with self._lock:
+            for pool in [pool for pool in self._pools if pool[0] == key]:
+                del self._pools[pool]
+
     def draw(self, key: str, difficulty: str) -> tuple[torch.Tensor, float | None]:
         """A fake of ``key`` at ``difficulty``, among the least-shown of its pool: (pixel values (C, H, W), logit)."""
         pool = (key, difficulty)

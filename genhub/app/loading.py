@@ -40,6 +40,12 @@ class LoadedModel:
     info: dict = field(default_factory=dict)  # the export's training_info.json
     error: str | None = None
     stamp: tuple | None = None  # a local export's identity on disk (export_stamp), when it was loaded
+    swapped: list = field(default_factory=list, repr=False)  # called with no argument after each swap (on_swap)
+
+    def on_swap(self, callback) -> None:
+        """Call ``callback()`` after every export swapped in (:meth:`refresh`), e.g. to give a component the new
+        model's choices on the server, where Gradio checks each request against them."""
+        self.swapped.append(callback)
 
     @property
     def export_id(self) -> str:
@@ -62,6 +68,8 @@ class LoadedModel:
         if fresh.model is None or fresh.stamp != stamp:
             return False
         self.model, self.info, self.error, self.stamp = fresh.model, fresh.info, None, stamp
+        for callback in self.swapped:
+            callback()
         LOG.info("%s: now serving the export of %s (%s)", self.key, self.spec.location, self.export_id)
         return True
 

@@ -50,13 +50,8 @@ class Tab:
         return replace(self, options={**self.options, **options})
 
     def build(self, demo, models: dict[str, LoadedModel]) -> None:
-        """Lay the tab out in the current container with its models (``models`` must hold its :attr:`keys`), under
-        one line for each model below its floor (:attr:`LoadedModel.floor_note`)."""
-        import gradio as gr
-
-        for key in self.keys:
-            if models[key].floor_note:
-                gr.Markdown(models[key].floor_note)
+        """Lay the tab out in the current container with its models (``models`` must hold its :attr:`keys`); a model
+        below its floor gets one line in the tab's status (:func:`genhub.app.tabs.kit.waiting`)."""
         self.module.build(demo, {key: models[key] for key in self.keys}, **self.options)
 
 

@@ -9,6 +9,7 @@ long it took on this server. Math lives in :mod:`genhub.models.pixelcnn` and :mo
 # No `from __future__ import annotations`: Gradio reads the `gr.SelectData` hint of the gallery handler at run time,
 # and postponed (string) annotations would hide it.
 
+import functools
 import threading
 import time
 from types import SimpleNamespace
@@ -183,17 +184,22 @@ def examples(loaded: LoadedModel, count: int = NUM_EXAMPLES) -> list[Image.Image
 
 # ------------------------------------------------------------------------------------------- the tab
 def build(demo, models: dict[str, LoadedModel], held_out_examples: bool = True) -> None:
-    """Lay out the tab for ``models[KEY]`` (and, for the outlier comparison, the loaded ones of :data:`COMPARED`):
-    it opens with the default settings' samples. Public api names: ``pixelcnn_sample`` (streams),
-    ``pixelcnn_complete`` (streams), ``pixelcnn_surprise``, ``pixelcnn_outliers``."""
+    """Lay out the tab for ``models[KEY]`` (missing or not: it fills in when its export lands; the outlier comparison
+    adds the ones of :data:`COMPARED` served when it is asked for): it opens with the default settings' samples.
+    Public api names: ``pixelcnn_sample`` (streams), ``pixelcnn_complete`` (streams), ``pixelcnn_surprise``,
+    ``pixelcnn_outliers``."""
     loaded = models[KEY]
-    if not kit.opening("Autoregressive", "A Gated PixelCNN (van den Oord et al. 2016) writes p(x) = ∏ p(x_i | x_<i): "
-                       "each pixel from a softmax over intensity levels given every pixel above and to its left.",
-                       loaded):
-        return
-    faces, problem = kit.held_out(loaded, examples, held_out_examples)
-    compared = {KEY: loaded, **{key: models[key] for key in COMPARED if key in models and models[key].model}}
-    _wire(demo, loaded, compared, faces, _layout(faces, problem))
+    status = kit.opening("Autoregressive", "A Gated PixelCNN (van den Oord et al. 2016) writes p(x) = ∏ p(x_i | x_<i): "
+                         "each pixel from a softmax over intensity levels given every pixel above and to its left.",
+                         loaded)
+    # the held-out faces need the export's facts (its dataset): a model that lands after the start gets none (the
+    # gallery and its private event exist only when it is there at build)
+    faces, problem = kit.held_out(loaded, examples, held_out_examples) if loaded.model is not None else ([], "")
+    compared = {KEY: loaded, **{key: models[key] for key in COMPARED if key in models}}
+    ui = _layout(faces, problem)
+    _wire(loaded, compared, faces, ui)
+    kit.live(demo, status, [loaded], lambda: list(sample_rows(kit.ready(loaded), 0, 1.0, DEFAULT_IMAGES))[-1],
+             [ui.grid, ui.sample_note], "pixelcnn_first_sample", GPU_SECONDS)
 
 
 def _layout(faces: list, problem: str) -> SimpleNamespace:
@@ -241,46 +247,39 @@ def _layout(faces: list, problem: str) -> SimpleNamespace:
     return ui
 
 
-def _wire(demo, loaded: LoadedModel, compared: dict[str, LoadedModel], faces: list, ui: SimpleNamespace) -> None:
+def _wire(loaded: LoadedModel, compared: dict[str, LoadedModel], faces: list, ui: SimpleNamespace) -> None:
     import gradio as gr
 
-    model = loaded.model
-    heldout_bits = (loaded.info.get("metrics") or {}).get("heldout_bits_per_dim")
-    cache: dict[str, list] = {}
-    lock = threading.Lock()
+    outliers = _outliers_of(compared)
 
     @handler(gpu_seconds=GPU_SECONDS)
     def draw(seed_value, temperature_value, count_value):
-        yield from sample_rows(model, seed_value, temperature_value, count_value)
+        yield from sample_rows(kit.ready(loaded), seed_value, temperature_value, count_value)
 
     @handler(gpu_seconds=GPU_SECONDS)
     def fill_in(image, region_name, number, temperature_value, seed_value):
-        yield from complete(model, image, region_name, number, temperature_value, seed_value)
+        yield from complete(kit.ready(loaded), image, region_name, number, temperature_value, seed_value)
 
     @handler(gpu_seconds=10)
     def surprised(image):
-        return surprise_map(model, image, heldout_bits)
+        model = kit.ready(loaded)
+        return surprise_map(model, image, (loaded.info.get("metrics") or {}).get("heldout_bits_per_dim"))
 
     @handler(gpu_seconds=GPU_SECONDS)
     def measure():
+        kit.ready(loaded)
         data = shared_data()
         if data is None or not (data / OUTLIERS).is_dir():
             raise ValueError(f"the comparison needs the shared data's {OUTLIERS} folder, not on this server")
-        with lock:
-            if "rows" not in cache:
-                try:
-                    cache["rows"] = outlier_rows(compared, str(data / OUTLIERS))
-                except DataError as error:
-                    raise gr.Error(unavailable(loaded, error)) from None
-        return cache["rows"]
+        try:
+            return outliers(str(data / OUTLIERS))
+        except DataError as error:
+            raise gr.Error(unavailable(loaded, error)) from None
 
     @handler(gpu_seconds=None)  # puts the example in the face box, runs no model
     def pick(evt: gr.SelectData):
         return faces[evt.index]
 
-    # what the tab shows when it opens: the faces of the default settings
-    kit.show_on_open(demo, lambda: list(sample_rows(model, 0, 1.0, DEFAULT_IMAGES))[-1], [ui.grid, ui.sample_note],
-                     "pixelcnn_first_sample", GPU_SECONDS)
     ui.sample_button.click(draw, [ui.seed, ui.temperature, ui.count], [ui.grid, ui.sample_note],
                            api_name="pixelcnn_sample")
     ui.complete_button.click(fill_in, [ui.face, ui.region, ui.completions, ui.complete_temperature, ui.complete_seed],
@@ -290,3 +289,21 @@ def _wire(demo, loaded: LoadedModel, compared: dict[str, LoadedModel], faces: li
     ui.outliers_button.click(measure, None, ui.outliers_table, api_name="pixelcnn_outliers")
     if ui.gallery is not None:
         ui.gallery.select(pick, None, ui.face, api_name="pixelcnn_pick_example", api_visibility="private")
+
+
+def _outliers_of(compared: dict[str, LoadedModel]) -> Callable[[str], list[list[str]]]:
+    """A function of the outlier folder that returns :func:`outlier_rows` for those of ``compared`` served now,
+    measured once per set of exports (a model that lands, or a newer export, measures again), one at a time. It
+    raises DataError as :func:`outlier_rows` does (and measures again on the next call)."""
+    lock = threading.Lock()
+
+    @functools.lru_cache(maxsize=1)
+    def measured(keys: tuple, exports: tuple, outliers: str) -> list[list[str]]:
+        return outlier_rows({key: compared[key] for key in keys}, outliers)
+
+    def rows(outliers: str) -> list[list[str]]:
+        served = [key for key, entry in compared.items() if entry.model is not None]
+        with lock:
+            return measured(tuple(served), kit.exports([compared[key] for key in served]), outliers)
+
+    return rows

@@ -90,15 +90,21 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
     status = kit.opening("Conditional GAN", "A DCGAN that takes attributes as well as z (Mirza & Osindero 2014; "
                          "projection discriminator, Miyato & Koyama 2018): keep z, change the attributes.", loaded)
     ui = _layout()
+    if loaded.model is not None:
+        attribute_boxes(ui.chosen, loaded.model)
+    loaded.on_swap(lambda: attribute_boxes(ui.chosen, loaded.model))
     _wire(demo, loaded, ui)
-    kit.live(demo, status, [loaded], lambda: (gr_choices(kit.ready(loaded)), *generate(kit.ready(loaded), 0, [])),
+    kit.live(demo, status, [loaded], lambda: (attribute_boxes(ui.chosen, kit.ready(loaded)),
+                                              *generate(kit.ready(loaded), 0, [])),
              [ui.chosen, ui.face, ui.face_note], "cgan_first_face", GPU_SECONDS)
 
 
-def gr_choices(model: CGAN):
-    """The attribute boxes of ``model`` (an update: the boxes are laid out before a model may have landed)."""
+def attribute_boxes(boxes, model: CGAN):
+    """Give the attribute boxes ``model``'s attributes: on the server (Gradio checks every request's value against
+    them) and, as the returned update, on the page; they are laid out before a model may have landed."""
     import gradio as gr
 
+    boxes.choices = [(name, name) for name in model.attributes]
     return gr.update(choices=list(model.attributes), value=[])
 
 

@@ -42,6 +42,8 @@ GRID_SIZE = 512
 STRIP_SIZE = 768
 #: The UI's step range (the model accepts 1..T): the slider stops at T when T is smaller.
 MIN_STEPS, MAX_STEPS = 10, 1000
+#: T of the paper's DDPM: the step ranges the layout offers while no model is served.
+PAPER_TIMESTEPS = 1000
 #: Defaults sized for one CPU thread (the 32 px, 3 M-parameter ddpm-faces): 9 images, DDIM 25 steps ~3.3 s; DDIM
 #: inversion + reconstruction of one face at 50 steps ~3 s (held-out PSNR 31 dB; 25 dB at 25 steps), an
 #: 8-frame interpolation ~8 s.
@@ -255,7 +257,8 @@ def examples(loaded: LoadedModel, count: int = NUM_EXAMPLES) -> list[Image.Image
 
 # ------------------------------------------------------------------------------------------- the tab
 def build(demo, models: dict[str, LoadedModel], held_out_examples: bool = True) -> None:
-    """Lay out the tab inside the current ``gr.Tab`` for ``models[KEY]`` and wire its events. Public api names:
+    """Lay out the tab inside the current ``gr.Tab`` for ``models[KEY]`` (missing or not: it fills in when its export
+    lands) and wire its events; it opens with the grid of the default settings. Public api names:
     ``diffusion_sample``, ``diffusion_film_strip`` (streams), ``diffusion_forward``, ``diffusion_invert``,
     ``diffusion_interpolate``.
 
@@ -264,11 +267,13 @@ def build(demo, models: dict[str, LoadedModel], held_out_examples: bool = True) 
     import gradio as gr
 
     loaded = models[KEY]
-    if not kit.opening("Diffusion", "A DDPM (Ho et al. 2020) makes a face by denoising pure noise x_T step by step; "
-                       "the forward process q(x_t | x_0) adds that noise to a real face.", loaded):
-        return
-    faces, problem = kit.held_out(loaded, examples, held_out_examples)
-    ui = SimpleNamespace(model=loaded.model, faces=faces, problem=problem)
+    status = kit.opening("Diffusion", "A DDPM (Ho et al. 2020) makes a face by denoising pure noise x_T step by step; "
+                         "the forward process q(x_t | x_0) adds that noise to a real face.", loaded)
+    # the held-out faces need the export's facts (its dataset): a model that lands after the start gets none (the
+    # galleries and their private events exist only when it is there at build)
+    faces, problem = kit.held_out(loaded, examples, held_out_examples) if loaded.model is not None else ([], "")
+    top, last = _ranges(loaded.model)
+    ui = SimpleNamespace(top=top, last=last, faces=faces, problem=problem)
     with gr.Tabs():
         with gr.Tab("Sampling"):
             _sampling_panel(ui)
@@ -276,7 +281,46 @@ def build(demo, models: dict[str, LoadedModel], held_out_examples: bool = True) 
             _forward_panel(ui)
         with gr.Tab("DDIM inversion"):
             _inversion_panel(ui)
-    _wire(demo, ui)
+    _wire(demo, loaded, ui)
+    kit.live(demo, status, [loaded], lambda: _first_sample(kit.ready(loaded), ui),
+             [ui.steps, ui.inversion_steps, ui.timestep, ui.presets, ui.grid, ui.grid_note], "diffusion_first_sample",
+             gpu_seconds(DEFAULT_STEPS * DEFAULT_IMAGES))
+
+
+def _ranges(model: DDPM | None) -> tuple[int, int]:
+    """(the largest step count offered (:func:`max_steps`), the last timestep T - 1) of ``model``; while none is
+    served, those of a DDPM of :data:`PAPER_TIMESTEPS` steps (the layout's until one lands)."""
+    if model is None:
+        return min(MAX_STEPS, PAPER_TIMESTEPS), PAPER_TIMESTEPS - 1
+    return max_steps(model), model.noise_scheduler.config.num_train_timesteps - 1
+
+
+def _presets(top: int) -> list[list]:
+    """:data:`PRESETS` with their steps cut to ``top``."""
+    return [[seed, sampler, min(steps, top), eta, images] for seed, sampler, steps, eta, images in PRESETS]
+
+
+def _first_sample(model: DDPM, ui: SimpleNamespace) -> tuple:
+    """What the tab shows when it opens (kit.live's outputs): the step sliders, the timestep slider and the presets
+    fitted to ``model``'s T (the layout's may be another T's), then the grid of the default settings."""
+    import gradio as gr
+
+    top, last = _ranges(model)
+    low = min(MIN_STEPS, top)
+    fitted = (_offer(ui.steps, min(DEFAULT_STEPS, top), minimum=low, maximum=top),
+              _offer(ui.inversion_steps, min(INVERSION_STEPS, top), minimum=low, maximum=top),
+              _offer(ui.timestep, last // 4, maximum=last), gr.update(samples=_presets(top)))
+    return *fitted, *sample_grid(model, 0, "DDIM", min(DEFAULT_STEPS, top), 0.0, DEFAULT_IMAGES)
+
+
+def _offer(component, value, **limits):
+    """An update that sets ``component``'s ``limits`` (its range) and ``value`` on an open page; the limits are set
+    on the built component too, which Gradio checks an API call against when its caller never opened the page."""
+    import gradio as gr
+
+    for name, limit in limits.items():
+        setattr(component, name, limit)
+    return gr.update(value=value, **limits)
 
 
 def _gallery(ui: SimpleNamespace, label: str):
@@ -299,7 +343,7 @@ def _face_input(label: str):
 def _sampling_panel(ui: SimpleNamespace) -> None:
     import gradio as gr
 
-    top = max_steps(ui.model)
+    top = ui.top
     with gr.Row():
         ui.seed = kit.seed_box(0)
         ui.sampler = gr.Radio(list(SAMPLERS), value="DDIM", label="sampler")
@@ -310,8 +354,7 @@ def _sampling_panel(ui: SimpleNamespace) -> None:
                            info="0: deterministic given x_T; 1: as random as DDPM's posterior")
         ui.num_images = gr.Slider(1, MAX_IMAGES, value=DEFAULT_IMAGES, step=1, label="number of images")
     ui.presets = gr.Dataset(components=[ui.seed, ui.sampler, ui.steps, ui.eta, ui.num_images],
-                            samples=[[seed, sampler, min(steps, top), eta, images]
-                                     for seed, sampler, steps, eta, images in PRESETS],
+                            samples=_presets(top),
                             headers=["seed", "sampler", "steps", "η", "images"], label="Examples", type="index")
     gr.Markdown("\n".join(f"- **{name}**: {entry.paper}." for name, entry in SAMPLERS.items()))
     with gr.Row():
@@ -327,7 +370,7 @@ def _sampling_panel(ui: SimpleNamespace) -> None:
 def _forward_panel(ui: SimpleNamespace) -> None:
     import gradio as gr
 
-    last = ui.model.noise_scheduler.config.num_train_timesteps - 1
+    last = ui.last
     gr.Markdown("x_t = sqrt(ᾱ_t) x_0 + sqrt(1 − ᾱ_t) ε: move t to add more noise (Ho et al. 2020, eq. 4). "
                 "Upload a face or click a held-out one.")
     with gr.Row():
@@ -348,7 +391,7 @@ def _forward_panel(ui: SimpleNamespace) -> None:
 def _inversion_panel(ui: SimpleNamespace) -> None:
     import gradio as gr
 
-    top = max_steps(ui.model)
+    top = ui.top
     gr.Markdown("DDIM inversion (Song et al. 2021) runs the deterministic sampler backwards: a face -> its x_T. "
                 "DDIM from that x_T with the same steps gives the face back; slerp between two faces' x_T "
                 "interpolates.")
@@ -376,19 +419,17 @@ def _inversion_panel(ui: SimpleNamespace) -> None:
     ui.strip = gr.Image(label="slerp between the two inverted faces", format="png", interactive=False)
 
 
-def _wire(demo, ui: SimpleNamespace) -> None:
+def _wire(demo, loaded: LoadedModel, ui: SimpleNamespace) -> None:
     import gradio as gr
-
-    model = ui.model
 
     @handler(gpu_seconds=None)  # fills the settings, runs no model
     def preset(index: int):
         seed, sampler, steps, eta, images = PRESETS[int(index)]
-        return seed, sampler, min(steps, max_steps(model)), eta, images
+        return seed, sampler, min(steps, _ranges(loaded.model)[0]), eta, images
 
     @handler(gpu_seconds=lambda seed, sampler, steps, eta, images: gpu_seconds(_product(steps, images)))
     def sample(seed, sampler, steps, eta, images):
-        return sample_grid(model, seed, sampler, steps, eta, images)
+        return sample_grid(kit.ready(loaded), seed, sampler, steps, eta, images)
 
     bar = gr.Progress()  # Gradio finds it as a default value and reports to it per request, as for any default
 
@@ -396,24 +437,24 @@ def _wire(demo, ui: SimpleNamespace) -> None:
     def film(seed, sampler, steps, eta, progress=bar):
         def on_step(index, total):
             progress((index + 1, total), desc="denoising")
-        yield from film_strip(model, seed, sampler, steps, eta, on_step=on_step)
+        yield from film_strip(kit.ready(loaded), seed, sampler, steps, eta, on_step=on_step)
 
     @handler(gpu_seconds=GPU_BASE_SECONDS)
     def forward(image, timestep, seed):
-        return forward_process(model, image, timestep, seed)
+        return forward_process(kit.ready(loaded), image, timestep, seed)
 
     @handler(gpu_seconds=GPU_BASE_SECONDS)  # puts the example in the face box and noises it
     def forward_example(timestep, seed, evt: gr.SelectData):
         face = ui.faces[evt.index]
-        return face, *forward_process(model, face, timestep, seed)
+        return face, *forward_process(kit.ready(loaded), face, timestep, seed)
 
     @handler(gpu_seconds=lambda image, steps: gpu_seconds(_product(steps, 2)))
     def invert_face(image, steps):
-        return invert(model, image, steps)
+        return invert(kit.ready(loaded), image, steps)
 
     @handler(gpu_seconds=lambda first, second, frames, steps: gpu_seconds(_product(steps, 2, frames)))
     def interpolate_faces(first, second, frames, steps):
-        return interpolate(model, first, second, frames, steps)
+        return interpolate(kit.ready(loaded), first, second, frames, steps)
 
     @handler(gpu_seconds=None)  # puts the example in the chosen face box, runs no model
     def invert_example(target, evt: gr.SelectData):
@@ -423,10 +464,6 @@ def _wire(demo, ui: SimpleNamespace) -> None:
     settings = [ui.seed, ui.sampler, ui.steps, ui.eta]
     ui.presets.click(preset, ui.presets, [*settings, ui.num_images], api_name="diffusion_preset",
                      api_visibility="private")
-    # what the tab shows when it opens: the grid of the default settings
-    kit.show_on_open(demo, lambda: sample_grid(model, 0, "DDIM", min(DEFAULT_STEPS, max_steps(model)), 0.0,
-                                               DEFAULT_IMAGES),
-                     [ui.grid, ui.grid_note], "diffusion_first_sample", gpu_seconds(DEFAULT_STEPS * DEFAULT_IMAGES))
     ui.sample_button.click(sample, [*settings, ui.num_images], [ui.grid, ui.grid_note], api_name="diffusion_sample")
     ui.film_button.click(film, settings, [ui.film, ui.film_note], api_name="diffusion_film_strip")
     gr.on([ui.forward_button.click, ui.timestep.release], forward, [ui.forward_face, ui.timestep, ui.noise_seed],

@@ -17,7 +17,7 @@ from genhub.app.serving import handler, zero_gpu
 from genhub.data import DataError
 
 #: How often an open page asks whether a missing model is closer, or a newer export is served.
-STATUS_SECONDS = 5.0
+STATUS_SECONDS = 10.0
 
 
 def opening(title: str, idea: str, *loaded: LoadedModel):
@@ -31,14 +31,16 @@ def opening(title: str, idea: str, *loaded: LoadedModel):
 
 
 def waiting(loaded) -> str:
-    """Markdown, a line per missing model of ``loaded``: what the background trainer says of it
-    (:func:`genhub.app.background.describe`: training, with its progress and the minutes left, or queued), else the
-    command that makes it (:attr:`LoadedModel.missing_message`); "" when every one is served."""
+    """Markdown, a line per model of ``loaded`` that does not yet show its idea: a missing one's status from the
+    background trainer (:func:`genhub.app.background.describe`: training, with its progress and the minutes left, or
+    queued), else the command that makes it (:attr:`LoadedModel.missing_message`); one below its floor, its numbers and
+    the reference model's command (:attr:`LoadedModel.floor_note`). "" when every one is served and passes."""
     from genhub.app.background import describe, read_status
 
     missing = [entry for entry in loaded if entry.model is None]
     status = read_status() if missing else None
-    return "\n\n".join(describe(entry.key, status) or entry.missing_message for entry in missing)
+    return "\n\n".join(describe(entry.key, status) or entry.missing_message if entry.model is None
+                        else entry.floor_note for entry in loaded if entry.model is None or entry.floor_note)
 
 
 def ready(loaded: LoadedModel):
@@ -92,7 +94,8 @@ def live(demo, status, loaded, compute: Callable[[], tuple] | None = None, outpu
 
     timer = gr.Timer(STATUS_SECONDS, active=not zero_gpu())  # a Space trains nothing; a tick would hold a GPU
     demo.load(first_example, shown, [*outputs, shown], api_name=api_name or None, api_visibility="private")
-    timer.tick(tick, shown, [status, *outputs, shown, timer], api_visibility="private", show_progress="hidden")
+    timer.tick(tick, shown, [status, *outputs, shown, timer], api_name=f"{api_name}_status" if api_name else None,
+               api_visibility="private", show_progress="hidden")
 
 
 def held_out(loaded: LoadedModel, load: Callable[[LoadedModel], list], shown: bool = True) -> tuple[list, str]:

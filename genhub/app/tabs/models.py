@@ -1,9 +1,12 @@
-"""Models: every registry entry with its status (loaded, or missing and how to get it), its model card rendered
-(sample grid, metrics, training facts, the exact command) and where it lives: what a Hub user looks at first."""
+"""Models: the background trainer's queue and every registry entry's latest numbers (steps, images seen, its floor's
+checks, when it was exported), kept current while models land; then each entry's status (loaded, or missing and how
+to get it), its model card rendered (sample grid, metrics, training facts, the exact command) and where it lives:
+what a Hub user looks at first."""
 
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from huggingface_hub import constants, hf_hub_download
@@ -56,11 +59,66 @@ def card_body(loaded: LoadedModel) -> str:
     return _GRID_LINE.sub("", _FRONT_MATTER.sub("", path.read_text(encoding="utf-8"), count=1), count=1).strip()
 
 
+def exported(loaded: LoadedModel) -> str:
+    """When a local export's weights were written (UTC), or "–"."""
+    path = export_file(loaded, "model.safetensors") if loaded.model is not None and loaded.spec.local else None
+    return "–" if path is None else time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(path.stat().st_mtime))
+
+
+def _floor(loaded: LoadedModel) -> str:
+    floor = (loaded.info.get("floor") or {}) if loaded.model is not None else {}
+    verdict = {True: "passes", False: "**below**", None: "not fully measured"}.get(floor.get("passed"), "")
+    return f"{verdict}: {'; '.join(floor.get('checks', []))}" if floor else "not judged"
+
+
+def overview(models: dict[str, LoadedModel], trainer: dict | None) -> str:
+    """Markdown: the background trainer's state (what it trains now and what is queued), then a row per entry: served
+    or not (training, queued, missing), its steps and images seen, its floor's checks and when it was exported."""
+    from genhub.app.background import describe
+
+    if trainer is None:
+        head = "No background trainer has run here (`python app.py` starts one when a model is missing)."
+    elif trainer.get("alive"):
+        head = (f"**Background trainer** (one thread, lowest priority): training `{trainer.get('current') or '–'}`; "
+                f"queued next: {', '.join(f'`{key}`' for key in trainer['queue'][1:]) or 'nothing'}.")
+    else:
+        head = f"**Background trainer**: {trainer.get('ended') or 'stopped'}."
+    rows = []
+    for key, loaded in models.items():
+        if loaded.model is None:
+            state = describe(key, trainer) or "missing"
+            rows.append(f"| `{key}` | {state.replace('|', '/')} | – | – | – | – |")
+            continue
+        steps, images = (_count(loaded.info.get(name)) for name in ("global_step", "images_seen"))
+        rows.append(f"| `{key}` | served ({loaded.export_id}) | {steps} | {images} | {_floor(loaded)} | "
+                    f"{exported(loaded)} |")
+    return (f"{head}\n\n| model | state | steps | images seen | floor | exported |\n"
+            "| --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows))
+
+
+def _count(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else "–"
+
+
 def build(demo, models: dict[str, LoadedModel]) -> None:
-    """Lay out the tab: one section per registry entry (no events: everything is known at launch)."""
+    """Lay out the tab: the overview (:func:`overview`, refreshed every :data:`~genhub.app.tabs.kit.STATUS_SECONDS`),
+    then one section per registry entry as it was at launch."""
     import gradio as gr
 
+    from genhub.app.background import read_status
+    from genhub.app.serving import handler, zero_gpu
+    from genhub.app.tabs.kit import STATUS_SECONDS
+
     gr.Markdown("## Models\nEvery model the app uses: whether it is loaded, its model card, and where it lives.")
+    table = gr.Markdown(overview(models, read_status()))
+
+    @handler(gpu_seconds=None)  # reads the served exports' facts and the trainer's status
+    def refresh():
+        return overview(models, read_status())
+
+    gr.Timer(STATUS_SECONDS, active=not zero_gpu()).tick(refresh, None, table, api_visibility="private",
+                                                         show_progress="hidden")
+    gr.Markdown("The sections below show each model as it was when the app started.")
     for key, loaded in models.items():
         with gr.Accordion(f"{key} — {'loaded' if loaded.model is not None else 'missing'}", open=False):
             gr.Markdown(status(loaded))

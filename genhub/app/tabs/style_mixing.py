@@ -15,6 +15,7 @@ The math lives in :mod:`genhub.models.stylegan`; this module holds pure function
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -42,6 +43,11 @@ NUM_SEFA = 8
 #: codes sampled once per model to measure the spread of w along each direction
 SPREAD_SAMPLES = 2000
 GPU_SECONDS = 10
+#: The mixing grid the tab opens with: its row and column seeds and ψ (the layout's defaults).
+ROW_SEEDS, COLUMN_SEEDS, DEFAULT_PSI = "1, 2, 3", "10, 11, 12, 13", 0.7
+#: The side of the registry's style-based model (``stylegan-faces``), whose layers the layout shows while none is
+#: served.
+REFERENCE_RESOLUTION = 32
 
 
 def _z(model: StyleGAN, seeds: list[int]) -> torch.Tensor:
@@ -220,105 +226,174 @@ def direction_strip(model: StyleGAN, directions: WDirections, seed, name: str, c
         f"{unit:.2f} (one standard deviation of w along it).")
 
 
+@functools.lru_cache(maxsize=1)
+def directions_of(model: StyleGAN) -> WDirections:
+    """:func:`w_directions` of ``model``, kept while it is served (a newer export is a new model: computed again).
+
+    Raises:
+        ValueError: a progressive GAN.
+    """
+    return w_directions(model)
+
+
 # ------------------------------------------------------------------------------------------- the tab
 def build(demo, models: dict[str, LoadedModel]) -> None:
-    """Lay out the tab for ``models[KEY]``: it opens with the default mixing grid. Public api names:
-    ``style_mixing``, ``style_growth``, ``style_truncation``, ``style_direction``."""
+    """Lay out the tab for ``models[KEY]`` (missing or not: it fills in when its export lands): it opens with the
+    default mixing grid. Public api names: ``style_mixing``, ``style_growth``, ``style_truncation``,
+    ``style_direction``."""
     loaded = models[KEY]
-    if not kit.opening("Style mixing", "A style-based generator (StyleGAN, Karras et al. 2019) grown progressively "
-                       "(ProGAN, Karras et al. 2018): every layer reads its own style w, so the layers of one face can "
-                       "take the styles of another.", loaded):
-        return
-    model = loaded.model
-    directions = w_directions(model) if model.style_based else None
-    _wire(demo, model, directions, _layout(model, directions))
+    status = kit.opening("Style mixing", "A style-based generator (StyleGAN, Karras et al. 2019) grown progressively "
+                         "(ProGAN, Karras et al. 2018): every layer reads its own style w, so the layers of one face "
+                         "can take the styles of another.", loaded)
+    ui = _layout(_facts(loaded.model))
+    _wire(loaded, ui)
+    kit.live(demo, status, [loaded], lambda: _first_grid(kit.ready(loaded), ui),
+             [*_fitted_outputs(ui), ui.grid, ui.grid_note], "style_first_grid", GPU_SECONDS)
 
 
-def _layout(model: StyleGAN, directions: WDirections | None) -> SimpleNamespace:
+@functools.cache
+def _reference() -> StyleGAN:
+    """A stand-in with the layers of the registry's :data:`REFERENCE_RESOLUTION` px style-based model (tiny widths):
+    what the layout shows while no model is served."""
+    return StyleGAN(REFERENCE_RESOLUTION, "style", latent_dim=8, w_dim=8, mapping_layers=1, channel_base=32,
+                    max_channels=4)
+
+
+def _facts(model: StyleGAN | None) -> SimpleNamespace:
+    """What the layout shows of ``model``: whether it has styles, its layer ranges and noise layers, its directions'
+    names and attributes; while none is served, :func:`_reference`'s, with every attribute of
+    :data:`~genhub.evaluation.directions.ATTRIBUTES` (the served export's come with :func:`_first_grid`)."""
+    shape = _reference() if model is None else model
+    directions = directions_of(model) if model is not None and model.style_based else None
+    attributes = ATTRIBUTES if model is None else directions.attributes if directions else ()
+    names = list(directions.vectors) if directions else [f"SeFa {k + 1}" for k in range(NUM_SEFA)] + list(attributes)
+    return SimpleNamespace(style_based=shape.style_based, groups=group_labels(shape),
+                           labels=noise_layer_labels(shape), attributes=tuple(attributes), names=names)
+
+
+def _first_grid(model: StyleGAN, ui: SimpleNamespace) -> tuple:
+    """What the tab shows when it opens (kit.live's outputs): the layout fitted to ``model`` (:func:`_fitted`), then
+    the mixing grid of the default settings (none for a progressive GAN)."""
+    facts = _facts(model)
+    grid = (mixing_grid(model, ROW_SEEDS, COLUMN_SEEDS, next(iter(facts.groups)), DEFAULT_PSI, "const", facts.labels)
+            if facts.style_based else (None, ""))
+    return *_fitted(ui, facts), *grid
+
+
+def _fitted_outputs(ui: SimpleNamespace) -> list:
+    return [ui.mixing, ui.group, ui.noise_layers, ui.truncation_button, ui.directions, ui.direction_heading,
+            ui.direction, ui.conditions]
+
+
+def _fitted(ui: SimpleNamespace, facts: SimpleNamespace) -> list:
+    """Updates of :func:`_fitted_outputs` that show ``facts`` (the layout's may be another model's)."""
+    import gradio as gr
+
+    return [gr.update(visible=facts.style_based),
+            _offer(ui.group, next(iter(facts.groups)), choices=_group_choices(facts)),
+            _offer(ui.noise_layers, facts.labels, choices=[(label, label) for label in facts.labels]),
+            gr.update(interactive=facts.style_based), gr.update(visible=facts.style_based),
+            gr.update(value=_direction_heading(facts)),
+            _offer(ui.direction, (facts.attributes or facts.names)[0], choices=[(n, n) for n in facts.names]),
+            _offer(ui.conditions, [], choices=[(name, name) for name in facts.attributes])]
+
+
+def _offer(component, value, **choices):
+    """An update that sets ``component``'s ``choices`` and ``value`` on an open page; the choices are set on the
+    built component too, which Gradio checks an API call against when its caller never opened the page."""
+    import gradio as gr
+
+    for name, given in choices.items():
+        setattr(component, name, given)
+    return gr.update(value=value, **choices)
+
+
+def _group_choices(facts: SimpleNamespace) -> list[tuple[str, str]]:
+    return [(label, name) for name, label in facts.groups.items()]
+
+
+def _direction_heading(facts: SimpleNamespace) -> str:
+    return "### Directions in w\nSeFa directions of the style layers" + (
+        ", and attribute directions fitted with genhub's face-attribute network (InterFaceGAN)"
+        if facts.attributes else " (this export has no attribute directions: `python -m "
+                                 "genhub.evaluation.directions EXPORT` fits them)") + "."
+
+
+def _layout(facts: SimpleNamespace) -> SimpleNamespace:
     ui = SimpleNamespace()
-    if model.style_based:
-        _mixing_panel(ui, model)
-    _growth_panel(ui, model)
-    if directions is not None:
-        _direction_panel(ui, directions)
+    _mixing_panel(ui, facts)
+    _growth_panel(ui, facts)
+    _direction_panel(ui, facts)
     return ui
 
 
-def _mixing_panel(ui: SimpleNamespace, model: StyleGAN) -> None:
+def _mixing_panel(ui: SimpleNamespace, facts: SimpleNamespace) -> None:
     import gradio as gr
 
-    groups = group_labels(model)
-    with gr.Row():
-        ui.row_seeds = gr.Textbox("1, 2, 3", label=f"row seeds (up to {MAX_SEEDS})")
-        ui.column_seeds = gr.Textbox("10, 11, 12, 13", label=f"column seeds (up to {MAX_SEEDS})")
-    with gr.Row():
-        ui.group = gr.Radio([(label, name) for name, label in groups.items()], value=next(iter(groups)),
-                            label="styles taken from the column")
-        ui.mix_psi = gr.Slider(*PSI_RANGE, value=0.7, step=0.05, label="ψ (truncation)")
-    with gr.Row():
-        ui.noise_mode = gr.Radio(list(NOISE_MODES), value="const", label="noise")
-        labels = noise_layer_labels(model)
-        ui.noise_layers = gr.CheckboxGroup(labels, value=labels, label="layers that get noise")
-    ui.mix_button = gr.Button("Mix styles", variant="primary")
-    ui.grid = gr.Image(label="style mixing", format="png", interactive=False)
-    ui.grid_note = gr.Markdown()
+    with gr.Column(visible=facts.style_based) as ui.mixing:  # a progressive GAN has no styles to mix
+        with gr.Row():
+            ui.row_seeds = gr.Textbox(ROW_SEEDS, label=f"row seeds (up to {MAX_SEEDS})")
+            ui.column_seeds = gr.Textbox(COLUMN_SEEDS, label=f"column seeds (up to {MAX_SEEDS})")
+        with gr.Row():
+            ui.group = gr.Radio(_group_choices(facts), value=next(iter(facts.groups)),
+                                label="styles taken from the column")
+            ui.mix_psi = gr.Slider(*PSI_RANGE, value=DEFAULT_PSI, step=0.05, label="ψ (truncation)")
+        with gr.Row():
+            ui.noise_mode = gr.Radio(list(NOISE_MODES), value="const", label="noise")
+            ui.noise_layers = gr.CheckboxGroup(facts.labels, value=facts.labels, label="layers that get noise")
+        ui.mix_button = gr.Button("Mix styles", variant="primary")
+        ui.grid = gr.Image(label="style mixing", format="png", interactive=False)
+        ui.grid_note = gr.Markdown()
 
 
-def _growth_panel(ui: SimpleNamespace, model: StyleGAN) -> None:
+def _growth_panel(ui: SimpleNamespace, facts: SimpleNamespace) -> None:
     import gradio as gr
 
     gr.Markdown("### Growth strip and truncation")
     with gr.Row():
         ui.strip_seed = gr.Number(label="seed (z)", value=0, precision=0)
         ui.growth_button = gr.Button("Growth strip: the same z at every stage")
-        ui.truncation_button = gr.Button("Truncation strip: ψ from 1 to 0", interactive=model.style_based)
+        ui.truncation_button = gr.Button("Truncation strip: ψ from 1 to 0", interactive=facts.style_based)
     ui.strip = gr.Image(label="strip", format="png", interactive=False)
     ui.strip_note = gr.Markdown()
 
 
-def _direction_panel(ui: SimpleNamespace, directions: WDirections) -> None:
+def _direction_panel(ui: SimpleNamespace, facts: SimpleNamespace) -> None:
     import gradio as gr
 
-    gr.Markdown("### Directions in w\nSeFa directions of the style layers" + (
-        ", and attribute directions fitted with genhub's face-attribute network (InterFaceGAN)"
-        if directions.attributes else " (this export has no attribute directions: `python -m "
-                                      "genhub.evaluation.directions EXPORT` fits them)") + ".")
-    names = list(directions.vectors)
-    with gr.Row():
-        ui.direction_seed = gr.Number(label="seed (z)", value=0, precision=0)
-        ui.direction = gr.Dropdown(names, value=(directions.attributes or names)[0], label="direction")
-        ui.conditions = gr.CheckboxGroup(list(directions.attributes), label="keep these attributes (condition on)")
-        ui.direction_psi = gr.Slider(*PSI_RANGE, value=0.7, step=0.05, label="ψ (truncation)")
-    ui.direction_button = gr.Button("Move along the direction")
-    ui.direction_strip = gr.Image(label="-3 … +3 standard deviations", format="png", interactive=False)
-    ui.direction_note = gr.Markdown()
+    with gr.Column(visible=facts.style_based) as ui.directions:  # a progressive GAN has no w
+        ui.direction_heading = gr.Markdown(_direction_heading(facts))
+        with gr.Row():
+            ui.direction_seed = gr.Number(label="seed (z)", value=0, precision=0)
+            ui.direction = gr.Dropdown(facts.names, value=(facts.attributes or facts.names)[0], label="direction")
+            ui.conditions = gr.CheckboxGroup(list(facts.attributes), label="keep these attributes (condition on)")
+            ui.direction_psi = gr.Slider(*PSI_RANGE, value=DEFAULT_PSI, step=0.05, label="ψ (truncation)")
+        ui.direction_button = gr.Button("Move along the direction")
+        ui.direction_strip = gr.Image(label="-3 … +3 standard deviations", format="png", interactive=False)
+        ui.direction_note = gr.Markdown()
 
 
-def _wire(demo, model: StyleGAN, directions: WDirections | None, ui: SimpleNamespace) -> None:
-    import gradio as gr
-
+def _wire(loaded: LoadedModel, ui: SimpleNamespace) -> None:
     @handler(gpu_seconds=GPU_SECONDS)
     def on_mix(rows, columns, group_value, psi_value, mode, layers):
-        return mixing_grid(model, rows, columns, group_value, psi_value, mode, layers)
+        return mixing_grid(kit.ready(loaded), rows, columns, group_value, psi_value, mode, layers)
 
     @handler(gpu_seconds=GPU_SECONDS)
     def on_growth(seed_value):
-        return growth_strip(model, seed_value)
+        return growth_strip(kit.ready(loaded), seed_value)
 
     @handler(gpu_seconds=GPU_SECONDS)
     def on_truncation(seed_value):
-        return truncation_strip(model, seed_value)
+        return truncation_strip(kit.ready(loaded), seed_value)
 
     @handler(gpu_seconds=GPU_SECONDS)
     def on_direction(seed_value, name_value, conditions_value, psi_value):
-        return direction_strip(model, directions, seed_value, name_value, conditions_value, psi_value)
+        model = kit.ready(loaded)
+        return direction_strip(model, directions_of(model), seed_value, name_value, conditions_value, psi_value)
 
-    if model.style_based:
-        gr.on([ui.mix_button.click, demo.load], on_mix,
-              [ui.row_seeds, ui.column_seeds, ui.group, ui.mix_psi, ui.noise_mode, ui.noise_layers],
-              [ui.grid, ui.grid_note], api_name="style_mixing", trigger_mode="always_last")
+    ui.mix_button.click(on_mix, [ui.row_seeds, ui.column_seeds, ui.group, ui.mix_psi, ui.noise_mode, ui.noise_layers],
+                        [ui.grid, ui.grid_note], api_name="style_mixing")
     ui.growth_button.click(on_growth, [ui.strip_seed], [ui.strip, ui.strip_note], api_name="style_growth")
     ui.truncation_button.click(on_truncation, [ui.strip_seed], [ui.strip, ui.strip_note], api_name="style_truncation")
-    if directions is not None:
-        ui.direction_button.click(on_direction, [ui.direction_seed, ui.direction, ui.conditions, ui.direction_psi],
-                                  [ui.direction_strip, ui.direction_note], api_name="style_direction")
+    ui.direction_button.click(on_direction, [ui.direction_seed, ui.direction, ui.conditions, ui.direction_psi],
+                              [ui.direction_strip, ui.direction_note], api_name="style_direction")

@@ -7,6 +7,7 @@ librosa is slow to load).
 
 from __future__ import annotations
 
+import functools
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,7 +17,6 @@ from PIL import Image, ImageDraw
 from genhub.app.loading import LoadedModel, held_out
 from genhub.app.serving import handler
 from genhub.app.tabs import kit
-from genhub.data import DataError
 from genhub.images import to_pil
 
 KEY = "cyclegan-voices"
@@ -103,7 +103,8 @@ def convert(model, source, direction: str, names: dict[str, str]):
 
 
 def held_out_clips(loaded: LoadedModel) -> dict:
-    """The export's held-out clips per voice, ``{"A": SpectrogramWindows, "B": ...}``, read once per app.
+    """The export's held-out clips per voice, ``{"A": SpectrogramWindows, "B": ...}`` (the tab reads them once per
+    export).
 
     Raises:
         DataError: they are not on this server.
@@ -130,41 +131,70 @@ def held_out_clip(clips: dict, direction: str, row) -> tuple[tuple[int, np.ndarr
     return _sound(waveform, clips.spec.sample_rate), f"Held-out clip {index} of voice {direction[0]}: “{text}”"
 
 
-def _names(loaded: LoadedModel) -> dict[str, str]:
-    domains = loaded.info.get("domains") or {}
+def _names(info: dict) -> dict[str, str]:
+    """The voices' names in an export's facts (``info``: its training_info.json; {}: the names shown before)."""
+    domains = info.get("domains") or {}
     return {"A": domains.get("A", "voice A"), "B": domains.get("B", "voice B")}
+
+
+def _choices(names: dict[str, str]) -> list[tuple[str, str]]:
+    return [(f"{names[d[0]]} → {names[d[1]]}", d) for d in DIRECTIONS]
+
+
+def _clips_of(loaded: LoadedModel):
+    """A function that returns (the held-out clips of the served export or None, "" or why there are none), read
+    once per export (a newer one reads them again)."""
+    @functools.lru_cache(maxsize=1)
+    def read(exports: tuple) -> tuple[dict | None, str]:
+        clips, problem = kit.held_out(loaded, held_out_clips)
+        if problem or not all(len(part.table) for part in clips.values()):
+            return None, problem or f"No held-out clips: `{loaded.key}`'s held-out split is empty."
+        return clips, ""
+
+    return lambda: read(kit.exports([loaded]))
 
 
 # ------------------------------------------------------------------------------------------- the tab
 def build(demo, models: dict[str, LoadedModel]) -> None:
-    """Lay out the tab for ``models[KEY]``: it opens with held-out clip 0 of the first voice converted (when the
-    held-out clips are on this server). Public api names: ``voice_convert``, ``voice_held_out``."""
+    """Lay out the tab for ``models[KEY]`` (missing or not: it fills in when its export lands); it opens with held-out
+    clip 0 of the first voice converted (when the held-out clips are on this server). Public api names:
+    ``voice_convert``, ``voice_held_out``."""
     loaded = models[KEY]
-    if not kit.opening("Voice conversion", "CycleGAN on spectrograms: a clip in one voice becomes the other voice "
-                       "(Zhu et al. 2017), window by window; listen to the conversion and to the cycle back.", loaded):
-        return
-    try:
-        clips = held_out_clips(loaded)
-        clips = clips if all(len(part.table) for part in clips.values()) else None
-    except DataError:
-        clips = None
-    names = _names(loaded)
-    _wire(demo, loaded.model, names, clips, _layout(names, clips is not None))
+    status = kit.opening("Voice conversion", "CycleGAN on spectrograms: a clip in one voice becomes the other voice "
+                         "(Zhu et al. 2017), window by window; listen to the conversion and to the cycle back.", loaded)
+    ui = _layout()
+    clips = _clips_of(loaded)
+    _wire(loaded, clips, ui)
+    kit.live(demo, status, [loaded], lambda: _first_conversion(loaded, clips),
+             [ui.direction, ui.row, ui.pick, ui.clip, *ui.results], "voice_first_conversion", GPU_SECONDS)
 
 
-def _layout(names: dict[str, str], has_held_out: bool) -> SimpleNamespace:
+def _first_conversion(loaded: LoadedModel, clips) -> tuple:
+    """What the tab opens with: the served voices' names, and held-out clip 0 of the first voice converted (or, with
+    no held-out clips, the held-out controls hidden and the note saying why)."""
+    import gradio as gr
+
+    model, names = kit.ready(loaded), _names(loaded.info)
+    found, problem = clips()
+    shown = [gr.update(choices=_choices(names)), gr.update(visible=found is not None),
+             gr.update(visible=found is not None)]
+    if found is None:
+        return *shown, *[gr.update()] * 5, problem  # the clip, the three sounds and the panel stay
+    clip, _ = held_out_clip(found, "AB", 0)
+    return *shown, clip, *convert(model, clip, "AB", names)
+
+
+def _layout() -> SimpleNamespace:
     import gradio as gr
 
     ui = SimpleNamespace()
-    choices = [(f"{names[d[0]]} → {names[d[1]]}", d) for d in DIRECTIONS]
     with gr.Row():
         ui.clip = gr.Audio(sources=["upload", "microphone"], type="filepath",
                            label=f"your clip (≤ {MAX_SECONDS:g} s)")
-        with gr.Column():
-            ui.direction = gr.Radio(choices, value="AB", label="direction")
-            if has_held_out:
-                ui.row = gr.Number(value=0, precision=0, label="held-out clip number")
-                ui.pick = gr.Button("Use a held-out clip of the source voice")
+        with gr.Column():  # the voices' names come with the export (kit.live)
+            ui.direction = gr.Radio(_choices(_names({})), value="AB", label="direction")
+            ui.row = gr.Number(value=0, precision=0, label="held-out clip number")
+            ui.pick = gr.Button("Use a held-out clip of the source voice")
             ui.button = gr.Button("Convert", variant="primary")
     with gr.Row():
         ui.heard = gr.Audio(label="input (as the model hears it: mono 16 kHz)", interactive=False)
@@ -172,25 +202,22 @@ def _layout(names: dict[str, str], has_held_out: bool) -> SimpleNamespace:
         ui.cycled = gr.Audio(label="cycle: back to the first voice", interactive=False)
     ui.panel = gr.Image(label="spectrograms (low frequencies at the bottom)", format="png", interactive=False)
     ui.note = gr.Markdown()
+    ui.results = [ui.heard, ui.converted, ui.cycled, ui.panel, ui.note]
     return ui
 
 
-def _wire(demo, model, names: dict[str, str], clips: dict | None, ui: SimpleNamespace) -> None:
-    results = [ui.heard, ui.converted, ui.cycled, ui.panel, ui.note]
-
+def _wire(loaded: LoadedModel, clips, ui: SimpleNamespace) -> None:
     @handler(gpu_seconds=GPU_SECONDS)
     def on_convert(source, way):
-        return convert(model, source, way, names)
+        return convert(kit.ready(loaded), source, way, _names(loaded.info))
 
-    ui.button.click(on_convert, [ui.clip, ui.direction], results, api_name="voice_convert")
-    if clips is not None:
-        @handler(gpu_seconds=None)
-        def on_pick(way, number):
-            return held_out_clip(clips, way, number)
+    @handler(gpu_seconds=None)
+    def on_pick(way, number):
+        kit.ready(loaded)
+        found, problem = clips()
+        if found is None:
+            raise ValueError(problem)
+        return held_out_clip(found, way, number)
 
-        def first_conversion():
-            clip, _ = held_out_clip(clips, "AB", 0)
-            return (clip, *convert(model, clip, "AB", names))
-
-        kit.show_on_open(demo, first_conversion, [ui.clip, *results], "voice_first_conversion", GPU_SECONDS)
-        ui.pick.click(on_pick, [ui.direction, ui.row], [ui.clip, ui.note], api_name="voice_held_out")
+    ui.button.click(on_convert, [ui.clip, ui.direction], ui.results, api_name="voice_convert")
+    ui.pick.click(on_pick, [ui.direction, ui.row], [ui.clip, ui.note], api_name="voice_held_out")

@@ -8,13 +8,16 @@ boundaries of the export's ``attribute_boundaries.safetensors`` when it has them
 genhub.evaluation.directions``; unit directions, so an amount is in standard deviations of z); there is no encoder,
 so no upload. With both ``autoencoder-faces`` and ``vae-faces``, a sub-tab compares the two
 (:mod:`genhub.app.tabs.latent.ae_vs_vae`, beside this file). Math lives in :mod:`genhub.geometry` and
-:mod:`genhub.evaluation.outlier`; this module holds the per-model :class:`Explorer` and the Gradio wiring.
+:mod:`genhub.evaluation.outlier`; this module holds the per-model :class:`Explorer` (one per served export:
+:func:`served_explorer`) and the Gradio wiring, laid out before the models are served (they fill in when they land).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Callable
 
 import torch
 from PIL import Image
@@ -29,6 +32,7 @@ from genhub.evaluation.outlier import OutlierReference
 from genhub.geometry import INTERPOLATION_MODES, axis_directions, compose, condition, coordinates, interpolate, sefa
 from genhub.images import center_crop_resize, make_grid, sanitize_image, to_pil, to_pixel_values
 from genhub.models import DCGAN, VAE
+from genhub.models.face_features import CELEBA_ATTRIBUTES
 
 #: Sliders per model (the K most informative directions) and their range, in standard deviations of the prior.
 NUM_SLIDERS = 8
@@ -39,9 +43,17 @@ ATTRIBUTE_RANGE = 2.0
 ATTRIBUTES = ("Smiling", "Eyeglasses", "Male", "Young", "Blond_Hair", "Black_Hair", "Bald", "Mustache",
               "Wearing_Hat", "Bangs", "Heavy_Makeup", "Pale_Skin")
 MAX_ATTRIBUTE_SLIDERS = 8
+#: The "keep unchanged" boxes an API call may name (a page offers only its model's attributes).
+KEEP_CHOICES = tuple(dict.fromkeys((*ATTRIBUTES, *CELEBA_ATTRIBUTES)))
 MAX_FRAMES = 16
 #: ZeroGPU seconds an explorer event may hold a GPU (decoding at most MAX_FRAMES small faces).
 GPU_SECONDS = 10
+#: A sub-tab's idea, by the registry's model family.
+IDEAS = {
+    "vae": "A variational autoencoder (Kingma & Welling 2014): an encoder maps a photo to its code, a decoder maps "
+           "any code back to a face.",
+    "dcgan": "A DCGAN (Radford et al. 2016): a generator maps z ~ N(0, I) to a face; it has no encoder.",
+}
 
 
 @dataclass
@@ -234,24 +246,44 @@ class Explorer:
 
 def load_explorer(loaded: LoadedModel, num_sliders: int = NUM_SLIDERS, held_out_examples: bool = True) -> Explorer:
     """The :class:`Explorer` of a loaded model; a VAE's gets the held-out faces of its training data when
-    ``held_out_examples`` and they load (else none: the button is left out)."""
+    ``held_out_examples`` and they load (else none: the button is hidden).
+
+    Raises:
+        ValueError: the model is missing (:func:`genhub.app.tabs.kit.ready`).
+    """
+    model = kit.ready(loaded)
     images = None
-    if held_out_examples and isinstance(loaded.model, VAE):
+    if held_out_examples and isinstance(model, VAE):
         try:
             images = held_out(loaded)
         except DataError:
             images = None
-    return Explorer(loaded.model, images, num_sliders)
+    return Explorer(model, images, num_sliders)
+
+
+def served_explorer(loaded: LoadedModel, num_sliders: int = NUM_SLIDERS,
+                    held_out_examples: bool = True) -> Callable[[], Explorer]:
+    """A function returning the :func:`load_explorer` of the export served now for ``loaded``: built once per export
+    (:func:`genhub.app.tabs.kit.exports`), again when a newer one lands; it raises ValueError while the model is
+    missing."""
+    @functools.lru_cache(maxsize=1)
+    def of(ids: tuple) -> Explorer:
+        return load_explorer(loaded, num_sliders, held_out_examples)
+
+    return lambda: of(kit.exports([loaded]))
 
 
 def build(demo, models: dict[str, LoadedModel], num_sliders: int = NUM_SLIDERS, held_out_examples: bool = True) -> None:
     """Lay out the tab inside the current ``gr.Tab``: one sub-tab per model of ``models`` but the autoencoder
     (``autoencoder-faces``), then, when ``models`` holds both ``autoencoder-faces`` and ``vae-faces``, the sub-tab
-    "Autoencoder vs VAE" (:func:`genhub.app.tabs.latent.ae_vs_vae.build`: its api names start with ``ae_vs_vae_``; a
-    missing model shows its ``missing_message`` there). Api names, with ``P`` the model key with ``-`` replaced by
-    ``_``: ``P_random_face``, ``P_edit``, ``P_interpolate`` and, for a VAE, ``P_encode`` and ``P_held_out_face``. Each
-    takes only what it uses: a VAE's ``P_interpolate`` takes (second photo or None, frames, path, seed), a DCGAN's
-    (frames, path, seed), as it has no encoder.
+    "Autoencoder vs VAE" (:func:`genhub.app.tabs.latent.ae_vs_vae.build`: its api names start with ``ae_vs_vae_``).
+    Every sub-tab is laid out and wired whether its models are served or not (it fills in when an export lands; a
+    request before then says what the model is waiting for). Api names, with ``P`` the model key with ``-`` replaced
+    by ``_``: ``P_random_face``, ``P_edit``, ``P_interpolate`` and, for a VAE (the registry's family), ``P_encode`` and
+    ``P_held_out_face``. Each takes only what it uses: a VAE's ``P_interpolate`` takes (second photo or None, frames,
+    path, seed), a DCGAN's (frames, path, seed), as it has no encoder. ``P_edit`` takes ``num_sliders`` slider values,
+    :data:`MAX_ATTRIBUTE_SLIDERS` attribute amounts and the attributes to keep; values past the model's own sliders
+    are ignored (their sliders are hidden), and ``P_random_face`` returns 0 for them.
 
     ``held_out_examples=False`` hides the held-out photos (e.g. on a public Space: CelebA's terms).
     """
@@ -264,27 +296,80 @@ def build(demo, models: dict[str, LoadedModel], num_sliders: int = NUM_SLIDERS, 
             if key == ae_vs_vae.AUTOENCODER_KEY:  # no explorer of its own: it is compared with the VAE below
                 continue
             with gr.Tab(key):
-                if loaded.model is None:
-                    gr.Markdown(loaded.missing_message)
-                    continue
-                explorer = load_explorer(loaded, num_sliders, held_out_examples)
-                gr.Markdown(f"`{key}` ({explorer.resolution}×{explorer.resolution}, {explorer.latent_dim}-dimensional "
-                            f"z). Sliders: {explorer.how}, each spanning ±{SLIDER_RANGE:g} standard deviations.")
-                ui = _face_panel(explorer)
-                if explorer.can_encode:
-                    _photo_panel(explorer, ui)
-                _interpolation_panel(explorer, ui)
-                _wire(demo, explorer, key.replace("-", "_"), ui)
+                _explorer_tab(demo, loaded, num_sliders, held_out_examples)
         if ae_vs_vae.AUTOENCODER_KEY in models and ae_vs_vae.VAE_KEY in models:
             with gr.Tab(ae_vs_vae.TITLE):
                 ae_vs_vae.build(demo, models[ae_vs_vae.AUTOENCODER_KEY], models[ae_vs_vae.VAE_KEY], held_out_examples)
 
 
-def _face_panel(explorer: Explorer) -> SimpleNamespace:
+def _explorer_tab(demo, loaded: LoadedModel, num_sliders: int, held_out_examples: bool) -> None:
+    encodes = loaded.spec.family == "vae"  # the registry's family: known before the model is
+    status = kit.opening(loaded.key, IDEAS.get(loaded.spec.family, ""), loaded)
+    ui = _layout(encodes, num_sliders, held_out_examples and encodes)
+    served = served_explorer(loaded, num_sliders, held_out_examples)
+    prefix = loaded.key.replace("-", "_")
+    _wire(served, prefix, ui)
+    kit.live(demo, status, [loaded], lambda: (*_fill(served(), ui), kit.exports([loaded])), _filled(ui),
+             f"{prefix}_layout", GPU_SECONDS)
+
+
+def _layout(encodes: bool, num_sliders: int, held_out_row: bool) -> SimpleNamespace:
+    """Every component of one model's sub-tab, before its model may be served: ``num_sliders`` direction sliders and
+    :data:`MAX_ATTRIBUTE_SLIDERS` attribute sliders (:func:`_fill` labels them, hiding those the model lacks); the
+    photo panel for a VAE (``encodes``), with the held-out face row when ``held_out_row``."""
+    ui = _face_panel(num_sliders)
+    ui.encodes, ui.index, ui.example_button = encodes, None, None
+    if encodes:
+        _photo_panel(ui, held_out_row)
+    _interpolation_panel(ui)
+    return ui
+
+
+def _filled(ui: SimpleNamespace) -> list:
+    """The components :func:`_fill` updates, in its order, then the export marker (the first face follows it)."""
+    held_out_row = [ui.index, ui.example_button] if ui.index is not None else []
+    return [ui.about, *ui.sliders, ui.attributes_heading, *ui.attributes, ui.keep, *held_out_row, ui.export]
+
+
+def _fill(explorer: Explorer, ui: SimpleNamespace) -> list:
+    """Updates that fit the laid-out sub-tab to ``explorer``'s model (:func:`_filled`'s components but the marker)."""
     import gradio as gr
 
-    # the state is deep-copied per session
-    ui = SimpleNamespace(state=gr.State(ExplorerState()), attributes=[], keep=None)
+    names = explorer.attribute_names
+    updates = [gr.update(value=_about(explorer)), *_shown(explorer.slider_labels, ui.sliders),
+               gr.update(visible=bool(names)), *_shown([name.replace("_", " ") for name in names], ui.attributes),
+               gr.update(choices=names, value=[], visible=len(names) > 1)]
+    if ui.index is not None:
+        faces = explorer.held_out
+        label = f"held-out face (0–{len(faces) - 1})" if faces is not None else "held-out face"
+        updates += [gr.update(label=label, visible=faces is not None), gr.update(visible=faces is not None)]
+    return updates
+
+
+def _about(explorer: Explorer) -> str:
+    size = explorer.resolution
+    return (f"{size}×{size} faces, {explorer.latent_dim}-dimensional z. Sliders: {explorer.how}, each spanning "
+            f"±{SLIDER_RANGE:g} standard deviations.")
+
+
+def _shown(labels: list[str], sliders: list) -> list:
+    """A slider per label, labelled; the sliders past them hidden."""
+    import gradio as gr
+
+    return [gr.update(label=labels[k], visible=True) if k < len(labels) else gr.update(visible=False)
+            for k in range(len(sliders))]
+
+
+def _padded(values: list[float], count: int) -> list[float]:
+    """``values`` then zeros, ``count`` in all: a model with fewer sliders than laid out leaves the rest hidden at 0."""
+    return [*values, *[0.0] * (count - len(values))]
+
+
+def _face_panel(num_sliders: int) -> SimpleNamespace:
+    import gradio as gr
+
+    # the state is deep-copied per session; ``export`` is the served export a page shows (set by kit.live)
+    ui = SimpleNamespace(state=gr.State(ExplorerState()), export=gr.State(None), about=gr.Markdown())
     with gr.Row():
         with gr.Column():
             enlargement_style()
@@ -295,22 +380,26 @@ def _face_panel(explorer: Explorer) -> SimpleNamespace:
                 ui.seed = kit.seed_box()
             ui.info = gr.Markdown()
         with gr.Column():
-            ui.sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=10 ** -SLIDER_DECIMALS, label=label)
-                          for label in explorer.slider_labels]
-        if explorer.attribute_names:
-            with gr.Column():
-                gr.Markdown("Attributes (directions from the training labels; 1 = the average difference "
-                            "between faces with and without)")
-                ui.attributes = [gr.Slider(-ATTRIBUTE_RANGE, ATTRIBUTE_RANGE, value=0.0, step=0.05,
-                                           label=name.replace("_", " ")) for name in explorer.attribute_names]
-                if len(explorer.attribute_names) > 1:
-                    ui.keep = gr.CheckboxGroup(explorer.attribute_names, value=[],
-                                               label="keep these unchanged (each slider then moves with their "
-                                                     "directions projected out)")
+            ui.sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=10 ** -SLIDER_DECIMALS,
+                                    label=f"direction {k + 1}") for k in range(num_sliders)]
+        with gr.Column():
+            _attribute_panel(ui)
     return ui
 
 
-def _photo_panel(explorer: Explorer, ui: SimpleNamespace) -> None:
+def _attribute_panel(ui: SimpleNamespace) -> None:
+    import gradio as gr
+
+    ui.attributes_heading = gr.Markdown("Attributes (directions from the training labels; 1 = the average difference "
+                                        "between faces with and without)", visible=False)
+    ui.attributes = [gr.Slider(-ATTRIBUTE_RANGE, ATTRIBUTE_RANGE, value=0.0, step=0.05, label=f"attribute {k + 1}",
+                               visible=False) for k in range(MAX_ATTRIBUTE_SLIDERS)]
+    # every name a model may have, so that an API call is checked by the model (the page shows the model's own)
+    ui.keep = gr.CheckboxGroup(KEEP_CHOICES, value=[], visible=False, label="keep these unchanged (each slider "
+                               "then moves with their directions projected out)")
+
+
+def _photo_panel(ui: SimpleNamespace, held_out_row: bool) -> None:
     import gradio as gr
 
     gr.Markdown("### Your photo\nIt is sanitised (orientation, colour mode, size), centre-cropped, encoded "
@@ -322,20 +411,19 @@ def _photo_panel(explorer: Explorer, ui: SimpleNamespace) -> None:
         ui.reconstruction = gr.Image(label="reconstruction", format="png", interactive=False, buttons=[],
                                      height=DISPLAY_SIZE, elem_classes=ENLARGED)
     ui.outlier = gr.Markdown()
-    if explorer.held_out is not None:
+    if held_out_row:
         with gr.Row():
-            ui.index = gr.Number(label=f"held-out face (0–{len(explorer.held_out) - 1})", value=0, precision=0)
+            ui.index = gr.Number(label="held-out face", value=0, precision=0)
             ui.example_button = gr.Button("Use a held-out face")
 
 
-def _interpolation_panel(explorer: Explorer, ui: SimpleNamespace) -> None:
+def _interpolation_panel(ui: SimpleNamespace) -> None:
     import gradio as gr
 
     gr.Markdown("### Interpolation\nFrom the face on screen to "
-                + ("a second photo, or a random face when none is given." if explorer.can_encode
-                   else "a random face."))
+                + ("a second photo, or a random face when none is given." if ui.encodes else "a random face."))
     with gr.Row():
-        if explorer.can_encode:
+        if ui.encodes:
             ui.second = gr.File(label="second photo (optional)", file_types=["image"], type="filepath")
         with gr.Column():
             ui.frames = gr.Slider(2, MAX_FRAMES, value=8, step=1, label="frames")
@@ -345,57 +433,72 @@ def _interpolation_panel(explorer: Explorer, ui: SimpleNamespace) -> None:
     ui.strip = gr.Image(label="interpolation", format="png", interactive=False, buttons=[])
 
 
-def _wire(demo, explorer: Explorer, prefix: str, ui: SimpleNamespace) -> None:
+def _session(explorer: Explorer, current: ExplorerState) -> ExplorerState:
+    """The session's state, or a fresh one when it holds a code of an earlier export of another latent size."""
+    code = current.code if current.code is not None else current.base
+    return ExplorerState() if code is not None and code.shape[-1] != explorer.latent_dim else current
+
+
+def _wire(served: Callable[[], Explorer], prefix: str, ui: SimpleNamespace) -> None:
     import gradio as gr
 
-    count = len(ui.sliders)
+    count, num_attributes = len(ui.sliders), len(ui.attributes)
+
+    def controls_at(values, amounts) -> list[float]:
+        return [*_padded(values, count), *_padded(amounts, num_attributes)]
 
     @handler(gpu_seconds=GPU_SECONDS)
     def random_face(current, seed_value):
-        image, values, amounts, used, current = explorer.random_face(current, seed_value)
-        return image, *values, *amounts, f"z ~ N(0, I), seed {used}", current
-
-    keep = [ui.keep] if ui.keep is not None else []
+        explorer = served()
+        image, values, amounts, used, current = explorer.random_face(_session(explorer, current), seed_value)
+        return image, *controls_at(values, amounts), f"z ~ N(0, I), seed {used}", current
 
     @handler(gpu_seconds=GPU_SECONDS)
     def edit(current, *values):
-        amounts = list(values[count: count + len(ui.attributes)])
-        return explorer.edit(current, list(values[:count]), amounts, values[-1] if keep else None)
+        explorer = served()
+        sliders, amounts = values[:len(explorer.directions)], values[count: count + len(explorer.attribute_names)]
+        return explorer.edit(_session(explorer, current), list(sliders), list(amounts), values[-1])
 
     @handler(gpu_seconds=GPU_SECONDS)
     def encode(current, source):
         if source is None:
             raise ValueError("Upload a photo first.")
-        photo, reconstruction, values, amounts, verdict, current = explorer.encode(current, source)
-        return photo, reconstruction, reconstruction, *values, *amounts, verdict, current
+        explorer = served()
+        photo, reconstruction, values, amounts, verdict, current = explorer.encode(_session(explorer, current), source)
+        return photo, reconstruction, reconstruction, *controls_at(values, amounts), verdict, current
 
     @handler(gpu_seconds=GPU_SECONDS)
     def held_out_face(current, row):
-        photo, reconstruction, values, amounts, verdict, current = explorer.held_out_face(current, int(row or 0))
-        return photo, reconstruction, reconstruction, *values, *amounts, verdict, current
+        explorer = served()
+        photo, reconstruction, values, amounts, verdict, current = explorer.held_out_face(
+            _session(explorer, current), int(row or 0))
+        return photo, reconstruction, reconstruction, *controls_at(values, amounts), verdict, current
 
     @handler(gpu_seconds=GPU_SECONDS)
     def interpolate_to_photo(current, second_file, num_frames, path, seed_value):
-        return explorer.interpolate(current, second_file, num_frames, path, seed_value)
+        explorer = served()
+        return explorer.interpolate(_session(explorer, current), second_file, num_frames, path, seed_value)
 
     @handler(gpu_seconds=GPU_SECONDS)
     def interpolate_to_random(current, num_frames, path, seed_value):
-        return explorer.interpolate(current, None, num_frames, path, seed_value)
+        explorer = served()
+        return explorer.interpolate(_session(explorer, current), None, num_frames, path, seed_value)
 
     controls = [*ui.sliders, *ui.attributes]
     face_outputs = [ui.face, *controls, ui.info, ui.state]
     ui.random_button.click(random_face, [ui.state, ui.seed], face_outputs, api_name=f"{prefix}_random_face")
-    demo.load(random_face, [ui.state, ui.seed], face_outputs, api_name=f"{prefix}_first_face",
-              api_visibility="private")
-    gr.on([control.input for control in controls + keep], edit, [ui.state, *controls, *keep], [ui.face, ui.state],
-          api_name=f"{prefix}_edit", trigger_mode="always_last", show_progress="hidden")
-    if explorer.can_encode:
+    # the first face, per session: when the page learns which export is served (on open, and when a newer one lands)
+    ui.export.change(random_face, [ui.state, ui.seed], face_outputs, api_name=f"{prefix}_first_face",
+                     api_visibility="private")
+    gr.on([control.input for control in [*controls, ui.keep]], edit, [ui.state, *controls, ui.keep],
+          [ui.face, ui.state], api_name=f"{prefix}_edit", trigger_mode="always_last", show_progress="hidden")
+    if ui.encodes:
         encode_outputs = [ui.photo, ui.reconstruction, ui.face, *controls, ui.outlier, ui.state]
         ui.upload.upload(encode, [ui.state, ui.upload], encode_outputs, api_name=f"{prefix}_encode")
-        if explorer.held_out is not None:
+        if ui.example_button is not None:
             ui.example_button.click(held_out_face, [ui.state, ui.index], encode_outputs,
                                     api_name=f"{prefix}_held_out_face")
     settings = [ui.frames, ui.mode, ui.second_seed]  # an endpoint takes only what it uses: no photo without an encoder
-    interpolate_faces, inputs = ((interpolate_to_photo, [ui.state, ui.second, *settings]) if explorer.can_encode
+    interpolate_faces, inputs = ((interpolate_to_photo, [ui.state, ui.second, *settings]) if ui.encodes
                                  else (interpolate_to_random, [ui.state, *settings]))
     ui.interpolate_button.click(interpolate_faces, inputs, ui.strip, api_name=f"{prefix}_interpolate")

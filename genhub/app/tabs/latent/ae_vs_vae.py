@@ -11,17 +11,19 @@ is trained to keep its posterior near that prior, so the same draws decode to fa
 4. a histogram of one latent dimension over held-out faces against the N(0, 1) density (:func:`latent_histogram`).
 
 The functions take models, tensors and PIL images and return PIL images, numbers and markdown; :class:`Comparison`
-holds one pair of models, their held-out faces and the cached codes; :func:`build` lays the view out.
+holds one pair of models, their held-out faces and the cached codes (one per pair of served exports:
+:func:`served_comparison`); :func:`build` lays the view out, before the models are served (it fills in when they land).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import threading
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -47,6 +49,8 @@ DEFAULT_FRAMES, MAX_FRAMES = 8, 16
 #: The histogram encodes at most this many held-out faces per model, once (the first ones of the split).
 HISTOGRAM_IMAGES = 512
 HISTOGRAM_BINS = 40
+#: The histogram's dimension slider before a pair is served (then: the smaller latent size of the two).
+MAX_DIMENSION = 512
 #: Every histogram spans at least [-PRIOR_SPAN, PRIOR_SPAN] (the prior's density is drawn over all of it).
 PRIOR_SPAN = 4.0
 ENCODE_BATCH = 128
@@ -445,31 +449,69 @@ def load_faces(models: Sequence[LoadedModel]) -> tuple[ImageDataset | None, str]
 
 
 # ------------------------------------------------------------------------------------------- the view
+def served_comparison(autoencoder: LoadedModel, vae: LoadedModel) -> Callable[[], tuple[Comparison, str]]:
+    """A function returning (the :class:`Comparison` of the exports served now, with their held-out faces; the
+    markdown of :func:`load_faces` saying why there are none, or ""): built once per pair of exports
+    (:func:`genhub.app.tabs.kit.exports`), again when a newer one lands; it raises ValueError while one is missing."""
+    @functools.lru_cache(maxsize=1)
+    def of(ids: tuple) -> tuple[Comparison, str]:
+        models = kit.ready(autoencoder), kit.ready(vae)
+        faces, problem = load_faces([vae, autoencoder])
+        return Comparison(*models, faces), problem
+
+    return lambda: of(kit.exports([autoencoder, vae]))
+
+
 def build(demo, autoencoder: LoadedModel, vae: LoadedModel, held_out_examples: bool = True) -> None:
-    """Lay out the view inside the current container. A missing model: its ``missing_message`` instead, and no events.
+    """Lay out the view inside the current container, its models served or not: it fills in when they land (the
+    held-out faces' range, the histogram's dimensions); a request before then says what a model is waiting for.
 
-    Api names: ``ae_vs_vae_prior_draws`` (num_images, seed), ``ae_vs_vae_reconstruct`` (upload) and, when held-out
-    faces load, ``ae_vs_vae_histogram`` (dimension) and, unless ``held_out_examples=False`` (e.g. on a public Space:
-    CelebA's terms; the histogram shows no face), ``ae_vs_vae_held_out_face`` (index),
-    ``ae_vs_vae_random_held_out_face`` () and ``ae_vs_vae_interpolate`` (first, second, num_frames).
+    Api names: ``ae_vs_vae_prior_draws`` (num_images, seed), ``ae_vs_vae_reconstruct`` (upload),
+    ``ae_vs_vae_histogram`` (dimension) and, unless ``held_out_examples=False`` (e.g. on a public Space: CelebA's
+    terms; the histogram shows no face), ``ae_vs_vae_held_out_face`` (index), ``ae_vs_vae_random_held_out_face`` ()
+    and ``ae_vs_vae_interpolate`` (first, second, num_frames). Those that need held-out faces say so when none load.
     """
-    import gradio as gr
+    status = kit.opening(TITLE, f"The same encoder and decoder networks trained two ways: `{autoencoder.key}` only "
+                         f"reconstructs (no prior), `{vae.key}` also keeps its codes near N(0, I) (the KL term).",
+                         autoencoder, vae)
+    ui = _layout(held_out_examples)
+    pair = served_comparison(autoencoder, vae)
+    _wire(ui, pair)
+    kit.live(demo, status, [autoencoder, vae], lambda: _fill(ui, *pair()), _filled(ui), "ae_vs_vae_layout",
+             GPU_SECONDS)
 
-    gr.Markdown(f"## {TITLE}\nThe same encoder and decoder networks trained two ways: `{autoencoder.key}` only "
-                f"reconstructs (no prior), `{vae.key}` also keeps its codes near N(0, I) (the KL term).")
-    missing = [loaded for loaded in (autoencoder, vae) if loaded.model is None]
-    for loaded in missing:
-        gr.Markdown(loaded.missing_message)
-    if missing:
-        return
-    faces, problem = load_faces([vae, autoencoder])
-    comparison = Comparison(autoencoder.model, vae.model, faces)
-    ui = SimpleNamespace(comparison=comparison, problem=problem, show_faces=held_out_examples and faces is not None)
+
+def _layout(held_out_examples: bool) -> SimpleNamespace:
+    """Every component of the view, before its models may be served (:func:`_fill` fits them to the pair)."""
+    ui = SimpleNamespace(show_faces=held_out_examples)
     _prior_panel(ui)
     _reconstruction_panel(ui)
     _interpolation_panel(ui)
     _histogram_panel(ui)
-    _wire(ui)
+    return ui
+
+
+def _filled(ui: SimpleNamespace) -> list:
+    """The components :func:`_fill` updates, in its order."""
+    faces = [ui.faces_column, ui.index, ui.faces_problem, ui.interpolation_row, ui.first, ui.second]
+    return [ui.histogram_heading, ui.histogram_problem, ui.histogram_row, ui.dimension,
+            *(faces if ui.show_faces else [])]
+
+
+def _fill(ui: SimpleNamespace, comparison: Comparison, problem: str) -> list:
+    """Updates that fit the laid-out view to ``comparison`` (for :func:`_filled`): the held-out faces' range, shown
+    only when they load (else ``problem``), and the histogram's dimensions."""
+    import gradio as gr
+
+    faces = comparison.faces
+    shown, last = faces is not None, (len(faces) - 1 if faces is not None else 0)
+    updates = [gr.update(value=_histogram_heading(comparison)), gr.update(value=problem),
+               gr.update(visible=shown), gr.update(maximum=comparison.dimensions - 1, value=0)]
+    if ui.show_faces:
+        updates += [gr.update(visible=shown), gr.update(label=f"held-out face (0–{last})"), gr.update(value=problem),
+                    gr.update(visible=shown), gr.update(label=f"first held-out face (0–{last})"),
+                    gr.update(label=f"second held-out face (0–{last})", value=min(1, last))]
+    return updates
 
 
 def _image(label: str, height: int | None = None):
@@ -500,8 +542,8 @@ def _reconstruction_panel(ui: SimpleNamespace) -> None:
     with gr.Row():
         ui.upload = gr.File(label="upload a photo", file_types=["image"], type="filepath")
         if ui.show_faces:
-            with gr.Column():
-                ui.index = gr.Number(label=f"held-out face (0–{len(ui.comparison.faces) - 1})", value=0, precision=0)
+            with gr.Column() as ui.faces_column:
+                ui.index = gr.Number(label="held-out face", value=0, precision=0)
                 ui.face_button = gr.Button("Use this held-out face")
                 ui.random_button = gr.Button("Random held-out face")
     with gr.Row():
@@ -516,12 +558,12 @@ def _interpolation_panel(ui: SimpleNamespace) -> None:
     gr.Markdown("### Interpolation between two held-out faces\nEach model encodes both faces and decodes the "
                 "straight line between the two codes.")
     if not ui.show_faces:
-        gr.Markdown(ui.problem or "Not on this server: it shows no held-out faces.")
+        gr.Markdown("Not on this server: it shows no held-out faces.")
         return
-    last = len(ui.comparison.faces) - 1
-    with gr.Row():
-        ui.first = gr.Number(label=f"first held-out face (0–{last})", value=0, precision=0)
-        ui.second = gr.Number(label=f"second held-out face (0–{last})", value=min(1, last), precision=0)
+    ui.faces_problem = gr.Markdown()  # why there are no held-out faces, when none load
+    with gr.Row() as ui.interpolation_row:
+        ui.first = gr.Number(label="first held-out face", value=0, precision=0)
+        ui.second = gr.Number(label="second held-out face", value=1, precision=0)
         ui.frames = gr.Slider(2, MAX_FRAMES, value=DEFAULT_FRAMES, step=1, label="frames")
         ui.interpolate_button = gr.Button("Interpolate")
     ui.autoencoder_strip = _image("autoencoder")
@@ -529,53 +571,57 @@ def _interpolation_panel(ui: SimpleNamespace) -> None:
     ui.strip_note = gr.Markdown()
 
 
+def _histogram_heading(comparison: Comparison | None = None) -> str:
+    faces = comparison.faces if comparison is not None else None
+    count = f" over {min(comparison.max_encoded, len(faces))} held-out faces" if faces is not None else ""
+    return (f"### One latent dimension{count}\nThe histogram of one coordinate of the codes against the N(0, 1) "
+            "density the VAE samples from (the faces are encoded on the first request).")
+
+
 def _histogram_panel(ui: SimpleNamespace) -> None:
     import gradio as gr
 
-    faces = ui.comparison.faces
-    count = f" over {min(ui.comparison.max_encoded, len(faces))} held-out faces" if faces is not None else ""
-    gr.Markdown(f"### One latent dimension{count}\nThe histogram of one coordinate of the codes against the N(0, 1) "
-                "density the VAE samples from (the faces are encoded on the first request).")
-    if faces is None:
-        gr.Markdown(ui.problem)
-        return
-    with gr.Row():
-        ui.dimension = gr.Slider(0, ui.comparison.dimensions - 1, value=0, step=1, label="latent dimension")
+    ui.histogram_heading = gr.Markdown(_histogram_heading())
+    ui.histogram_problem = gr.Markdown()  # why there are no held-out faces, when none load
+    with gr.Row() as ui.histogram_row:
+        # the served pair's own range replaces this one on the page (a request is checked against it either way)
+        ui.dimension = gr.Slider(0, MAX_DIMENSION - 1, value=0, step=1, label="latent dimension")
         ui.histogram_button = gr.Button("Histogram")
     ui.histogram = _image("histograms")
     ui.histogram_note = gr.Markdown()
 
 
-def _wire(ui: SimpleNamespace) -> None:
+def _wire(ui: SimpleNamespace, pair: Callable[[], tuple[Comparison, str]]) -> None:
     import gradio as gr
 
-    comparison = ui.comparison
+    def comparison() -> Comparison:
+        return pair()[0]
 
     @handler(gpu_seconds=GPU_SECONDS)
     def prior_draws_event(num_images, seed_value):
-        return comparison.prior_draws(num_images, seed_value)
+        return comparison().prior_draws(num_images, seed_value)
 
     @handler(gpu_seconds=GPU_SECONDS)
     def reconstruct_event(source):
-        return comparison.reconstruct(source)
+        return comparison().reconstruct(source)
 
     @handler(gpu_seconds=GPU_SECONDS)
     def held_out_face_event(row):
-        return comparison.held_out_face(inputs.whole(row, "held-out face", 0, inputs.MAX_SEED - 1))
+        return comparison().held_out_face(inputs.whole(row, "held-out face", 0, inputs.MAX_SEED - 1))
 
     @handler(gpu_seconds=GPU_SECONDS)
     def random_held_out_face_event():
-        return comparison.random_held_out_face()
+        return comparison().random_held_out_face()
 
     @handler(gpu_seconds=GPU_SECONDS)
     def interpolate_event(first, second, num_frames):
-        return comparison.interpolate(inputs.whole(first, "first held-out face", 0, inputs.MAX_SEED - 1),
-                                      inputs.whole(second, "second held-out face", 0, inputs.MAX_SEED - 1),
-                                      num_frames)
+        return comparison().interpolate(inputs.whole(first, "first held-out face", 0, inputs.MAX_SEED - 1),
+                                        inputs.whole(second, "second held-out face", 0, inputs.MAX_SEED - 1),
+                                        num_frames)
 
     @handler(gpu_seconds=HISTOGRAM_GPU_SECONDS)
     def histogram_event(dimension):
-        return comparison.histogram(dimension)
+        return comparison().histogram(dimension)
 
     ui.draw_button.click(prior_draws_event, [ui.draws, ui.seed],
                          [ui.autoencoder_row, ui.fitted_row, ui.vae_row, ui.draw_note],
@@ -589,6 +635,5 @@ def _wire(ui: SimpleNamespace) -> None:
         ui.interpolate_button.click(interpolate_event, [ui.first, ui.second, ui.frames],
                                     [ui.autoencoder_strip, ui.vae_strip, ui.strip_note],
                                     api_name="ae_vs_vae_interpolate")
-    if comparison.faces is not None:
-        gr.on([ui.histogram_button.click, ui.dimension.release], histogram_event, ui.dimension,
-              [ui.histogram, ui.histogram_note], api_name="ae_vs_vae_histogram", trigger_mode="always_last")
+    gr.on([ui.histogram_button.click, ui.dimension.release], histogram_event, ui.dimension,
+          [ui.histogram, ui.histogram_note], api_name="ae_vs_vae_histogram", trigger_mode="always_last")

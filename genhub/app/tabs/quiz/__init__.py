@@ -6,11 +6,13 @@ models. The game is :mod:`.game`, the scores and the leaderboard :mod:`.scores`,
 
 from __future__ import annotations
 
+import threading
 from types import SimpleNamespace
 
 from genhub.app.loading import LoadedModel, unavailable
 from genhub.app.serving import handler, zero_gpu
 from genhub.app.stats import QuizStats
+from genhub.app.tabs import kit
 from genhub.app.tabs.quiz.game import (
     DIFFICULTY_NOTES,
     GPU_SECONDS,
@@ -25,51 +27,97 @@ from genhub.app.tabs.quiz.scores import leaderboard, summary
 from genhub.data import DataError
 from genhub.shipped import ABOUT
 
+INTRO = ("## Which face is fake?\nOne face is a real photo from the held-out set, the other was just made by a model. "
+         f"Pick a model, or *{SURPRISE}* (a random one, revealed with the answer), and a difficulty, then click the "
+         "fake.")
 
-def _intro(game: QuizGame) -> str:
+
+def _table(game: QuizGame) -> str:
+    """Markdown: the models playing now (with their resolutions and difficulties), the difficulties' legend and the
+    real faces' terms."""
+    if not game.models:
+        return ""
     rows = "\n".join(f"| `{entry.key}` | {type(entry.model).__name__} | {entry.model.resolution}×"
                      f"{entry.model.resolution} | {', '.join(entry.difficulties)} |" for entry in game.models.values())
     legend = " · ".join(f"**{name}**: {note}" for name, note in DIFFICULTY_NOTES.items())
     sources = {entry.real_images.source for entry in game.models.values()}
     about = "".join(f"\n\n{ABOUT[source]}" for source in sorted(sources) if source in ABOUT)
-    return ("## Which face is fake?\nOne face is a real photo from the held-out set, the other was just made by a "
-            f"model. Pick a model, or *{SURPRISE}* (a random one, revealed with the answer), and a difficulty, then "
-            f"click the fake.\n\n| model | family | resolution | difficulties |\n| --- | --- | --- | --- |\n{rows}"
-            f"\n\n{legend}{about}")
+    return f"| model | family | resolution | difficulties |\n| --- | --- | --- | --- |\n{rows}\n\n{legend}{about}"
+
+
+class LiveQuiz:
+    """The quiz over the live registry models: :meth:`sync` plays every served one that does not record a failed
+    floor and has held-out faces (those below their floor sit out: :meth:`about` names them, with the reference
+    model's command), following the exports as they land or change."""
+
+    def __init__(self, models: dict[str, LoadedModel], dataset: str | None, stats: QuizStats | None):
+        self.loaded, self.dataset = list(models.values()), dataset
+        self.game = QuizGame([], stats=stats)
+        self.notes: list[str] = []  # why a served model sits out
+        self._playing: tuple = ()
+        self._lock = threading.Lock()
+        self.sync()
+
+    def sync(self) -> QuizGame:
+        """Bring the game up to the served exports (a few attribute reads when nothing changed); returns it."""
+        playing = tuple((entry.key, entry.export_id) for entry in self.loaded
+                        if entry.model is not None and not entry.below_floor)
+        with self._lock:
+            if playing != self._playing:
+                self._playing = playing
+                entries, self.notes = [], []
+                for loaded in self.loaded:
+                    if loaded.model is None or loaded.below_floor:
+                        self.notes += [loaded.floor_note] if loaded.below_floor else []
+                        continue
+                    try:
+                        entries.append(quiz_model(loaded, self.dataset))
+                    except DataError as error:
+                        self.notes.append(f"`{loaded.key}` sits out: the quiz needs held-out real faces, and "
+                                          f"{unavailable(loaded, error)}.")
+                self.game.update(entries)
+        return self.game
+
+    def about(self) -> str:
+        """Markdown under the title: the models playing, and why any sits out."""
+        return "\n\n".join(filter(None, [_table(self.game), *self.notes]))
 
 
 def build(demo, models: dict[str, LoadedModel], dataset: str | None = None, stats: QuizStats | None = None) -> None:
-    """Lay out the tab inside the current ``gr.Tab`` for every model of ``models`` that loaded with its held-out
-    faces and does not record a failed floor (the missing are named with what is missing; those below their floor
-    sit out, named above the tab by ``Tab.build``) and wire its events (api names: ``new_round(model, difficulty)``,
-    both optional, default "Surprise me" and "normal"; ``guess_left``, ``guess_right``, ``everyone``).
+    """Lay out the tab inside the current ``gr.Tab`` and wire its events (api names: ``new_round(model, difficulty)``,
+    both optional, default "Surprise me" and "normal"; ``guess_left``, ``guess_right``, ``everyone``), whatever
+    ``models`` are served yet: it plays every one that is (:class:`LiveQuiz`), and a model that lands while the app
+    runs joins at the next round; until one does, the status line says which is training.
 
     ``dataset`` replaces each export's training dataset as the source of real faces; ``stats`` records every
     finished round (None: not recorded).
     """
     import gradio as gr
 
-    playable, missing = [], []
-    for loaded in models.values():
-        if loaded.model is None:
-            missing.append(loaded.missing_message)
-            continue
-        if loaded.below_floor:  # its line (LoadedModel.floor_note) is above the tab: players only meet faces
-            continue
-        try:
-            playable.append(quiz_model(loaded, dataset))
-        except DataError as error:
-            missing.append(f"`{loaded.key}` sits out: the quiz needs held-out real faces, and "
-                           f"{unavailable(loaded, error)}.")
-    if playable:
-        game = QuizGame(playable, stats=stats)
-        if not zero_gpu():  # on ZeroGPU a model runs only inside a request's GPU call: the rounds fill the pools
-            game.start_pool()
-        gr.Markdown(_intro(game))
-    for message in missing:
-        gr.Markdown(message)
-    if playable:
-        _wire(demo, game, stats, _layout(game))
+    quiz = LiveQuiz(models, dataset, stats)
+    gr.Markdown(INTRO)
+    about = gr.Markdown(quiz.about())
+    status = gr.Markdown(kit.waiting(models.values()) if not quiz.game.models else "")
+    if not zero_gpu():  # on ZeroGPU a model runs only inside a request's GPU call: the rounds fill the pools
+        quiz.game.start_pool()
+    ui = _layout(quiz.game)
+    _wire(demo, quiz, list(models.values()), stats, ui)
+    _follow(demo, quiz, list(models.values()), ui, about, status)
+
+
+def _follow(demo, quiz: LiveQuiz, loaded: list[LoadedModel], ui: SimpleNamespace, about, status) -> None:
+    """Keep the page current while models land: the table of models, the model menu and the status line."""
+    import gradio as gr
+
+    @handler(gpu_seconds=None)  # reads the served exports and the trainer's status: no model runs
+    def tick(choice: str):
+        game = quiz.sync()
+        keys = [SURPRISE, *game.models]
+        return (quiz.about(), "" if game.models else kit.waiting(loaded),
+                gr.update(choices=keys, value=choice if choice in keys else SURPRISE))
+
+    timer = gr.Timer(kit.STATUS_SECONDS, active=not zero_gpu())
+    timer.tick(tick, ui.choice, [about, status, ui.choice], api_visibility="private", show_progress="hidden")
 
 
 def _layout(game: QuizGame) -> SimpleNamespace:
@@ -79,7 +127,7 @@ def _layout(game: QuizGame) -> SimpleNamespace:
     with gr.Row():
         ui.choice = gr.Radio([SURPRISE, *game.models], value=SURPRISE, label="Model", elem_id="quiz-model",
                              info="Surprise me: a random model, revealed with the answer")
-        ui.difficulty = gr.Radio(list(game.difficulties()), value="normal", label="Difficulty",
+        ui.difficulty = gr.Radio(list(DIFFICULTY_NOTES), value="normal", label="Difficulty",
                                  elem_id="quiz-difficulty")
     ui.pair = gr.HTML(elem_id="quiz-pair")  # both faces inline (see pair_html)
     with gr.Row():
@@ -92,32 +140,33 @@ def _layout(game: QuizGame) -> SimpleNamespace:
     return ui
 
 
-def _wire(demo, game: QuizGame, stats: QuizStats | None, ui: SimpleNamespace) -> None:
+def _wire(demo, quiz: LiveQuiz, loaded: list[LoadedModel], stats: QuizStats | None, ui: SimpleNamespace) -> None:
     import gradio as gr
-
-    models = list(game.models.values())
 
     @handler(gpu_seconds=GPU_SECONDS)
     def start(current: QuizState, model: str = SURPRISE, difficulty: str = "normal"):
+        game = quiz.sync()
+        if not game.models:
+            raise ValueError(kit.waiting(loaded).replace("`", "") or "no face generator is ready for the quiz yet")
         left_image, right_image, current = game.new_round(current, model, difficulty)
         return pair_html(left_image, right_image), "", current, gr.update(interactive=True), gr.update(interactive=True)
 
     @handler(gpu_seconds=None)  # reads the quiz's table of models
     def offered(model: str, difficulty: str):
-        choices = list(game.difficulties(model))
+        choices = list(quiz.sync().difficulties(model))
         return gr.update(choices=choices, value=difficulty if difficulty in choices else "normal")
 
     def answer(side: int):
         @handler(gpu_seconds=None)  # reads the session's round: no model runs
         def guess(current: QuizState):
-            text, current = game.guess(current, side)
-            return (text, summary(current), leaderboard(stats, models), current, gr.update(interactive=False),
-                    gr.update(interactive=False))
+            text, current = quiz.game.guess(current, side)
+            return (text, summary(current), leaderboard(stats, list(quiz.game.models.values())), current,
+                    gr.update(interactive=False), gr.update(interactive=False))
         return guess
 
     @handler(gpu_seconds=None)  # reads the shared statistics
     def everyone():
-        return leaderboard(stats, models)
+        return leaderboard(stats, list(quiz.sync().models.values()))
 
     round_inputs = [ui.state, ui.choice, ui.difficulty]
     round_outputs = [ui.pair, ui.verdict, ui.state, *ui.guesses]

@@ -129,6 +129,8 @@ class QuizModel:
         real_images: the held-out real faces shown beside its fakes (cropped and resized to its resolution).
         detectability: its ``genhub-evaluate`` pixel-CNN detectability in [0, 1] (None: not evaluated).
         evaluate_hint: markdown telling how to evaluate it, shown when ``detectability`` is None.
+        export_id: which export of ``key`` this is (:attr:`genhub.app.loading.LoadedModel.export_id`; "": one
+            that never changes): rounds, fakes and totals are kept per export (:attr:`played_as`).
     """
 
     key: str
@@ -136,6 +138,13 @@ class QuizModel:
     real_images: ImageDataset
     detectability: float | None = None
     evaluate_hint: str = ""
+    export_id: str = ""
+
+    @property
+    def played_as(self) -> str:
+        """The name its rounds are recorded and its fakes pooled under: ``key@export_id`` (``key`` without an id), so
+        the totals of two exports of one key are never mixed."""
+        return f"{self.key}@{self.export_id}" if self.export_id else self.key
 
     @property
     def difficulties(self) -> tuple[str, ...]:
@@ -149,6 +158,8 @@ class Round:
 
     fake_side: int
     model_key: str
+    played_as: str  # the export that made the fake (QuizModel.played_as): recorded with the guess
+    made_by: str  # markdown naming the model, its family and resolution, for the reveal
     difficulty: str
     surprise: bool  # the player chose "Surprise me"
     real_probability: tuple[float, float] | None  # the discriminator's P(real) for (left, right); None: it has none
@@ -172,42 +183,70 @@ class QuizGame:
     """The game for a set of face generators, each with its held-out real faces.
 
     Parameters:
-        models: the generators, in the order they are offered (keys unique; at least one).
+        models: the generators, in the order they are offered (keys unique; none yet is allowed: rounds are then
+            refused until :meth:`update` brings one).
         stats: where finished rounds are recorded for everyone's totals (None: not recorded).
         pool_size, pool_batch: fakes kept ready per (model, difficulty) and made per batch. The pool is filled by
             the rounds themselves until :meth:`start_pool` runs its worker.
 
     Raises:
-        ValueError: no models, a repeated key, or a family without a :data:`SAMPLERS` row.
+        ValueError: a repeated key, or a family without a :data:`SAMPLERS` row.
         DataError: a model without real images.
     """
 
     def __init__(self, models: Sequence[QuizModel], stats: QuizStats | None = None, pool_size: int = POOL_SIZE,
                  pool_batch: int = POOL_BATCH):
-        if not models:
-            raise ValueError("the quiz needs at least one model")
-        self.models = {entry.key: entry for entry in models}
-        if len(self.models) != len(models):
+        self.stats = stats
+        self.rng = random.SystemRandom()
+        # per export (QuizModel.played_as): D̃_M shared by every player (rejection sampling); (export, held-out row) ->
+        # the face as shown (RGB at the model's resolution) and D̃ of it (None: no D); rows the pool prepares next
+        self._max_logits: dict[str, float] = {}
+        self._reals: dict[tuple[str, int], tuple[Image.Image, float | None]] = {}
+        self._unprepared: dict[str, list[int]] = {}
+        self._lock = threading.Lock()
+        self.pool = FakePool(self.make_fakes, pool_size, min(pool_batch, pool_size))
+        self._pool_started = False
+        self.models: dict[str, QuizModel] = {}
+        self._playing: dict[str, QuizModel] = {}
+        self.update(models)
+
+    def update(self, models: Sequence[QuizModel]) -> None:
+        """Play ``models`` from now on (the models whose exports were replaced, added or dropped while the app runs):
+        a replaced export's fakes, faces and statistics are forgotten, a new one's pools are made ahead. A round open
+        with a replaced export is still scored as it was played.
+
+        Raises:
+            ValueError, DataError: as the constructor; the quiz is then left as it was.
+        """
+        playing = {entry.played_as: entry for entry in models}
+        if len({entry.key for entry in models}) != len(models):
             raise ValueError(f"repeated model keys: {[entry.key for entry in models]}")
         for entry in models:
             supports(entry.model, "normal")  # refuses a family without a sampler now, not in the first round
             if len(entry.real_images) == 0:
                 raise DataError(f"{entry.key}: the quiz needs at least one real image")
-        self.stats = stats
-        self.rng = random.SystemRandom()
-        self._max_logits: dict[str, float] = {}  # D̃_M per model, shared by every player (rejection sampling)
-        # (model key, held-out row) -> the face as shown (RGB at the model's resolution) and D̃ of it (None: no D)
-        self._reals: dict[tuple[str, int], tuple[Image.Image, float | None]] = {}
-        self._unprepared = {key: self.rng.sample(range(len(entry.real_images)), len(entry.real_images))
-                            for key, entry in self.models.items()}  # rows the pool's worker prepares next
-        self._lock = threading.Lock()
-        self.pool = FakePool(self.make_fakes, pool_size, min(pool_batch, pool_size))
+        with self._lock:
+            for gone in set(self._playing) - set(playing):
+                self.pool.forget(gone)
+                self._max_logits.pop(gone, None)
+                self._unprepared.pop(gone, None)
+                self._reals = {place: face for place, face in self._reals.items() if place[0] != gone}
+            for name, entry in playing.items():
+                self._unprepared.setdefault(name, self.rng.sample(range(len(entry.real_images)),
+                                                                  len(entry.real_images)))
+            self.models, self._playing = {entry.key: entry for entry in models}, playing
+        if self._pool_started:
+            self._prepare_pools()
 
     def start_pool(self) -> None:
         """Fill every (model, difficulty) pool and keep refreshing the shown fakes in a background thread."""
-        self.pool.prepare([(key, difficulty) for key, entry in self.models.items()
-                           for difficulty in entry.difficulties])
+        self._pool_started = True
+        self._prepare_pools()
         self.pool.start()
+
+    def _prepare_pools(self) -> None:
+        self.pool.prepare([(name, difficulty) for name, entry in self._playing.items()
+                           for difficulty in entry.difficulties])
 
     def difficulties(self, choice: str = SURPRISE) -> tuple[str, ...]:
         """The difficulties offered for ``choice`` (a model key or :data:`SURPRISE`: those of any model).
@@ -233,6 +272,8 @@ class QuizGame:
         """
         if difficulty not in DIFFICULTIES:
             raise ValueError(f"unknown difficulty {difficulty!r}; choose one of {', '.join(DIFFICULTIES)}")
+        if not self.models:
+            raise ValueError("no face generator is ready for the quiz yet")
         if choice != SURPRISE:
             entry = self._entry(choice)
             if difficulty not in entry.difficulties:
@@ -256,7 +297,7 @@ class QuizGame:
         """
         entry = self.pick(choice, difficulty)
         real, real_logit = self._real(entry, self.rng.randrange(len(entry.real_images)))
-        fake, fake_logit = self.pool.draw(entry.key, difficulty)
+        fake, fake_logit = self.pool.draw(entry.played_as, difficulty)
         fake_side = self.rng.randrange(2)
         pair = [real, real]
         pair[fake_side] = to_pil(fake).convert("RGB")  # RGB whatever the channels: one mode, one length
@@ -265,15 +306,18 @@ class QuizGame:
             logits = [real_logit, real_logit]
             logits[fake_side] = fake_logit
             probability = tuple(torch.sigmoid(torch.tensor(logits)).tolist())
-        state.round = Round(fake_side, entry.key, difficulty, choice == SURPRISE, probability, time.monotonic())
+        side = entry.model.resolution
+        made_by = f"**{entry.key}** ({type(entry.model).__name__}, {side}×{side} px"
+        state.round = Round(fake_side, entry.key, entry.played_as, made_by, difficulty, choice == SURPRISE, probability,
+                            time.monotonic())
         return dither(pair[0]), dither(pair[1]), state
 
     def _real(self, entry: QuizModel, row: int) -> tuple[Image.Image, float | None]:
         """Held-out face ``row`` as shown: RGB at the model's resolution, and the discriminator's logit of it
         (None: the model has none). Prepared once per model and face."""
-        if (entry.key, row) not in self._reals:
+        if (entry.played_as, row) not in self._reals:
             self._prepare_reals(entry, [row])
-        return self._reals[(entry.key, row)]
+        return self._reals[(entry.played_as, row)]
 
     def _prepare_reals(self, entry: QuizModel, rows: list[int]) -> None:
         """Crop and resize held-out faces ``rows`` to the model's resolution and score them in one batch."""
@@ -281,21 +325,22 @@ class QuizGame:
                              for row in rows])
         logits = discriminator_logits(entry.model, reals).tolist() if has_discriminator(entry.model) else None
         for index, row in enumerate(rows):
-            self._reals[(entry.key, row)] = (to_pil(reals[index]).convert("RGB"),
+            self._reals[(entry.played_as, row)] = (to_pil(reals[index]).convert("RGB"),
                                              None if logits is None else logits[index])
 
-    def make_fakes(self, key: str, difficulty: str, count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``count`` fresh fakes of model ``key`` at ``difficulty`` (see :meth:`fakes`), from OS entropy, with the
+    def make_fakes(self, played_as: str, difficulty: str, count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``count`` fresh fakes of the export ``played_as`` (:attr:`QuizModel.played_as`; a registry key when its
+        export has no id) at ``difficulty`` (see :meth:`fakes`), from OS entropy, with the
         discriminator's logits when the model has one: (float (count, C, H, W), float32 (count,) or None).
         :data:`REALS_PER_FAKE` held-out faces not yet prepared per fake are prepared on the way (:meth:`_real`), so
         rounds rarely wait for one."""
-        entry = self._entry(key)
+        entry = self._playing.get(played_as) or self._entry(played_as)
         generator = torch.Generator().manual_seed(self.rng.randrange(2**63))
         fakes = self.fakes(entry, difficulty, count, generator)
         with self._lock:  # and held-out faces, prepared ahead of the rounds that show them
-            left = self._unprepared[key]
+            left = self._unprepared.get(entry.played_as, [])
             rows = [left.pop() for _ in range(min(REALS_PER_FAKE * count, len(left)))]
-        rows = [row for row in rows if (key, row) not in self._reals]
+        rows = [row for row in rows if (entry.played_as, row) not in self._reals]
         if rows:
             self._prepare_reals(entry, rows)
         return fakes, discriminator_logits(entry.model, fakes) if has_discriminator(entry.model) else None
@@ -314,8 +359,8 @@ class QuizGame:
             candidates = quantise(draw(entry.model, HARD_CANDIDATES, generator, 1.0))  # judged as they are shown
             logits = discriminator_logits(entry.model, candidates)
             with self._lock:
-                result = rejection_sample(logits, self._max_logits.get(entry.key), generator)
-                self._max_logits[entry.key] = result.max_logit
+                result = rejection_sample(logits, self._max_logits.get(entry.played_as), generator)
+                self._max_logits[entry.played_as] = result.max_logit
             accepted += list(candidates[result.accepted])
             rejected.append(candidates[~result.accepted])
             rejected_logits.append(logits[~result.accepted])
@@ -344,11 +389,9 @@ class QuizGame:
         state.best_streak = max(state.best_streak, state.streak)
         seconds = time.monotonic() - current.started
         if self.stats is not None:
-            self.stats.record(current.model_key, right, seconds, current.difficulty)
-        entry = self.models[current.model_key]
-        resolution = entry.model.resolution
+            self.stats.record(current.played_as, right, seconds, current.difficulty)
         text = (f"### {'Right!' if right else 'Fooled!'} The fake was on the **{SIDES[current.fake_side]}**.\n\n"
-                f"It was made by **{entry.key}** ({type(entry.model).__name__}, {resolution}×{resolution} px"
+                f"It was made by {current.made_by}"
                 f"{', your surprise model' if current.surprise else ''}) at difficulty **{current.difficulty}**: "
                 f"{DIFFICULTY_NOTES[current.difficulty]}. You answered in {seconds:.1f} s.")
         if current.real_probability is not None:  # only a model with a discriminator has an opinion
@@ -406,7 +449,8 @@ def quiz_model(loaded: LoadedModel, dataset: str | None = None) -> QuizModel:
         raise ValueError(f"{loaded.key} is not loaded: {loaded.error}")
     value = (loaded.info.get("metrics") or {}).get(DETECTABILITY)
     detectability = float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
-    return QuizModel(loaded.key, loaded.model, held_out(loaded, source=dataset), detectability, evaluate_hint(loaded))
+    return QuizModel(loaded.key, loaded.model, held_out(loaded, source=dataset), detectability, evaluate_hint(loaded),
+                     loaded.export_id if loaded.stamp is not None else "")
 
 
 def load_game(*loaded: LoadedModel, dataset: str | None = None, stats: QuizStats | None = None) -> QuizGame:

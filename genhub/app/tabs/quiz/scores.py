@@ -56,7 +56,7 @@ def leaderboard(stats: QuizStats | None, models: Sequence[QuizModel] = ()) -> st
     played or not, and every model the statistics hold. "" when ``stats`` is None."""
     if stats is None:
         return ""
-    by_key = {entry.key: entry for entry in models}
+    by_key = {entry.played_as: entry for entry in models}  # the totals are kept per export
     total = stats.totals()
     if total.played == 0:
         text = "**Everyone:** no rounds played yet."
