@@ -5,6 +5,11 @@ milliseconds per request of the server process and of the clients (on one machin
 
     python bench/bench_app.py [--model KEY=LOCATION ...] [--quiz-dataset SOURCE]
     python bench/bench_app.py --tiny        # a tiny DCGAN trained on the spot, 1 and 4 clients
+    python bench/bench_app.py --with_training --only '^/new_round$' --clients 8   # and again beside a training
+
+``--with_training`` times every row a second time while a training runs beside the app as the background trainer
+runs (:mod:`genhub.app.background`: one process, one torch thread, ``nice 19``): the DDPM starter's recipe on the
+shared data (a tiny DCGAN with ``--tiny``), rows labelled "beside training".
 
 Endpoints (:func:`endpoints_of`, the explicit list): the quiz's ``/new_round`` with its defaults ("Surprise me",
 "normal") and with each model at each difficulty (rows ``/new_round KEY DIFFICULTY``; a pair the model does not
@@ -144,7 +149,8 @@ def start_server(env: dict, port: int, timeout: float = 300) -> tuple[subprocess
     """``python app.py --port PORT`` in its own process; returns (process, seconds until its page answered)."""
     log = tempfile.TemporaryFile()
     start = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--host", "127.0.0.1"], cwd=ROOT,
+    server = subprocess.Popen([sys.executable, "app.py", "--no-train", "--port", str(port), "--host", "127.0.0.1"],
+                              cwd=ROOT,
                               env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -243,6 +249,35 @@ def tiny_model() -> tuple[str, str]:
     return f"dcgan-faces={output}", str(data)
 
 
+def start_training(scratch: str, tiny: bool) -> subprocess.Popen:
+    """A training as the background trainer runs one: its own process, one torch thread, the lowest CPU priority."""
+    from genhub.app.families import ENTRIES, SHARED_DATA
+
+    key = "dcgan-faces" if tiny or not SHARED_DATA.is_dir() else "ddpm-faces"
+    starter = ENTRIES[key].starter
+    flags = starter.flags(None if tiny else SHARED_DATA)
+    if tiny:
+        flags = [*flags[:flags.index("--max_train_steps")], "--max_train_steps", "100000", "--max_train_minutes", "30"]
+    return subprocess.Popen([sys.executable, f"training/train_{starter.family}.py", *flags, "--max_train_minutes",
+                             "30", "--output_dir", str(Path(scratch) / "training")], cwd=ROOT,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, preexec_fn=lambda: os.nice(19))
+
+
+def time_rows(url: str, endpoints: list, levels: list[int], requests: int, pid: int, label: str = "") -> tuple:
+    """Every endpoint at every level: (rows, {label: error} of those refused)."""
+    rows, unavailable = [], {}
+    for endpoint in endpoints:
+        refused = trial(url, endpoint)
+        if refused:
+            unavailable[endpoint.label] = refused
+            continue
+        for clients in levels:
+            row = load(url, endpoint, clients, requests, pid)
+            rows.append({**row, "endpoint": row["endpoint"] + label})
+    return rows, unavailable
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = benchlib.common_args(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]), "app.json")
     parser.add_argument("--model", action="append", default=[], metavar="KEY=LOCATION", help="as app.py's --model")
@@ -250,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", nargs="*", type=int, default=None, help="concurrency levels (default 1 8 32)")
     parser.add_argument("--requests", type=int, default=None, help="requests per client (default 10; tiny 2)")
     parser.add_argument("--cold_starts", type=int, default=None, help="timed app starts (default 3; tiny 1)")
+    parser.add_argument("--with_training", action="store_true",
+                        help="time the rows again beside a training run as the background trainer runs it")
     parser.add_argument("--only", default=None, metavar="REGEX",
                         help="time only the rows whose label matches, e.g. '^/new_round( dcgan-faces normal)?$'")
     args = parser.parse_args(argv)
@@ -268,14 +305,16 @@ def main(argv: list[str] | None = None) -> int:
             api = session(f"http://127.0.0.1:{port}/").view_api(print_info=False, return_format="dict")
             endpoints = [endpoint for endpoint in endpoints_of(api, make_picture(Path(scratch)))
                          if args.only is None or re.search(args.only, endpoint.label)]
-            rows, unavailable = [], {}
-            for endpoint in endpoints:
-                refused = trial(f"http://127.0.0.1:{port}/", endpoint)
-                if refused:
-                    unavailable[endpoint.label] = refused
-                    continue
-                rows += [load(f"http://127.0.0.1:{port}/", endpoint, clients, requests, server.pid)
-                         for clients in levels]
+            url = f"http://127.0.0.1:{port}/"
+            rows, unavailable = time_rows(url, endpoints, levels, requests, server.pid)
+            if args.with_training:
+                training = start_training(scratch, args.tiny)
+                try:
+                    time.sleep(20)  # past its start-up: the rows time the app beside steady training
+                    rows += time_rows(url, endpoints, levels, requests, server.pid, " (beside training)")[0]
+                finally:
+                    training.terminate()
+                    training.wait(120)
         finally:
             stop(server)
     text = (f"Cold start (python app.py until its page answers): median {statistics.median(starts):.1f} s over "

@@ -99,17 +99,34 @@ def _demo(models) -> gr.Blocks:
     return demo
 
 
-def test_the_tab_has_the_tables_api_names_and_a_missing_model_says_what_to_do(loaded, tmp_path):
+def test_the_tab_has_the_tables_api_names(loaded):
     events = {fn.api_name: fn for fn in _demo({"pixelcnn-faces": loaded}).fns.values()}
     public = {name for name, fn in events.items() if fn.api_visibility == "public"}
-    assert public == set(tab("autoregressive").api_names) and set(events) == public | {"pixelcnn_pick_example",
-                                                                                      "pixelcnn_first_sample"}
+    assert public == set(tab("autoregressive").api_names) and set(events) == public | {
+        "pixelcnn_pick_example", "pixelcnn_first_sample", "pixelcnn_first_sample_status"}
     assert getattr(events["pixelcnn_pick_example"].fn, GPU_MARKER) is None
     assert events["pixelcnn_sample"].types_generator and events["pixelcnn_complete"].types_generator
+
+
+def test_a_missing_model_keeps_the_api_says_why_and_fills_in_when_it_lands(loaded, tmp_path):
     missing = load_model("pixelcnn-faces", ModelSpec("pixelcnn", str(tmp_path / "absent")))
     demo = _demo({"pixelcnn-faces": missing})
+    events = {fn.api_name: fn for fn in demo.fns.values()}
+    assert {name for name, fn in events.items() if fn.api_visibility == "public"} == set(
+        tab("autoregressive").api_names)
     texts = [block.value or "" for block in demo.blocks.values() if isinstance(block, gr.Markdown)]
-    assert any("Model **pixelcnn-faces** is not available" in text for text in texts) and not demo.fns
+    assert any("Model **pixelcnn-faces** is not available" in text for text in texts)
+    why = r"Model \*\*pixelcnn-faces\*\* is not available"
+    with pytest.raises(gr.Error, match=why):
+        next(events["pixelcnn_sample"].fn(0, 1.0, 1))
+    with pytest.raises(gr.Error, match=why):
+        events["pixelcnn_outliers"].fn()
+    assert events["pixelcnn_first_sample"].fn(None) == (gr.skip(), gr.skip(), None)  # nothing to show yet
+    # the export lands (what LoadedModel.refresh does): the next request and the next page are served by it
+    missing.model, missing.info, missing.error, missing.stamp = loaded.model, loaded.info, None, loaded.stamp
+    grid, note, shown = events["pixelcnn_first_sample"].fn(None)
+    assert "done in" in note and shown == (loaded.export_id,)
+    assert "done in" in list(events["pixelcnn_sample"].fn(1, 1.0, 1))[-1][1]
 
 
 @pytest.fixture(scope="module")

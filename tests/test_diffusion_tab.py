@@ -207,7 +207,7 @@ def test_the_tab_has_the_tables_api_names_every_event_marked_and_durations_from_
     public = {name for name, fn in events.items() if fn.api_visibility == "public"}
     assert public == set(tab("diffusion").api_names)
     assert set(events) == public | {"diffusion_preset", "diffusion_forward_example", "diffusion_invert_example",
-                                    "diffusion_first_sample"}
+                                    "diffusion_first_sample", "diffusion_first_sample_status"}
     assert all(name.startswith("diffusion_") for name in events)
     markers = {name: getattr(fn.fn, GPU_MARKER) for name, fn in events.items()}
     assert markers["diffusion_preset"] is None and markers["diffusion_invert_example"] is None  # no model
@@ -221,13 +221,16 @@ def test_the_tab_has_the_tables_api_names_every_event_marked_and_durations_from_
 
 def test_the_tab_opens_with_the_default_settings_grid_made_once(loaded):
     """What a newcomer sees first: the grid the default settings make (seed 0, DDIM, its steps, 9 images), sampled
-    for the first visitor and served as it is to the next."""
+    for the first visitor and served as it is to the next, with the sliders fitted to the model's T = 100."""
     first = _events(_demo({"ddpm-faces": loaded}))["diffusion_first_sample"].fn
-    grid, note = first()
+    steps, inversion_steps, timestep, presets, grid, note, shown = first(None)  # None: what a new page showed
     expected, _ = diffusion.sample_grid(loaded.model, 0, "DDIM", min(diffusion.DEFAULT_STEPS, 100), 0.0,
                                         diffusion.DEFAULT_IMAGES)
     assert np.array_equal(_pixels(grid), _pixels(expected)) and note.startswith("9 samples, DDIM")
-    assert first()[1] == note  # the same result again, not a new sample (its latency would differ)
+    assert steps["maximum"] == inversion_steps["maximum"] == 100 and timestep["maximum"] == 99
+    assert [sample[2] for sample in presets["samples"]] == [25, 15, 50, 100]
+    assert first(None)[5] == note  # the same result again, not a new sample (its latency would differ)
+    assert first(shown)[:6] == (gr.skip(),) * 6  # a page that shows this export already keeps what it shows
 
 
 def test_presets_fit_the_models_step_range(loaded):
@@ -237,21 +240,47 @@ def test_presets_fit_the_models_step_range(loaded):
         diffusion.sample_grid(loaded.model, seed, sampler, min(steps, 100), eta, 1)  # every preset runs
 
 
-def test_held_out_faces_can_be_left_out_and_a_missing_model_says_what_to_do(loaded, tmp_path):
+def test_held_out_faces_can_be_left_out_or_say_why_there_are_none(loaded):
     demo = _demo({"ddpm-faces": loaded}, held_out_examples=False)  # as the public Space builds it
     assert not [block for block in demo.blocks.values() if isinstance(block, gr.Gallery)]
     assert {name for name, fn in _events(demo).items() if fn.api_visibility == "public"} == set(
         tab("diffusion").api_names)
     galleries = [block for block in _demo({"ddpm-faces": loaded}).blocks.values() if isinstance(block, gr.Gallery)]
     assert len(galleries) == 2 and all(len(block.value) == diffusion.NUM_EXAMPLES for block in galleries)
-    missing = load_model("ddpm-faces", ModelSpec("ddpm", str(tmp_path / "absent")))
-    demo = _demo({"ddpm-faces": missing})
-    texts = [block.value or "" for block in demo.blocks.values() if isinstance(block, gr.Markdown)]
-    assert any("Model **ddpm-faces** is not available" in text and "absent" in text for text in texts)
-    assert not demo.fns
     no_data = _demo({"ddpm-faces": LoadedModel("ddpm-faces", loaded.spec, loaded.model, {})})  # names no dataset
     texts = [block.value or "" for block in no_data.blocks.values() if isinstance(block, gr.Markdown)]
     assert any(text.startswith("No held-out examples: the held-out images of `ddpm-faces`") for text in texts)
+
+
+def _land(missing: LoadedModel, export: LoadedModel) -> None:
+    """What the export watcher does when an export lands (:meth:`LoadedModel.refresh`): serve it, then tell the
+    tabs (:meth:`LoadedModel.on_swap`)."""
+    missing.model, missing.info, missing.error, missing.stamp = export.model, export.info, None, export.stamp
+    for callback in missing.swapped:
+        callback()
+
+
+def test_a_missing_model_keeps_the_api_says_why_and_fills_in_when_it_lands(loaded, tmp_path):
+    missing = load_model("ddpm-faces", ModelSpec("ddpm", str(tmp_path / "absent")))
+    demo = _demo({"ddpm-faces": missing})
+    events = _events(demo)
+    assert {name for name, fn in events.items() if fn.api_visibility == "public"} == set(tab("diffusion").api_names)
+    texts = [block.value or "" for block in demo.blocks.values() if isinstance(block, gr.Markdown)]
+    assert any("Model **ddpm-faces** is not available" in text and "absent" in text for text in texts)
+    assert not [block for block in demo.blocks.values() if isinstance(block, gr.Gallery)]  # no export, no data
+    sliders = {block.label: block for block in demo.blocks.values() if isinstance(block, gr.Slider)}
+    assert sliders["number of steps"].maximum == 1000 and sliders["t"].maximum == 999  # a DDPM of the paper's T
+    with pytest.raises(gr.Error, match=r"Model \*\*ddpm-faces\*\* is not available"):
+        events["diffusion_sample"].fn(0, "DDIM", 10, 0.0, 1)
+    with pytest.raises(gr.Error, match=r"Model \*\*ddpm-faces\*\* is not available"):
+        next(events["diffusion_film_strip"].fn(0, "DDIM", 10, 0.0))
+    assert events["diffusion_first_sample"].fn(None) == (*[gr.skip()] * 6, None)  # nothing to show yet
+    _land(missing, loaded)
+    assert sliders["number of steps"].maximum == 100 and sliders["t"].maximum == 99  # the server's, at once
+    assert events["diffusion_preset"].fn(3)[2] == 100
+    *_, note, shown = events["diffusion_first_sample"].fn(None)
+    assert note.startswith("9 samples, DDIM 25 steps") and shown == (loaded.export_id,)
+    assert events["diffusion_sample"].fn(1, "DDIM", 10, 0.0, 1)[1].startswith("1 sample, DDIM 10 steps")
 
 
 # ------------------------------------------------------------------------------------------- through gradio_client

@@ -107,15 +107,46 @@ def _demo(models) -> gr.Blocks:
     return demo
 
 
-def test_the_tab_has_the_tables_api_names_and_every_event_is_marked(models, tmp_path):
-    events = {fn.api_name: fn for fn in _demo(models).fns.values()}
-    assert set(events) == {*tab("fairness").api_names, "fairness_first_table"}  # the table it opens with
+def _events(demo) -> dict:
+    return {fn.api_name: fn for fn in demo.fns.values()}
+
+
+def _absent(key, tmp_path):
+    return load_model(key, ModelSpec("dbvae", str(tmp_path / "absent")))
+
+
+def test_the_tab_has_the_tables_api_names_and_every_event_is_marked(models):
+    events = _events(_demo(models))
+    assert {name for name, fn in events.items() if fn.api_visibility == "public"} == set(tab("fairness").api_names)
+    assert "fairness_first_table" in events  # the table it opens with
     assert getattr(events["fairness_galleries"].fn, GPU_MARKER) is None  # reads weights and data, runs no model
     assert getattr(events["fairness_score"].fn, GPU_MARKER) == 10
-    missing = {**models, "dbvae-faces-alpha-0.01": load_model("dbvae-faces-alpha-0.01",
-                                                              ModelSpec("dbvae", str(tmp_path / "absent")))}
-    texts = [block.value or "" for block in _demo(missing).blocks.values() if isinstance(block, gr.Markdown)]
+
+
+def test_with_every_model_missing_the_tab_is_whole_and_says_why(tmp_path):
+    missing = {key: _absent(key, tmp_path) for key in ("face-cnn", "dbvae-faces-alpha-0.01")}
+    demo = _demo(missing)
+    events = _events(demo)
+    assert set(tab("fairness").api_names) <= set(events)  # the API, before the models land
+    texts = [block.value or "" for block in demo.blocks.values() if isinstance(block, gr.Markdown)]
     assert any("Model **dbvae-faces-alpha-0.01** is not available" in text for text in texts)
+    assert any("Model **face-cnn** is not available" in text for text in texts)
+    with pytest.raises(gr.Error, match=r"(?s)No model to compare yet.*face-cnn.*dbvae-faces-alpha-0.01"):
+        events["fairness_table"].fn()
+    with pytest.raises(gr.Error, match=r"Model \*\*dbvae-faces-alpha-0.01\*\* is not available"):
+        events["fairness_galleries"].fn("dbvae-faces-alpha-0.01")  # on the menu (its flag has weights) until it lands
+
+
+def test_a_missing_model_is_left_out_of_what_a_request_compares(models, tmp_path):
+    demo = _demo({**models, "dbvae-faces-alpha-0.01": _absent("dbvae-faces-alpha-0.01", tmp_path)})
+    texts = [block.value or "" for block in demo.blocks.values() if isinstance(block, gr.Markdown)]
+    assert any("Model **dbvae-faces-alpha-0.01** is not available" in text for text in texts)
+    events = _events(demo)
+    photo = fairness.training_faces(models["dbvae-faces-alpha-0.1"]).image(0)
+    assert [row[0] for row in events["fairness_score"].fn(photo)] == list(models)
+    table, menu, shown = events["fairness_first_table"].fn(None)  # the page opens with the ones there
+    assert table["headers"] == ["group (N)", *models] and "dbvae-faces-alpha-0.01" not in menu["choices"]
+    assert shown[-1] is None
 
 
 @pytest.fixture(scope="module")
@@ -126,10 +157,12 @@ def served(models):
 
 
 def test_the_tab_opens_with_the_table_computed_once(models):
-    first = {fn.api_name: fn for fn in _demo(models).fns.values()}["fairness_first_table"].fn
-    rows = first()
+    first = _events(_demo(models))["fairness_first_table"].fn
+    shown, which, _ = first(None)
+    rows = shown["data"]
+    assert shown["headers"] == ["group (N)", *models] and which["choices"] == ["dbvae-faces-alpha-0.1"]
     assert rows[0][0].startswith("all held-out faces (N=") and rows[-1][0].startswith("recall variance")
-    assert first() is rows  # kept for every later visitor
+    assert first(None)[0] is shown  # kept for every later visitor
 
 
 def test_every_event_through_gradio_client(served, models, tmp_path):

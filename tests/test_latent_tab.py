@@ -1,5 +1,5 @@
 """The Latent explorer: its Explorer logic directly, then every event through gradio_client on a launched
-server, including bad uploads."""
+server, including bad uploads; laid out and wired with its models missing."""
 
 import io
 import struct
@@ -17,7 +17,7 @@ import app
 from conftest import png_pixels, served_tab
 from genhub.app.loading import load_model
 from genhub.app.registry import ModelSpec
-from genhub.app.tabs import latent
+from genhub.app.tabs import latent, tab
 from genhub.app.tabs.latent import Explorer, ExplorerState
 from genhub.data import DataSpec, load_split
 from genhub.geometry import coordinates
@@ -185,7 +185,8 @@ def test_dcgan_played_through_gradio_client(client):
     with pytest.raises(AppError, match="Make a random face first"):
         client.predict(4, "spherical", 1, api_name="/dcgan_faces_interpolate")  # fresh session
     image, *values, info = client.predict(4, api_name="/dcgan_faces_random_face")
-    assert len(values) == 8 and "seed 4" in info
+    assert len(values) == 8 + latent.MAX_ATTRIBUTE_SLIDERS and "seed 4" in info  # 8 SeFa sliders, no attribute
+    assert values[8:] == [0.0] * latent.MAX_ATTRIBUTE_SLIDERS  # (their sliders are laid out, hidden)
     moved = client.predict(-3.0, *values[1:], api_name="/dcgan_faces_edit")
     assert Image.open(moved).size == (32, 32)
     strip = client.predict(6, "spherical", 2, api_name="/dcgan_faces_interpolate")
@@ -258,13 +259,63 @@ def test_odd_but_valid_uploads_are_converted(client, tmp_path, name):
 
 
 # ------------------------------------------------------------------------------------------- in the app
+def _loaded(tmp_path, **locations) -> dict:
+    """The latent tab's three models, each at ``locations[key]`` (``-`` as ``_``) or missing."""
+    families = {"vae-faces": "vae", "dcgan-faces": "dcgan", "autoencoder-faces": "autoencoder"}
+    return {key: load_model(key, ModelSpec(family, str(locations.get(key.replace("-", "_"), tmp_path / "absent"))))
+            for key, family in families.items()}
+
+
+def _markdowns(demo) -> list[str]:
+    return [block.value or "" for block in demo.blocks.values() if isinstance(block, gr.Markdown)]
+
+
 def test_app_has_the_latent_explorer(tiny_vae_export, tiny_export, tmp_path):
     demo = app.build_demo([f"vae-faces={tiny_vae_export}", f"dcgan-faces={tiny_export}"])
     api_names = {fn.api_name for fn in demo.fns.values()}
     assert {"vae_faces_random_face", "vae_faces_encode", "dcgan_faces_edit"} <= api_names
     missing = app.build_demo([f"vae-faces={tmp_path / 'absent'}", f"dcgan-faces={tiny_export}"])
-    texts = [block.value for block in missing.blocks.values() if isinstance(block, gr.Markdown)]
-    assert any(t and "vae-faces" in t and "not available" in t and "train_vae.py" in t for t in texts)
+    assert set(tab("latent").api_names) <= {fn.api_name for fn in missing.fns.values()}  # laid out all the same
+    texts = _markdowns(missing)
+    assert any("Model **vae-faces** is not available" in t and "train_vae.py" in t for t in texts)
+
+
+def test_missing_models_still_lay_out_and_wire_the_whole_tab(tmp_path):
+    with gr.Blocks() as demo:
+        latent.build(demo, _loaded(tmp_path))
+    assert {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"} == set(tab("latent").api_names)
+    for key in ("vae-faces", "dcgan-faces", "autoencoder-faces"):  # each sub-tab's status names its missing model
+        assert any(f"Model **{key}** is not available" in text for text in _markdowns(demo)), key
+    events = {fn.api_name: fn for fn in demo.fns.values()}
+    with pytest.raises(gr.Error, match=r"Model \*\*vae-faces\*\* is not available"):  # said per request
+        events["vae_faces_random_face"].fn(ExplorerState(), 1)
+
+
+def test_each_sub_tab_fills_in_from_its_served_export(tiny_vae_export, tiny_export, tmp_path):
+    models = _loaded(tmp_path, vae_faces=tiny_vae_export, dcgan_faces=tiny_export)
+    served = latent.served_explorer(models["vae-faces"])
+    assert served() is served() and len(served().held_out) == 16  # one Explorer per export
+    with gr.Blocks() as demo:
+        latent.build(demo, models)
+    events = {fn.api_name: fn for fn in demo.fns.values()}
+    about, *sliders, heading = events["vae_faces_layout"].fn(None)[:latent.NUM_SLIDERS + 2]
+    *attributes, keep, index, button, marker, ids = events["vae_faces_layout"].fn(None)[latent.NUM_SLIDERS + 2:]
+    assert "32×32 faces, 8-dimensional z" in about["value"] and heading["visible"]
+    assert [update["label"] for update in sliders] == served().slider_labels
+    assert [update["label"] for update in attributes] == [name.replace("_", " ") for name in served().attribute_names]
+    assert keep["choices"] == served().attribute_names and index["label"] == "held-out face (0–15)"
+    assert marker == ids == (models["vae-faces"].export_id,)  # the first face follows it
+    layout, first_face = events["vae_faces_layout"], events["vae_faces_first_face"]
+    assert first_face.targets == [(layout.outputs[-2]._id, "change")] and first_face.api_visibility == "private"
+    about, *sliders, heading = events["dcgan_faces_layout"].fn(None)[:latent.NUM_SLIDERS + 2]
+    assert sliders[0]["label"] == "SeFa direction 1" and heading["visible"] is False  # the DCGAN has no boundaries
+
+
+def test_a_code_of_another_latent_size_starts_a_fresh_session(vae_explorer):
+    stale = ExplorerState(torch.zeros(3), torch.zeros(3))  # an earlier export's code
+    assert latent._session(vae_explorer, stale).code is None
+    current = vae_explorer.random_face(ExplorerState(), 1)[-1]
+    assert latent._session(vae_explorer, current) is current
 
 
 def test_held_out_photos_can_be_left_out(tiny_vae_export, labelled_faces_dir):

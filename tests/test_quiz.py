@@ -1,6 +1,7 @@
 """Quiz logic, played directly (no Gradio): every face generator, the difficulties, discriminator rejection
 sampling, and the deception leaderboard."""
 
+import copy
 import io
 import math
 import random
@@ -296,8 +297,8 @@ def test_a_round_can_be_answered_only_once(game):
 
 def test_a_game_refuses_what_it_cannot_play(game, faces_dir):
     entry = game.models["dcgan-faces"]
-    with pytest.raises(ValueError, match="the quiz needs at least one model"):
-        QuizGame([])
+    with pytest.raises(ValueError, match="no face generator is ready for the quiz yet"):
+        QuizGame([]).new_round(QuizState())
     with pytest.raises(ValueError, match="repeated model keys"):
         QuizGame([entry, entry])
     unknown = DCGAN(32, latent_dim=8, ngf=4, ndf=4)
@@ -308,6 +309,26 @@ def test_a_game_refuses_what_it_cannot_play(game, faces_dir):
     empty.table = empty.table.select([])
     with pytest.raises(DataError, match="dcgan-faces: the quiz needs at least one real image"):
         QuizGame([QuizModel("dcgan-faces", entry.model, empty)])
+
+
+def test_a_new_export_replaces_its_fakes_and_keeps_its_own_totals(game, tmp_path):
+    """A model's export is replaced while the app runs: its rounds come from the new one at once, and the totals of
+    the two exports are recorded apart (the leaderboard never mixes versions)."""
+    stats = QuizStats(tmp_path / "stats.sqlite")
+    entry = game.models["dcgan-faces"]
+    old = QuizModel(entry.key, entry.model, entry.real_images, export_id="0ld0ld00")
+    live = QuizGame([old], stats=stats, pool_size=2, pool_batch=2)
+    _, _, state = live.new_round(QuizState())
+    live.guess(state, 0)
+    assert live.pool.shown("dcgan-faces@0ld0ld00", "normal")
+    new_model = copy.deepcopy(entry.model)
+    live.update([QuizModel(entry.key, new_model, entry.real_images, export_id="n3wn3w00")])
+    assert live.pool.shown("dcgan-faces@0ld0ld00", "normal") == []  # its fakes are gone
+    _, _, state = live.new_round(QuizState())
+    assert state.round.played_as == "dcgan-faces@n3wn3w00" and "**dcgan-faces** (DCGAN" in state.round.made_by
+    live.guess(state, 1)
+    assert set(stats.per_model()) == {"dcgan-faces@0ld0ld00", "dcgan-faces@n3wn3w00"}
+    assert all(tally.played == 1 for tally in stats.per_model().values())
 
 
 # ------------------------------------------------------------------------------------ rejection sampling

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from gradio_client.exceptions import AppError
 
 from conftest import served_tab
-from genhub.app.loading import load_model
+from genhub.app.loading import LoadedModel, load_model
 from genhub.app.registry import ModelSpec
 from genhub.app.tabs import style_mixing, tab
 from genhub.evaluation.directions import save_boundaries
@@ -138,7 +138,10 @@ def served(loaded):
 
 def test_every_event_through_gradio_client(served):
     demo, client = served
-    assert {fn.api_name for fn in demo.fns.values()} == set(tab("style").api_names)
+    events = {fn.api_name: fn for fn in demo.fns.values()}
+    public = {name for name, fn in events.items() if fn.api_visibility == "public"}
+    assert public == set(tab("style").api_names) and set(events) == public | {"style_first_grid",
+                                                                              "style_first_grid_status"}
     assert "Rows" in client.predict("1, 2", "3", "fine", 0.5, "random", ["0: 4 px"], api_name="/style_mixing")[1]
     assert "4 px → 8 px" in client.predict(1, api_name="/style_growth")[1]
     assert "ψ = 1" in client.predict(1, api_name="/style_truncation")[1]
@@ -149,9 +152,46 @@ def test_every_event_through_gradio_client(served):
         client.predict("1", "3", "middle", 0.5, "const", [], api_name="/style_mixing")
 
 
-def test_a_missing_model_says_what_to_do(tmp_path):
+def test_a_missing_model_keeps_the_api_says_why_and_fills_in_when_it_lands(loaded, tmp_path):
     missing = load_model("stylegan-faces", ModelSpec("stylegan", str(tmp_path / "absent")))
     with gr.Blocks() as demo:
         style_mixing.build(demo, {"stylegan-faces": missing})
+    events = {fn.api_name: fn for fn in demo.fns.values()}
+    assert {name for name, fn in events.items() if fn.api_visibility == "public"} == set(tab("style").api_names)
     texts = [block.value or "" for block in demo.blocks.values() if isinstance(block, gr.Markdown)]
-    assert any("Model **stylegan-faces** is not available" in text for text in texts) and not demo.fns
+    assert any("Model **stylegan-faces** is not available" in text for text in texts)
+    groups = next(block for block in demo.blocks.values() if isinstance(block, gr.Radio)
+                  and block.label == "styles taken from the column")
+    assert [name for _, name in groups.choices] == ["coarse", "middle", "fine"]  # a 32 px model's, until one lands
+    with pytest.raises(gr.Error, match=r"Model \*\*stylegan-faces\*\* is not available"):
+        events["style_mixing"].fn("1", "2", "fine", 1.0, "const", [])
+    with pytest.raises(gr.Error, match=r"Model \*\*stylegan-faces\*\* is not available"):
+        events["style_direction"].fn(1, "SeFa 1", [], 1.0)
+    assert events["style_first_grid"].fn(None) == (*[gr.skip()] * 10, None)  # nothing to show yet
+    # the 16 px export lands (what LoadedModel.refresh does): the server's choices follow at once, the page's with
+    # the first grid, and the next request is served by it
+    missing.model, missing.info, missing.error, missing.stamp = loaded.model, loaded.info, None, loaded.stamp
+    for callback in missing.swapped:
+        callback()
+    assert [name for _, name in groups.choices] == ["coarse", "fine"]
+    *fitted, _, grid_note, shown = events["style_first_grid"].fn(None)  # the grid's picture is tested above
+    group, layers, direction, conditions = fitted[1], fitted[2], fitted[6], fitted[7]
+    assert [name for _, name in group["choices"]] == ["coarse", "fine"] and group["value"] == "coarse"
+    assert layers["value"] == style_mixing.noise_layer_labels(loaded.model) and direction["value"] == "Smiling"
+    assert [name for _, name in conditions["choices"]] == ["Smiling", "Male"]
+    assert "Rows: seeds 1, 2, 3" in grid_note and shown == (loaded.export_id,)
+    assert "Male" in events["style_direction"].fn(1, "Male", [], 1.0)[1]
+
+
+def test_a_progressive_gan_hides_what_needs_styles():
+    progressive = StyleGAN(16, "progressive", latent_dim=16, channel_base=64, max_channels=16).eval()
+    served = LoadedModel("stylegan-faces", ModelSpec("stylegan", "absent"), progressive)
+    with gr.Blocks() as demo:
+        style_mixing.build(demo, {"stylegan-faces": served})
+    events = {fn.api_name: fn for fn in demo.fns.values()}
+    assert {name for name, fn in events.items() if fn.api_visibility == "public"} == set(tab("style").api_names)
+    mixing, *_, grid, note, _ = events["style_first_grid"].fn(None)
+    assert mixing["visible"] is False and grid is None and note == ""
+    with pytest.raises(gr.Error, match="no styles to mix"):
+        events["style_mixing"].fn("1", "2", "coarse", 1.0, "const", [])
+    assert "16 px" in events["style_growth"].fn(0)[1]

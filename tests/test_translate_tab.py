@@ -164,8 +164,11 @@ def test_bad_uploads_get_a_clear_error(client, inputs, name, message):
 def test_missing_image_and_unknown_model_get_a_clear_error(client, inputs):
     with pytest.raises(AppError, match="Upload, paste or take a picture first"):
         client.predict("pix2pix-sketch2face", None, "crop", api_name="/translate")
-    with pytest.raises(AppError, match="cyclegan-other:AB is not in the list of choices"):
-        client.predict("cyclegan-other:AB", handle_file(inputs / "wide.jpg"), "crop", api_name="/translate")
+    with pytest.raises(AppError, match="nothing:AB is not in the list of choices"):
+        client.predict("nothing:AB", handle_file(inputs / "wide.jpg"), "crop", api_name="/translate")
+    for endpoint, arguments in (("/translate", (handle_file(inputs / "wide.jpg"), "crop")), ("/select_model", ())):
+        with pytest.raises(AppError, match=r"(?s)Model \*\*cyclegan-other\*\* is not available.*train it like so"):
+            client.predict("cyclegan-other:AB", *arguments, api_name=endpoint)  # on the menu until it lands
     with pytest.raises(AppError, match="Pick a model first"):
         client.predict(None, handle_file(inputs / "wide.jpg"), "crop", api_name="/translate")
 
@@ -185,12 +188,27 @@ def test_a_drawing_is_translated_and_an_empty_pad_refused(client, inputs):
                        api_name="/translate_sketch")
 
 
-def test_missing_models_say_how_to_get_them(models):
+def test_missing_models_say_how_to_get_them_and_the_tab_is_whole(models):
     with gr.Blocks() as demo:
         translate.build(demo, {"cyclegan-other": models["cyclegan-other"]})
-    texts = [block.value for block in demo.blocks.values() if isinstance(block, gr.Markdown)]
-    assert any("cyclegan-other" in text and "not available" in text and "train it like so" in text for text in texts)
-    assert not any(isinstance(block, gr.Dropdown) for block in demo.blocks.values())
+    assert set(tab("translate").api_names) <= {fn.api_name for fn in demo.fns.values()}  # the API, before the model
+    texts = [block.value or "" for block in demo.blocks.values() if isinstance(block, gr.Markdown)]
+    assert any("Model **cyclegan-other** is not available" in text and "train it like so" in text for text in texts)
+    dropdown = next(block for block in demo.blocks.values() if isinstance(block, gr.Dropdown))
+    assert dropdown.choices == [("cyclegan-other: A → B (cyclegan, not trained yet)", "cyclegan-other:AB"),
+                                ("cyclegan-other: B → A (cyclegan, not trained yet)", "cyclegan-other:BA")]
+
+
+def test_the_tab_opens_with_the_first_models_first_example_translated(models):
+    served = {key: models[key] for key in ("pix2pix-sketch2face", "cyclegan-eyeglasses")}
+    with gr.Blocks() as demo:
+        translate.build(demo, served)
+    first = {fn.api_name: fn for fn in demo.fns.values()}["translate_first_example"].fn
+    choice, gallery, about, picture, model_input, output, reconstruction, note, _ = first(None)
+    assert [value for _, value in choice["choices"]] == [entry.value for entry in directions(served)]
+    assert choice["value"] == "pix2pix-sketch2face" and choice["choices"][0][0].endswith("(pix2pix, 32 px)")
+    assert len(gallery) == 4 and "translates *sketch* into *face*" in about and reconstruction is None
+    assert _size(model_input) == _size(output) == (32, 32) and "ms" in note and _size(picture) == (128, 128)
 
 
 def test_the_app_has_the_tab(tiny_pix2pix_export, tiny_cyclegan_export):

@@ -102,10 +102,7 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
 def attribute_boxes(boxes, model: CGAN):
     """Give the attribute boxes ``model``'s attributes: on the server (Gradio checks every request's value against
     them) and, as the returned update, on the page; they are laid out before a model may have landed."""
-    import gradio as gr
-
-    boxes.choices = [(name, name) for name in model.attributes]
-    return gr.update(choices=list(model.attributes), value=[])
+    return kit.offer(boxes, [], choices=[(name, name) for name in model.attributes])
 
 
 def _layout() -> SimpleNamespace:

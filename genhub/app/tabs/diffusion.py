@@ -281,6 +281,7 @@ def build(demo, models: dict[str, LoadedModel], held_out_examples: bool = True) 
             _forward_panel(ui)
         with gr.Tab("DDIM inversion"):
             _inversion_panel(ui)
+    loaded.on_swap(lambda: _fitted(ui, loaded.model))  # the server's ranges follow the served export at once
     _wire(demo, loaded, ui)
     kit.live(demo, status, [loaded], lambda: _first_sample(kit.ready(loaded), ui),
              [ui.steps, ui.inversion_steps, ui.timestep, ui.presets, ui.grid, ui.grid_note], "diffusion_first_sample",
@@ -301,26 +302,23 @@ def _presets(top: int) -> list[list]:
 
 
 def _first_sample(model: DDPM, ui: SimpleNamespace) -> tuple:
-    """What the tab shows when it opens (kit.live's outputs): the step sliders, the timestep slider and the presets
-    fitted to ``model``'s T (the layout's may be another T's), then the grid of the default settings."""
+    """What the tab shows when it opens (kit.live's outputs): the sliders and presets fitted to ``model``
+    (:func:`_fitted`), then the grid of the default settings."""
+    steps = min(DEFAULT_STEPS, max_steps(model))
+    return *_fitted(ui, model), *sample_grid(model, 0, "DDIM", steps, 0.0, DEFAULT_IMAGES)
+
+
+def _fitted(ui: SimpleNamespace, model: DDPM) -> list:
+    """Fit the step sliders, the timestep slider and the presets to ``model``'s T (the layout's may be another T's):
+    the sliders' ranges on the server, where Gradio checks each request against them, and, as the returned updates,
+    on the page."""
     import gradio as gr
 
     top, last = _ranges(model)
     low = min(MIN_STEPS, top)
-    fitted = (_offer(ui.steps, min(DEFAULT_STEPS, top), minimum=low, maximum=top),
-              _offer(ui.inversion_steps, min(INVERSION_STEPS, top), minimum=low, maximum=top),
-              _offer(ui.timestep, last // 4, maximum=last), gr.update(samples=_presets(top)))
-    return *fitted, *sample_grid(model, 0, "DDIM", min(DEFAULT_STEPS, top), 0.0, DEFAULT_IMAGES)
-
-
-def _offer(component, value, **limits):
-    """An update that sets ``component``'s ``limits`` (its range) and ``value`` on an open page; the limits are set
-    on the built component too, which Gradio checks an API call against when its caller never opened the page."""
-    import gradio as gr
-
-    for name, limit in limits.items():
-        setattr(component, name, limit)
-    return gr.update(value=value, **limits)
+    return [kit.offer(ui.steps, min(DEFAULT_STEPS, top), minimum=low, maximum=top),
+            kit.offer(ui.inversion_steps, min(INVERSION_STEPS, top), minimum=low, maximum=top),
+            kit.offer(ui.timestep, last // 4, maximum=last), gr.update(samples=_presets(top))]
 
 
 def _gallery(ui: SimpleNamespace, label: str):

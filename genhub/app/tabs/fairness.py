@@ -11,6 +11,7 @@ proxy, and none of this is the paper's PPB benchmark.
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 from types import SimpleNamespace
@@ -105,19 +106,54 @@ def score_upload(models: dict[str, LoadedModel], image) -> list[list[str]]:
     return rows
 
 
+def weighted(models: dict[str, LoadedModel]) -> list[str]:
+    """The DB-VAEs of ``models`` with resampling weights (a finite α): a served one by its weights, a missing one by
+    its training flag (:data:`DBVAE_FLAGS`)."""
+    def has_weights(loaded: LoadedModel) -> bool:
+        if loaded.model is None:
+            flag = DBVAE_FLAGS.get(loaded.key, "")
+            return flag.startswith("--alpha") and flag.split()[-1] != "inf"
+        density = getattr(loaded.model, "resampling", None)
+        return density is not None and not math.isinf(density.alpha)
+
+    return [key for key, loaded in models.items() if has_weights(loaded)]
+
+
+def served(models: dict[str, LoadedModel]) -> dict[str, LoadedModel]:
+    """The models of ``models`` served now, each read once for the request (a newer export may land meanwhile).
+
+    Raises:
+        ValueError: none is; the message says what each is waiting for (:func:`kit.waiting`).
+    """
+    present = {key: copy.copy(loaded) for key, loaded in models.items() if loaded.model is not None}
+    if not present:
+        raise ValueError(f"No model to compare yet.\n\n{kit.waiting(list(models.values())).replace('`', '')}")
+    return present
+
+
 class Audits:
-    """The audit of every loaded model, computed once on first use (thread-safe) and kept."""
+    """The audit of each served model of ``models``, computed once per export (thread-safe) and kept while that export
+    is served."""
 
     def __init__(self, models: dict[str, LoadedModel]):
         self.models = models
-        self._reports: dict[str, dict] | None = None
+        self._kept: dict[str, tuple[str, dict]] = {}  # key -> (the export audited, its audit)
         self._lock = threading.Lock()
 
     def reports(self) -> dict[str, dict]:
+        """key -> :func:`~genhub.evaluation.fairness.audit` of each model served now (the missing ones left out).
+
+        Raises:
+            DataError: a model's held-out data is not on this server.
+        """
         with self._lock:
-            if self._reports is None:
-                self._reports = {key: self._audit(loaded) for key, loaded in self.models.items()}
-            return self._reports
+            return {key: self._report(key, copy.copy(loaded)) for key, loaded in self.models.items()
+                    if loaded.model is not None}
+
+    def _report(self, key: str, loaded: LoadedModel) -> dict:
+        if self._kept.get(key, (None,))[0] != loaded.export_id:
+            self._kept[key] = loaded.export_id, self._audit(loaded)
+        return self._kept[key][1]
 
     @staticmethod
     def _audit(loaded: LoadedModel) -> dict:
@@ -160,37 +196,57 @@ def galleries(loaded: LoadedModel) -> tuple[list[tuple[Image.Image, str]], list[
 
 # ------------------------------------------------------------------------------------------- the tab
 def build(demo, models: dict[str, LoadedModel]) -> None:
-    """Lay out the tab for the loaded ones of ``models`` (keys of :data:`KEYS`). Public api names:
-    ``fairness_table``, ``fairness_galleries``, ``fairness_score``."""
-    if not kit.opening("Fairness: debiasing a face detector",
-                       "The standard CNN and DB-VAEs (Amini et al. 2019) at several α (∞ = uniform sampling, no "
-                       "debiasing), on held-out faces grouped by CelebA's attribute labels. A face counts as detected "
-                       f"when P(face) ≥ {THRESHOLD}. **{PROXY_NOTE}**", *models.values()):
-        return
-    present = {key: loaded for key, loaded in models.items() if loaded.model is not None}
-    _wire(demo, present, _layout(present))
+    """Lay out the tab for ``models`` (keys of :data:`KEYS`), served or not: each request compares the ones served
+    when it runs, and the page fills in when their exports land. Public api names: ``fairness_table``,
+    ``fairness_galleries``, ``fairness_score``."""
+    status = kit.opening("Fairness: debiasing a face detector",
+                         "The standard CNN and DB-VAEs (Amini et al. 2019) at several α (∞ = uniform sampling, no "
+                         "debiasing), on held-out faces grouped by CelebA's attribute labels. A face counts as "
+                         f"detected when P(face) ≥ {THRESHOLD}. **{PROXY_NOTE}**", *models.values())
+    ui, audits = _layout(models), Audits(models)
+    _wire(models, audits, ui)
+    kit.live(demo, status, list(models.values()), lambda: _first_table(models, audits), [ui.results, ui.which],
+             "fairness_first_table", gpu_seconds=60, partial=True)
 
 
-def _layout(present: dict[str, LoadedModel]) -> SimpleNamespace:
+def _measured(models: dict[str, LoadedModel], audits: Audits) -> dict:
+    """The table of the models served now, headers included (they change as exports land). Raises: as
+    :func:`served` and :meth:`Audits.reports`."""
+    served(models)
+    headers, rows = table(audits.reports())
+    return {"headers": headers, "data": rows}
+
+
+def _first_table(models: dict[str, LoadedModel], audits: Audits) -> tuple:
+    """What the tab opens with (kit.live: once a model is served): the table of those served, and the DB-VAEs that
+    have weights."""
     import gradio as gr
 
-    ui = SimpleNamespace(weighted=[key for key, loaded in present.items()
-                                   if getattr(loaded.model, "resampling", None) is not None
-                                   and not math.isinf(loaded.model.resampling.alpha)])
+    choices = weighted(served(models))
+    try:
+        shown = _measured(models, audits)
+    except DataError:
+        shown = []  # the button says why
+    return shown, gr.update(choices=choices, value=choices[-1] if choices else None)
+
+
+def _layout(models: dict[str, LoadedModel]) -> SimpleNamespace:
+    import gradio as gr
+
+    ui = SimpleNamespace(weighted=weighted(models))  # what the gallery menu accepts (kit.live narrows it when served)
     with gr.Row():
         ui.show = gr.Button("Measure every model again (recall per group, 95% intervals)", variant="primary")
-    ui.results = gr.Dataframe(headers=["group (N)", *present], label="recall [95% Wilson interval]; N per group",
+    ui.results = gr.Dataframe(headers=["group (N)", *models], label="recall [95% Wilson interval]; N per group",
                               interactive=False, wrap=True)
-    if ui.weighted:
-        with gr.Row():
-            ui.which = gr.Dropdown(ui.weighted, value=ui.weighted[-1], label="DB-VAE")
-            ui.gallery_button = gr.Button("Show its most and least up-weighted training faces")
-        ui.gallery_note = gr.Markdown()
-        with gr.Row():
-            ui.up = gr.Gallery(label="most up-weighted (rarest in its latent space)", columns=GALLERY_SIZE,
-                               height=150, format="png", allow_preview=False)
-            ui.down = gr.Gallery(label="most down-weighted (most common)", columns=GALLERY_SIZE, height=150,
-                                 format="png", allow_preview=False)
+    with gr.Row():
+        ui.which = gr.Dropdown(ui.weighted, value=ui.weighted[-1] if ui.weighted else None, label="DB-VAE")
+        ui.gallery_button = gr.Button("Show its most and least up-weighted training faces")
+    ui.gallery_note = gr.Markdown()
+    with gr.Row():
+        ui.up = gr.Gallery(label="most up-weighted (rarest in its latent space)", columns=GALLERY_SIZE,
+                           height=150, format="png", allow_preview=False)
+        ui.down = gr.Gallery(label="most down-weighted (most common)", columns=GALLERY_SIZE, height=150,
+                             format="png", allow_preview=False)
     with gr.Row():
         ui.upload = readable_upload(gr.Image(label="a photo", sources=["upload", "clipboard"], type="filepath",
                                              image_mode=None, format="png", height=200))
@@ -199,47 +255,36 @@ def _layout(present: dict[str, LoadedModel]) -> SimpleNamespace:
     return ui
 
 
-def _wire(demo, present: dict[str, LoadedModel], ui: SimpleNamespace) -> None:
+def _wire(models: dict[str, LoadedModel], audits: Audits, ui: SimpleNamespace) -> None:
     import gradio as gr
-
-    audits = Audits(present)
 
     @handler(gpu_seconds=60)
     def measure():
         try:
-            _, rows = table(audits.reports())  # the headers are the component's: "group (N)" and the keys
+            return _measured(models, audits)
         except DataError as error:
-            raise gr.Error(unavailable(next(iter(present.values())), error)) from None
-        return rows
-
-    def first_table():
-        try:
-            return table(audits.reports())[1]
-        except DataError:
-            return []  # the button says why
+            raise gr.Error(unavailable(next(iter(served(models).values())), error)) from None
 
     @handler(gpu_seconds=10)
     def score(image):
-        return score_upload(present, image)
+        return score_upload(served(models), image)
 
-    kit.show_on_open(demo, first_table, [ui.results], "fairness_first_table", gpu_seconds=60)
+    @handler(gpu_seconds=None)
+    def show_galleries(key):
+        if key not in ui.weighted:
+            raise ValueError(f"choose one of {ui.weighted}")
+        loaded = copy.copy(models[key])
+        kit.ready(loaded)
+        try:
+            most, least = galleries(loaded)
+        except DataError as error:
+            raise gr.Error(unavailable(loaded, error)) from None
+        density = loaded.model.resampling
+        note = (f"{len(density.log_scores)} training faces; the weights' effective sample size (Kish) is "
+                f"{density.effective_sample_size():.0f} (α = {density.alpha:g}, {density.combine}).")
+        return [(served_png(image), caption) for image, caption in most], [
+            (served_png(image), caption) for image, caption in least], note
+
     ui.show.click(measure, None, ui.results, api_name="fairness_table")
     ui.upload.upload(score, ui.upload, ui.scores, api_name="fairness_score")
-    if ui.weighted:
-        @handler(gpu_seconds=None)
-        def show_galleries(key):
-            if key not in ui.weighted:
-                raise ValueError(f"choose one of {ui.weighted}")
-            loaded = present[key]
-            try:
-                most, least = galleries(loaded)
-            except DataError as error:
-                raise gr.Error(unavailable(loaded, error)) from None
-            density = loaded.model.resampling
-            note = (f"{len(density.log_scores)} training faces; the weights' effective sample size (Kish) is "
-                    f"{density.effective_sample_size():.0f} (α = {density.alpha:g}, {density.combine}).")
-            return [(served_png(image), caption) for image, caption in most], [
-                (served_png(image), caption) for image, caption in least], note
-
-        ui.gallery_button.click(show_galleries, ui.which, [ui.up, ui.down, ui.gallery_note],
-                                api_name="fairness_galleries")
+    ui.gallery_button.click(show_galleries, ui.which, [ui.up, ui.down, ui.gallery_note], api_name="fairness_galleries")

@@ -55,18 +55,30 @@ def ready(loaded: LoadedModel):
     return model
 
 
+def offer(component, value, **props):
+    """Give ``component`` ``props`` (e.g. ``choices``, ``maximum``) on the server, where Gradio checks each request's
+    value against them, and return the update that sets them and ``value`` on a page: for a layout made before its
+    model landed, called when one does (:meth:`LoadedModel.on_swap`) and by :func:`live`'s ``compute``."""
+    import gradio as gr
+
+    for name, prop in props.items():
+        setattr(component, name, prop)
+    return gr.update(value=value, **props)
+
+
 def exports(loaded) -> tuple:
     """The ids of the exports served now for ``loaded`` (None for a missing one): what a page last showed."""
     return tuple(None if entry.model is None else entry.export_id for entry in loaded)
 
 
 def live(demo, status, loaded, compute: Callable[[], tuple] | None = None, outputs: list = (),
-         api_name: str = "", gpu_seconds: int = 10) -> None:
+         api_name: str = "", gpu_seconds: int = 10, partial: bool = False) -> None:
     """Keep a tab current: ``status`` (from :func:`opening`) says what its missing ``loaded`` models are waiting for,
     refreshed every :data:`STATUS_SECONDS` while one is missing or the background trainer runs; ``compute()``, the
     tab's first example, fills ``outputs`` when the page opens and again when the served exports change (an export
     landed). It is computed once per set of exports and kept for every visitor, and never while its models are
-    missing. Private events (``api_name`` stays out of the public API), wrapped like every other."""
+    missing (``partial``: while all are; a tab that compares several shows the ones there). Private events
+    (``api_name`` stays out of the public API), wrapped like every other."""
     import gradio as gr
 
     from genhub.app.background import read_status
@@ -76,7 +88,8 @@ def live(demo, status, loaded, compute: Callable[[], tuple] | None = None, outpu
 
     def current(before):
         ids = exports(loaded)
-        if compute is None or ids == before or any(entry.model is None for entry in loaded):
+        absent = [entry.model is None for entry in loaded]
+        if compute is None or ids == before or (all(absent) if partial else any(absent)):
             return [gr.skip() for _ in outputs], before
         return list(kept(ids)), ids
 

@@ -246,6 +246,7 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
                          "(ProGAN, Karras et al. 2018): every layer reads its own style w, so the layers of one face "
                          "can take the styles of another.", loaded)
     ui = _layout(_facts(loaded.model))
+    loaded.on_swap(lambda: _fitted(ui, _facts(loaded.model)))  # the server's choices follow the served export at once
     _wire(loaded, ui)
     kit.live(demo, status, [loaded], lambda: _first_grid(kit.ready(loaded), ui),
              [*_fitted_outputs(ui), ui.grid, ui.grid_note], "style_first_grid", GPU_SECONDS)
@@ -262,10 +263,10 @@ def _reference() -> StyleGAN:
 def _facts(model: StyleGAN | None) -> SimpleNamespace:
     """What the layout shows of ``model``: whether it has styles, its layer ranges and noise layers, its directions'
     names and attributes; while none is served, :func:`_reference`'s, with every attribute of
-    :data:`~genhub.evaluation.directions.ATTRIBUTES` (the served export's come with :func:`_first_grid`)."""
+    :data:`~genhub.evaluation.directions.ATTRIBUTES` (a served export's replace them: :func:`_fitted`)."""
     shape = _reference() if model is None else model
     directions = directions_of(model) if model is not None and model.style_based else None
-    attributes = ATTRIBUTES if model is None else directions.attributes if directions else ()
+    attributes = directions.attributes if directions else ATTRIBUTES if model is None else ()
     names = list(directions.vectors) if directions else [f"SeFa {k + 1}" for k in range(NUM_SEFA)] + list(attributes)
     return SimpleNamespace(style_based=shape.style_based, groups=group_labels(shape),
                            labels=noise_layer_labels(shape), attributes=tuple(attributes), names=names)
@@ -286,26 +287,17 @@ def _fitted_outputs(ui: SimpleNamespace) -> list:
 
 
 def _fitted(ui: SimpleNamespace, facts: SimpleNamespace) -> list:
-    """Updates of :func:`_fitted_outputs` that show ``facts`` (the layout's may be another model's)."""
+    """Fit :func:`_fitted_outputs` to ``facts`` (the layout's may be another model's): the choices on the server,
+    where Gradio checks each request against them, and, as the returned updates, on the page."""
     import gradio as gr
 
     return [gr.update(visible=facts.style_based),
-            _offer(ui.group, next(iter(facts.groups)), choices=_group_choices(facts)),
-            _offer(ui.noise_layers, facts.labels, choices=[(label, label) for label in facts.labels]),
+            kit.offer(ui.group, next(iter(facts.groups)), choices=_group_choices(facts)),
+            kit.offer(ui.noise_layers, facts.labels, choices=[(label, label) for label in facts.labels]),
             gr.update(interactive=facts.style_based), gr.update(visible=facts.style_based),
             gr.update(value=_direction_heading(facts)),
-            _offer(ui.direction, (facts.attributes or facts.names)[0], choices=[(n, n) for n in facts.names]),
-            _offer(ui.conditions, [], choices=[(name, name) for name in facts.attributes])]
-
-
-def _offer(component, value, **choices):
-    """An update that sets ``component``'s ``choices`` and ``value`` on an open page; the choices are set on the
-    built component too, which Gradio checks an API call against when its caller never opened the page."""
-    import gradio as gr
-
-    for name, given in choices.items():
-        setattr(component, name, given)
-    return gr.update(value=value, **choices)
+            kit.offer(ui.direction, (facts.attributes or facts.names)[0], choices=[(n, n) for n in facts.names]),
+            kit.offer(ui.conditions, [], choices=[(name, name) for name in facts.attributes])]
 
 
 def _group_choices(facts: SimpleNamespace) -> list[tuple[str, str]]:

@@ -11,8 +11,9 @@ says what was done. Examples come from the held-out split of the dataset named i
 # No `from __future__ import annotations`: Gradio reads the `gr.SelectData` hint of the gallery handler
 # at run time, and postponed (string) annotations would hide it.
 
+import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from types import SimpleNamespace
 
@@ -62,8 +63,10 @@ class Direction:
 
     @property
     def label(self) -> str:
+        """The menu label, of the export served now ("not trained yet" while its model is missing)."""
         source, target = self.domains
-        return f"{self.loaded.key}: {source} → {target} ({self.loaded.spec.family}, {self.resolution} px)"
+        size = "not trained yet" if self.loaded.model is None else f"{self.resolution} px"
+        return f"{self.loaded.key}: {source} → {target} ({self.loaded.spec.family}, {size})"
 
     @property
     def resolution(self) -> int:
@@ -75,11 +78,12 @@ class Direction:
         return model.in_channels if self.direction is None else model.channels
 
 
-def directions(models: dict[str, LoadedModel]) -> list[Direction]:
-    """Menu entries for every loaded translation model (both directions of each CycleGAN), in registry order."""
+def directions(models: dict[str, LoadedModel], missing: bool = False) -> list[Direction]:
+    """Menu entries for every loaded translation model (both directions of each CycleGAN), in registry order; with
+    ``missing``, for the ones still missing too."""
     entries = []
     for loaded in models.values():
-        if loaded.model is None or loaded.spec.family not in FAMILIES:
+        if (loaded.model is None and not missing) or loaded.spec.family not in FAMILIES:
             continue
         entries += [Direction(loaded)] if loaded.spec.family == "pix2pix" else [Direction(loaded, "AB"),
                                                                                  Direction(loaded, "BA")]
@@ -209,15 +213,21 @@ def describe(entry: Direction) -> str:
 
 
 class Menu:
-    """The tab's model menu: its :class:`Direction` entries by value, the translation models that did not load,
-    and each entry's held-out examples (loaded on first use, then kept)."""
+    """The tab's model menu: its :class:`Direction` entries by value, for every translation model of ``models`` served
+    or not (a request for a missing one is refused: :meth:`entry`), and the held-out examples of each entry's served
+    export (loaded on first use, then kept while that export is served)."""
 
     def __init__(self, models: dict[str, LoadedModel]):
-        self.entries = {entry.value: entry for entry in directions(models)}
-        self.missing = [loaded for loaded in models.values() if loaded.spec.family in FAMILIES and loaded.model is None]
-        self._examples = lru_cache(maxsize=None)(self._load_examples)
+        self.models = [loaded for loaded in models.values() if loaded.spec.family in FAMILIES]
+        self.entries = {entry.value: entry for entry in directions(models, missing=True)}
+        self._examples = lru_cache(maxsize=max(1, len(self.entries)))(self._load_examples)
 
-    def _load_examples(self, value: str) -> tuple[tuple[Image.Image, ...], str]:
+    def choices(self) -> list[tuple[str, str]]:
+        """The menu's (label, value) pairs, labelled from the exports served now."""
+        return [(entry.label, value) for value, entry in self.entries.items()]
+
+    def _load_examples(self, value: str, export_id: str) -> tuple[tuple[Image.Image, ...], str]:
+        # export_id only keys the cache: a newer export reads its examples again
         try:
             return tuple(examples(self.entries[value])), ""
         except DataError as error:
@@ -225,17 +235,25 @@ class Menu:
 
     def examples(self, value: str | None) -> tuple[tuple[Image.Image, ...], str]:
         """(the held-out examples of entry ``value``, "" or why there are none). Raises: as :meth:`entry`."""
-        return self._examples(self.entry(value).value)
+        entry = self.entry(value)
+        return self._examples(entry.value, entry.loaded.export_id)
 
     def entry(self, value: str | None) -> Direction:
-        """Raises: ValueError: no such entry (the dropdown refuses other values: this is an empty one)."""
+        """Entry ``value`` as served now, its model read once for the request (a newer export may land meanwhile).
+
+        Raises:
+            ValueError: no such entry (the dropdown refuses other values: this is an empty one), or its model is
+                missing (:func:`kit.ready`: the message says why).
+        """
         if value not in self.entries:
             raise ValueError("Pick a model first.")
-        return self.entries[value]
+        entry = replace(self.entries[value], loaded=copy.copy(self.entries[value].loaded))
+        kit.ready(entry.loaded)
+        return entry
 
     def about(self, value: str) -> str:
         problem = self.examples(value)[1]
-        return describe(self.entries[value]) + (f"\n\n{problem}" if problem else "")
+        return describe(self.entry(value)) + (f"\n\n{problem}" if problem else "")
 
     def translate(self, value: str | None, image, fit: str, sketch: bool = False):
         """:func:`translate` for the menu value ``value``. Raises: ValueError: no model or no image."""
@@ -244,31 +262,42 @@ class Menu:
             raise ValueError("Draw something first." if sketch else "Upload, paste or take a picture first.")
         return translate(entry, image, fit, sketch)
 
+    def first_example(self) -> tuple:
+        """What the tab opens with: the menu labelled from the served exports, and its first served entry selected with
+        its examples, its facts and its first held-out example translated (or no example: the facts say why)."""
+        import gradio as gr
+
+        first = next(value for value, entry in self.entries.items() if entry.loaded.model is not None)
+        shown, _ = self.examples(first)
+        translated = (shown[0], *self.translate(first, shown[0], "crop")) if shown else [gr.update()] * 5
+        return gr.update(choices=self.choices(), value=first), list(shown), self.about(first), *translated
+
 
 def build(demo, models: dict[str, LoadedModel]) -> None:
-    """Lay out the tab inside the current ``gr.Tab`` for every translation model of ``models`` and wire its events
-    (api names: ``select_model``, ``translate``, ``translate_sketch``)."""
-    import gradio as gr
-
+    """Lay out the tab inside the current ``gr.Tab`` for every translation model of ``models``, served or not (it
+    fills in when their exports land), and wire its events (api names: ``select_model``, ``translate``,
+    ``translate_sketch``)."""
     menu = Menu(models)
-    for loaded in menu.missing:
-        gr.Markdown(loaded.missing_message)
-    if menu.entries:
-        _wire(demo, menu, _layout(menu, next(iter(menu.entries.values()))))
+    status = kit.opening("Image-to-image", "Translate a picture with pix2pix (paired training) or CycleGAN (unpaired, "
+                         "both directions). Any size works: the picture is centre-cropped or padded to a square and "
+                         "resized to the model's resolution; the note under the result says what happened.",
+                         *menu.models)
+    ui = _layout(menu)
+    _wire(menu, ui)
+    kit.live(demo, status, menu.models, menu.first_example if menu.entries else None,
+             [ui.choice, ui.gallery, ui.facts, ui.picture, *ui.results], "translate_first_example", GPU_SECONDS,
+             partial=True)
 
 
-def _layout(menu: Menu, first: Direction) -> SimpleNamespace:
+def _layout(menu: Menu) -> SimpleNamespace:
     import gradio as gr
 
     ui = SimpleNamespace()
-    gr.Markdown("## Image-to-image\nTranslate a picture with pix2pix (paired training) or CycleGAN (unpaired, "
-                "both directions). Any size works: the picture is centre-cropped or padded to a square and "
-                "resized to the model's resolution; the note under the result says what happened.")
-    with gr.Row():
-        ui.choice = gr.Dropdown([(entry.label, value) for value, entry in menu.entries.items()], value=first.value,
-                                label="Model", scale=3)
+    first = next(iter(menu.entries.values()), None)
+    with gr.Row():  # labelled from the exports served now; kit.live labels them again as exports land
+        ui.choice = gr.Dropdown(menu.choices(), value=first and first.value, label="Model", scale=3)
         ui.fit = gr.Radio([(label, value) for value, label in FITS.items()], value="crop", label="Fit", scale=2)
-    ui.facts = gr.Markdown(menu.about(first.value))
+    ui.facts = gr.Markdown()  # the first entry's facts and examples: kit.live, from its served export
     with gr.Row():
         with gr.Column():
             with gr.Tab("Picture"):
@@ -283,7 +312,7 @@ def _layout(menu: Menu, first: Direction) -> SimpleNamespace:
                     placeholder="Pick the brush on the left, then draw",
                     brush=gr.Brush(default_size=4, colors=["#000000"], color_mode="fixed")))
                 ui.go_sketch = gr.Button("Translate the drawing", variant="primary")
-            ui.gallery = gr.Gallery(list(menu.examples(first.value)[0]), label="Held-out examples (click one)",
+            ui.gallery = gr.Gallery([], label="Held-out examples (click one)",
                                     columns=NUM_EXAMPLES // 2, height=200, allow_preview=False, format="png")
         with gr.Column():
             enlargement_style()
@@ -294,13 +323,13 @@ def _layout(menu: Menu, first: Direction) -> SimpleNamespace:
                          elem_classes=ENLARGED),
                 gr.Image(label="Cycle reconstruction", format="png", interactive=False, height=DISPLAY_SIZE,
                          elem_classes=ENLARGED,
-                         visible=first.direction is not None),
+                         visible=first is not None and first.direction is not None),
                 gr.Markdown(),
             ]
     return ui
 
 
-def _wire(demo, menu: Menu, ui: SimpleNamespace) -> None:
+def _wire(menu: Menu, ui: SimpleNamespace) -> None:
     import gradio as gr
 
     @handler(gpu_seconds=None)  # reads the data, runs no model
@@ -320,12 +349,6 @@ def _wire(demo, menu: Menu, ui: SimpleNamespace) -> None:
     def pick_example(value: str, evt: gr.SelectData):
         return menu.examples(value)[0][evt.index]
 
-    # what the tab shows when it opens: the first model's first held-out example, translated for the first visitor
-    first_value = next(iter(menu.entries))
-    examples = menu.examples(first_value)[0]
-    if examples:
-        kit.show_on_open(demo, lambda: (examples[0], *menu.translate(first_value, examples[0], "crop")),
-                         [ui.picture, *ui.results], "translate_first_example", GPU_SECONDS)
     reconstruction = ui.results[2]
     ui.choice.change(select_model, ui.choice, [ui.gallery, ui.facts, reconstruction], api_name="select_model")
     ui.go.click(translate_image, [ui.choice, ui.picture, ui.fit], ui.results, api_name="translate")

@@ -493,9 +493,9 @@ def _layout(held_out_examples: bool) -> SimpleNamespace:
 
 def _filled(ui: SimpleNamespace) -> list:
     """The components :func:`_fill` updates, in its order."""
-    faces = [ui.faces_column, ui.index, ui.faces_problem, ui.interpolation_row, ui.first, ui.second]
-    return [ui.histogram_heading, ui.histogram_problem, ui.histogram_row, ui.dimension,
-            *(faces if ui.show_faces else [])]
+    faces = [ui.faces_column, ui.index, ui.faces_problem, ui.interpolation_row, ui.first, ui.second] if (
+        ui.show_faces) else []
+    return [ui.histogram_heading, ui.histogram_problem, ui.histogram_row, ui.dimension, *faces]
 
 
 def _fill(ui: SimpleNamespace, comparison: Comparison, problem: str) -> list:
