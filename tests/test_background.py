@@ -139,3 +139,20 @@ def test_a_tab_built_before_its_model_exists_serves_it_once_it_lands(tmp_path, l
         os.utime(location / "training_info.json")  # a verdict lands: the facts change, the export is read again
         assert loaded.refresh() and loaded.export_id != first_id
         assert "seed 2" in client.predict(2, [], api_name="/cgan_generate")[1]
+
+
+def test_the_app_starts_the_trainer_quiz_first_but_not_with_no_train_or_on_a_space(monkeypatch):
+    import app
+
+    started = []
+    monkeypatch.setattr(background, "start", lambda keys, overrides: started.append((list(keys), overrides)))
+    monkeypatch.setattr(starters, "missing", lambda registry: list(registry))  # a fresh clone: every model
+    assert app.parse_settings(["--no-train"]).train is False and app.parse_settings([]).train is True
+    monkeypatch.setenv("SPACE_ID", "someone/genhub")
+    assert app.start_trainer([]) is None and not started  # a Space serves Hub models
+    monkeypatch.delenv("SPACE_ID")
+    app.start_trainer(["vae-faces=./elsewhere"])
+    keys, overrides = started[0]
+    assert keys[:3] == ["dcgan-faces", "pix2pix-sketch2face", "ddpm-faces"]  # the quiz's, then a model per tab
+    assert set(keys) - {background.JUDGE_KEY} == set(starters.STARTERS)
+    assert overrides == ["vae-faces=./elsewhere"]

@@ -26,6 +26,7 @@ from conftest import (
     serving,
 )
 from genhub.app.serving import MAX_UPLOAD_BYTES
+from genhub.app.tabs.kit import NOT_SERVED
 
 #: Peak resident memory the whole hostile run may add, in bytes. Gradio's own decoding of the 13000x13000 bomb
 #: (the sketch pad's, before this was fixed) raised the peak by 1.3 GB; everything legitimate here is small.
@@ -66,7 +67,12 @@ def test_every_image_endpoint_answers_every_hostile_file_clearly(served, tmp_pat
                 pass
     good = tmp_path / "good.png"
     good.write_bytes(encoded(Image.new("RGB", (64, 64), (90, 60, 30)), "PNG"))
-    assert [endpoint_answer(client, fn, good) for fn in endpoints] == ["ok"] * len(endpoints)  # warm: caches filled
+    first = {fn.api_name: endpoint_answer(client, fn, good) for fn in endpoints}  # warm: caches filled
+    # the endpoints of models this demo does not serve say so (they exist from the start), and sit out of the rest
+    unserved = {name for name, answer in first.items() if answer.startswith(NOT_SERVED)}
+    assert unserved == {"ae_vs_vae_reconstruct", "fairness_score", "pixelcnn_surprise", "pixelcnn_complete"}
+    endpoints = [fn for fn in endpoints if fn.api_name not in unserved]
+    assert [first[fn.api_name] for fn in endpoints] == ["ok"] * len(endpoints)
 
     files = hostile_files()
     rss = _memory("VmRSS")

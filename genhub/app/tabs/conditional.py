@@ -14,8 +14,11 @@ from genhub.app.serving import handler
 from genhub.app.tabs import kit
 from genhub.images import make_grid, show, to_pil
 from genhub.models.cgan import CGAN
+from genhub.models.face_features import CELEBA_ATTRIBUTES
 
 KEY = "cgan-faces"
+#: What an attribute may be called before the model lands: CelebA's 40, and the shipped recipe's ``is_face``.
+ANY_ATTRIBUTE = (*CELEBA_ATTRIBUTES, "is_face")
 MAX_ROWS = 8
 DISPLAY = 256
 GRID_DISPLAY = 768
@@ -92,6 +95,8 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
     ui = _layout()
     if loaded.model is not None:
         attribute_boxes(ui.chosen, loaded.model)
+    else:  # hidden until it lands; every name a model may have, so that an API call gets the model's own answer
+        ui.chosen.choices, ui.chosen.visible = [(name, name) for name in ANY_ATTRIBUTE], False
     loaded.on_swap(lambda: attribute_boxes(ui.chosen, loaded.model))
     _wire(demo, loaded, ui)
     kit.live(demo, status, [loaded], lambda: (attribute_boxes(ui.chosen, kit.ready(loaded)),
@@ -102,7 +107,7 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
 def attribute_boxes(boxes, model: CGAN):
     """Give the attribute boxes ``model``'s attributes: on the server (Gradio checks every request's value against
     them) and, as the returned update, on the page; they are laid out before a model may have landed."""
-    return kit.offer(boxes, [], choices=[(name, name) for name in model.attributes])
+    return kit.offer(boxes, [], choices=[(name, name) for name in model.attributes], visible=True)
 
 
 def _layout() -> SimpleNamespace:

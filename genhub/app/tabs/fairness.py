@@ -127,7 +127,7 @@ def served(models: dict[str, LoadedModel]) -> dict[str, LoadedModel]:
     """
     present = {key: copy.copy(loaded) for key, loaded in models.items() if loaded.model is not None}
     if not present:
-        raise ValueError(f"No model to compare yet.\n\n{kit.waiting(list(models.values())).replace('`', '')}")
+        raise kit.not_served(list(models.values()), "no model to compare yet.\n\n")
     return present
 
 

@@ -16,6 +16,9 @@ from genhub.app.loading import LoadedModel, unavailable
 from genhub.app.serving import handler, zero_gpu
 from genhub.data import DataError
 
+#: How every refusal for a model that is not served (yet) begins: a client (``examples/every_endpoint.py``) tells it
+#: from a refused input by it.
+NOT_SERVED = "Not served yet: "
 #: How often an open page asks whether a missing model is closer, or a newer export is served.
 STATUS_SECONDS = 10.0
 
@@ -47,12 +50,19 @@ def ready(loaded: LoadedModel):
     """``loaded``'s model, as served now (read once per request: a newer export may replace it between requests).
 
     Raises:
-        ValueError: it is missing; the message says why and what is being done about it (:func:`waiting`).
+        ValueError: it is missing; the message (:func:`not_served`) says why and what is being done about it.
     """
     model = loaded.model
     if model is None:
-        raise ValueError(waiting([loaded]).replace("`", "") or f"{loaded.key} is not available")
+        raise not_served([loaded])
     return model
+
+
+def not_served(loaded, lead: str = "") -> ValueError:
+    """The refusal of a request whose models ``loaded`` are not served (yet): :data:`NOT_SERVED`, ``lead``, then
+    :func:`waiting`'s lines as plain text."""
+    return ValueError(NOT_SERVED + lead + (waiting(loaded).replace("`", "") or
+                                           f"{', '.join(entry.key for entry in loaded)} is not available"))
 
 
 def offer(component, value, **props):

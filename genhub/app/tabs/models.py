@@ -116,8 +116,8 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
     def refresh():
         return overview(models, read_status())
 
-    gr.Timer(STATUS_SECONDS, active=not zero_gpu()).tick(refresh, None, table, api_visibility="private",
-                                                         show_progress="hidden")
+    gr.Timer(STATUS_SECONDS, active=not zero_gpu()).tick(refresh, None, table, api_name="models_overview",
+                                                         api_visibility="private", show_progress="hidden")
     gr.Markdown("The sections below show each model as it was when the app started.")
     for key, loaded in models.items():
         with gr.Accordion(f"{key} — {'loaded' if loaded.model is not None else 'missing'}", open=False):

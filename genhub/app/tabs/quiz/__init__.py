@@ -47,16 +47,19 @@ def _table(game: QuizGame) -> str:
 
 class LiveQuiz:
     """The quiz over the live registry models: :meth:`sync` plays every served one that does not record a failed
-    floor and has held-out faces (those below their floor sit out: :meth:`about` names them, with the reference
+    floor and has held-out faces (those below their floor sit out, named in the tab's status line with the reference
     model's command), following the exports as they land or change."""
 
     def __init__(self, models: dict[str, LoadedModel], dataset: str | None, stats: QuizStats | None):
         self.loaded, self.dataset = list(models.values()), dataset
         self.game = QuizGame([], stats=stats)
         self.notes: list[str] = []  # why a served model sits out
+        self.menu = None  # the model radio, given the models playing on the server (Gradio checks requests on it)
         self._playing: tuple = ()
         self._lock = threading.Lock()
         self.sync()
+        for loaded in self.loaded:  # a model that lands joins at once, for the API too
+            loaded.on_swap(self.sync)
 
     def sync(self) -> QuizGame:
         """Bring the game up to the served exports (a few attribute reads when nothing changed); returns it."""
@@ -67,8 +70,7 @@ class LiveQuiz:
                 self._playing = playing
                 entries, self.notes = [], []
                 for loaded in self.loaded:
-                    if loaded.model is None or loaded.below_floor:
-                        self.notes += [loaded.floor_note] if loaded.below_floor else []
+                    if loaded.model is None or loaded.below_floor:  # the status line names them (kit.waiting)
                         continue
                     try:
                         entries.append(quiz_model(loaded, self.dataset))
@@ -76,6 +78,8 @@ class LiveQuiz:
                         self.notes.append(f"`{loaded.key}` sits out: the quiz needs held-out real faces, and "
                                           f"{unavailable(loaded, error)}.")
                 self.game.update(entries)
+                if self.menu is not None:
+                    self.menu.choices = [(name, name) for name in (SURPRISE, *self.game.models)]
         return self.game
 
     def about(self) -> str:
@@ -97,10 +101,11 @@ def build(demo, models: dict[str, LoadedModel], dataset: str | None = None, stat
     quiz = LiveQuiz(models, dataset, stats)
     gr.Markdown(INTRO)
     about = gr.Markdown(quiz.about())
-    status = gr.Markdown(kit.waiting(models.values()) if not quiz.game.models else "")
+    status = gr.Markdown(kit.waiting(models.values()))  # the models still to come, and those below their floor
     if not zero_gpu():  # on ZeroGPU a model runs only inside a request's GPU call: the rounds fill the pools
         quiz.game.start_pool()
     ui = _layout(quiz.game)
+    quiz.menu = ui.choice
     _wire(demo, quiz, list(models.values()), stats, ui)
     _follow(demo, quiz, list(models.values()), ui, about, status)
 
@@ -113,11 +118,12 @@ def _follow(demo, quiz: LiveQuiz, loaded: list[LoadedModel], ui: SimpleNamespace
     def tick(choice: str):
         game = quiz.sync()
         keys = [SURPRISE, *game.models]
-        return (quiz.about(), "" if game.models else kit.waiting(loaded),
+        return (quiz.about(), kit.waiting(loaded),
                 gr.update(choices=keys, value=choice if choice in keys else SURPRISE))
 
     timer = gr.Timer(kit.STATUS_SECONDS, active=not zero_gpu())
-    timer.tick(tick, ui.choice, [about, status, ui.choice], api_visibility="private", show_progress="hidden")
+    timer.tick(tick, ui.choice, [about, status, ui.choice], api_name="quiz_status", api_visibility="private",
+               show_progress="hidden")
 
 
 def _layout(game: QuizGame) -> SimpleNamespace:
@@ -147,7 +153,7 @@ def _wire(demo, quiz: LiveQuiz, loaded: list[LoadedModel], stats: QuizStats | No
     def start(current: QuizState, model: str = SURPRISE, difficulty: str = "normal"):
         game = quiz.sync()
         if not game.models:
-            raise ValueError(kit.waiting(loaded).replace("`", "") or "no face generator is ready for the quiz yet")
+            raise kit.not_served(loaded, "no face generator is ready for the quiz yet.\n\n")
         left_image, right_image, current = game.new_round(current, model, difficulty)
         return pair_html(left_image, right_image), "", current, gr.update(interactive=True), gr.update(interactive=True)
 
