@@ -103,7 +103,8 @@ def test_the_tab_has_the_tables_api_names(loaded):
     events = {fn.api_name: fn for fn in _demo({"pixelcnn-faces": loaded}).fns.values()}
     public = {name for name, fn in events.items() if fn.api_visibility == "public"}
     assert public == set(tab("autoregressive").api_names) and set(events) == public | {
-        "pixelcnn_pick_example", "pixelcnn_first_sample", "pixelcnn_first_sample_status"}
+        "pixelcnn_pick_example", "pixelcnn_first_sample", "pixelcnn_first_sample_status",
+        "pixelcnn_first_sample_status_on_open"}
     assert getattr(events["pixelcnn_pick_example"].fn, GPU_MARKER) is None
     assert events["pixelcnn_sample"].types_generator and events["pixelcnn_complete"].types_generator
 

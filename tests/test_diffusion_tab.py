@@ -207,7 +207,8 @@ def test_the_tab_has_the_tables_api_names_every_event_marked_and_durations_from_
     public = {name for name, fn in events.items() if fn.api_visibility == "public"}
     assert public == set(tab("diffusion").api_names)
     assert set(events) == public | {"diffusion_preset", "diffusion_forward_example", "diffusion_invert_example",
-                                    "diffusion_first_sample", "diffusion_first_sample_status"}
+                                    "diffusion_first_sample", "diffusion_first_sample_status",
+                                    "diffusion_first_sample_status_on_open"}
     assert all(name.startswith("diffusion_") for name in events)
     markers = {name: getattr(fn.fn, GPU_MARKER) for name, fn in events.items()}
     assert markers["diffusion_preset"] is None and markers["diffusion_invert_example"] is None  # no model

@@ -141,7 +141,8 @@ def test_every_event_through_gradio_client(served):
     events = {fn.api_name: fn for fn in demo.fns.values()}
     public = {name for name, fn in events.items() if fn.api_visibility == "public"}
     assert public == set(tab("style").api_names) and set(events) == public | {"style_first_grid",
-                                                                              "style_first_grid_status"}
+                                                                              "style_first_grid_status",
+                                                                              "style_first_grid_status_on_open"}
     assert "Rows" in client.predict("1, 2", "3", "fine", 0.5, "random", ["0: 4 px"], api_name="/style_mixing")[1]
     assert "4 px → 8 px" in client.predict(1, api_name="/style_growth")[1]
     assert "ψ = 1" in client.predict(1, api_name="/style_truncation")[1]

@@ -108,6 +108,10 @@ def live(demo, status, loaded, compute: Callable[[], tuple] | None = None, outpu
         values, ids = current(before)
         return *values, ids
 
+    @handler(gpu_seconds=None)  # reads the trainer's status: no model runs
+    def status_now():
+        return waiting(loaded)
+
     @handler(gpu_seconds=gpu_seconds)
     def tick(before):
         values, ids = current(before)
@@ -117,6 +121,8 @@ def live(demo, status, loaded, compute: Callable[[], tuple] | None = None, outpu
 
     timer = gr.Timer(STATUS_SECONDS, active=not zero_gpu())  # a Space trains nothing; a tick would hold a GPU
     demo.load(first_example, shown, [*outputs, shown], api_name=api_name or None, api_visibility="private")
+    demo.load(status_now, None, status, api_name=f"{api_name}_status_on_open" if api_name else None,
+              api_visibility="private", show_progress="hidden")  # as it is now, not as it was at build
     timer.tick(tick, shown, [status, *outputs, shown, timer], api_name=f"{api_name}_status" if api_name else None,
                api_visibility="private", show_progress="hidden")
 

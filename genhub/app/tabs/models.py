@@ -116,8 +116,9 @@ def build(demo, models: dict[str, LoadedModel]) -> None:
     def refresh():
         return overview(models, read_status())
 
-    gr.Timer(STATUS_SECONDS, active=not zero_gpu()).tick(refresh, None, table, api_name="models_overview",
-                                                         api_visibility="private", show_progress="hidden")
+    timer = gr.Timer(STATUS_SECONDS, active=not zero_gpu())
+    for event, name in ((timer.tick, "models_overview"), (demo.load, "models_overview_on_open")):  # current on open
+        event(refresh, None, table, api_name=name, api_visibility="private", show_progress="hidden")
     gr.Markdown("The sections below show each model as it was when the app started.")
     for key, loaded in models.items():
         with gr.Accordion(f"{key} — {'loaded' if loaded.model is not None else 'missing'}", open=False):

@@ -487,8 +487,14 @@ def _wire(served: Callable[[], Explorer], prefix: str, ui: SimpleNamespace) -> N
     controls = [*ui.sliders, *ui.attributes]
     face_outputs = [ui.face, *controls, ui.info, ui.state]
     ui.random_button.click(random_face, [ui.state, ui.seed], face_outputs, api_name=f"{prefix}_random_face")
+    @handler(gpu_seconds=GPU_SECONDS)
+    def first_face(exports, current, seed_value):
+        if not exports or None in exports:  # nothing served yet: the status line says why, no error pops up
+            return [gr.skip()] * len(face_outputs)
+        return random_face(current, seed_value)
+
     # the first face, per session: when the page learns which export is served (on open, and when a newer one lands)
-    ui.export.change(random_face, [ui.state, ui.seed], face_outputs, api_name=f"{prefix}_first_face",
+    ui.export.change(first_face, [ui.export, ui.state, ui.seed], face_outputs, api_name=f"{prefix}_first_face",
                      api_visibility="private")
     gr.on([control.input for control in [*controls, ui.keep]], edit, [ui.state, *controls, ui.keep],
           [ui.face, ui.state], api_name=f"{prefix}_edit", trigger_mode="always_last", show_progress="hidden")

@@ -122,8 +122,9 @@ def _follow(demo, quiz: LiveQuiz, loaded: list[LoadedModel], ui: SimpleNamespace
                 gr.update(choices=keys, value=choice if choice in keys else SURPRISE))
 
     timer = gr.Timer(kit.STATUS_SECONDS, active=not zero_gpu())
-    timer.tick(tick, ui.choice, [about, status, ui.choice], api_name="quiz_status", api_visibility="private",
-               show_progress="hidden")
+    for event, name in ((timer.tick, "quiz_status"), (demo.load, "quiz_status_on_open")):  # current on open too
+        event(tick, ui.choice, [about, status, ui.choice], api_name=name, api_visibility="private",
+              show_progress="hidden")
 
 
 def _layout(game: QuizGame) -> SimpleNamespace:
@@ -157,6 +158,12 @@ def _wire(demo, quiz: LiveQuiz, loaded: list[LoadedModel], stats: QuizStats | No
         left_image, right_image, current = game.new_round(current, model, difficulty)
         return pair_html(left_image, right_image), "", current, gr.update(interactive=True), gr.update(interactive=True)
 
+    @handler(gpu_seconds=GPU_SECONDS)
+    def first_round(current: QuizState):
+        if not quiz.sync().models:  # nothing to play yet: the status line says what is coming, no error pops up
+            return gr.skip(), gr.skip(), current, gr.skip(), gr.skip()
+        return start(current)
+
     @handler(gpu_seconds=None)  # reads the quiz's table of models
     def offered(model: str, difficulty: str):
         choices = list(quiz.sync().difficulties(model))
@@ -177,7 +184,7 @@ def _wire(demo, quiz: LiveQuiz, loaded: list[LoadedModel], stats: QuizStats | No
     round_inputs = [ui.state, ui.choice, ui.difficulty]
     round_outputs = [ui.pair, ui.verdict, ui.state, *ui.guesses]
     ui.new_round.click(start, round_inputs, round_outputs, api_name="new_round")
-    demo.load(start, round_inputs, round_outputs, api_visibility="private")
+    demo.load(first_round, ui.state, round_outputs, api_visibility="private")
     demo.load(everyone, None, ui.everyone, api_name="everyone")
     ui.choice.change(offered, [ui.choice, ui.difficulty], ui.difficulty, api_name="quiz_difficulties",
                      api_visibility="private")
