@@ -10,8 +10,23 @@ from genhub.app.tabs import models
 
 def test_the_app_lists_every_registry_entry():
     labels = [block.label for block in app.demo.blocks.values() if isinstance(block, gr.Accordion)]
-    assert [label.split(" — ")[0] for label in labels] == list(DEFAULT_MODELS)
-    assert all(label.endswith((" — loaded", " — missing")) for label in labels)
+    assert labels == list(DEFAULT_MODELS)
+
+
+def test_the_overview_and_the_sections_follow_the_served_exports(tiny_export, tmp_path):
+    served = load_model("dcgan-faces", ModelSpec("dcgan", str(tiny_export)))
+    missing = load_model("vae-faces", ModelSpec("vae", str(tmp_path / "none"), local=True))
+    with gr.Blocks() as demo:
+        models.build(demo, {"dcgan-faces": served, "vae-faces": missing})
+    opened = next(fn for fn in demo.fns.values() if fn.api_name == "models_overview_on_open").fn
+    table, dcgan_status, grid, dcgan_card, vae_status, no_grid, vae_card, ids = opened(None)
+    assert f"| `dcgan-faces` | served ({served.export_id}) | 6 | 48 | not judged |" in table
+    assert "| `vae-faces` | missing |" in table and "No background trainer has run here" in table
+    assert dcgan_status.startswith("**Loaded**") and grid.endswith("samples.png") and "## Training" in dcgan_card
+    assert vae_status.startswith("**Missing.**") and no_grid is None and vae_card == "No model card yet."
+    assert ids == (served.export_id, None)
+    again = opened(ids)  # nothing changed since the page showed it: only the table is sent again
+    assert again[0] == table and all(part == gr.skip() for part in again[1:-1]) and again[-1] == ids
 
 
 def test_a_loaded_export_shows_its_card_grid_and_folder(tiny_export):

@@ -100,31 +100,39 @@ def _count(value) -> str:
     return f"{value:,}" if isinstance(value, int) else "–"
 
 
+def card(loaded: LoadedModel) -> tuple:
+    """One entry's section as served now: (its status, its sample grid's path or None, its card's body)."""
+    grid = export_file(loaded, GRID)
+    return status(loaded), None if grid is None else str(grid), card_body(loaded)
+
+
 def build(demo, models: dict[str, LoadedModel]) -> None:
-    """Lay out the tab: the overview (:func:`overview`, refreshed every :data:`~genhub.app.tabs.kit.STATUS_SECONDS`),
-    then one section per registry entry as it was at launch."""
+    """Lay out the tab: the overview (:func:`overview`), then one section per registry entry (:func:`card`); both
+    refreshed every :data:`~genhub.app.tabs.kit.STATUS_SECONDS` and when a page opens, the sections only when the
+    served exports changed since the page last showed them."""
     import gradio as gr
 
     from genhub.app.background import read_status
     from genhub.app.serving import handler, zero_gpu
-    from genhub.app.tabs.kit import STATUS_SECONDS
+    from genhub.app.tabs.kit import STATUS_SECONDS, exports
 
     gr.Markdown("## Models\nEvery model the app uses: whether it is loaded, its model card, and where it lives.")
     table = gr.Markdown(overview(models, read_status()))
+    sections = []
+    for key in models:
+        with gr.Accordion(key, open=False):
+            sections += [gr.Markdown(), gr.Image(label="samples from the exported weights", interactive=False,
+                                                 buttons=[], format="png", height=256), gr.Markdown()]
+    shown = gr.State(None)  # per page: the exports its sections show
 
-    @handler(gpu_seconds=None)  # reads the served exports' facts and the trainer's status
-    def refresh():
-        return overview(models, read_status())
+    @handler(gpu_seconds=None)  # reads the served exports' facts and files, and the trainer's status
+    def refresh(before):
+        ids = exports(models.values())
+        cards = [gr.skip()] * len(sections) if ids == before else [part for loaded in models.values()
+                                                                     for part in card(loaded)]
+        return overview(models, read_status()), *cards, ids
 
     timer = gr.Timer(STATUS_SECONDS, active=not zero_gpu())
     for event, name in ((timer.tick, "models_overview"), (demo.load, "models_overview_on_open")):  # current on open
-        event(refresh, None, table, api_name=name, api_visibility="private", show_progress="hidden")
-    gr.Markdown("The sections below show each model as it was when the app started.")
-    for key, loaded in models.items():
-        with gr.Accordion(f"{key} — {'loaded' if loaded.model is not None else 'missing'}", open=False):
-            gr.Markdown(status(loaded))
-            grid = export_file(loaded, GRID)
-            if grid is not None:
-                gr.Image(str(grid), label="samples from the exported weights", interactive=False, buttons=[],
-                         format="png", height=256)
-            gr.Markdown(card_body(loaded))
+        event(refresh, shown, [table, *sections, shown], api_name=name, api_visibility="private",
+              show_progress="hidden")
