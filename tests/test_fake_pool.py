@@ -135,3 +135,24 @@ def test_stop_ends_the_worker_after_its_batch():
     made = len(maker.calls)
     time.sleep(0.2)
     assert len(maker.calls) == made < 32  # stopped before the pool was full, and nothing made since
+
+
+def test_a_forgotten_model_is_never_made_again():
+    """A replaced export's pools go, and the worker makes nothing more for it, while the new export's fill."""
+    make = Maker()
+    pool = FakePool(make, size=2, batch_size=2)
+    for _ in range(2):
+        pool.draw("dcgan-faces@old", "normal")  # both shown: the worker would replace them
+    pool.forget("dcgan-faces@old")
+    assert pool.shown("dcgan-faces@old", "normal") == []
+    pool.prepare([("dcgan-faces@new", "normal")])
+    pool.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(pool.shown("dcgan-faces@new", "normal")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+    finally:
+        pool.stop()
+    assert pool.shown("dcgan-faces@new", "normal") == [0, 0]
+    assert [call[0] for call in make.calls].count("dcgan-faces@old") == 1  # its first batch only

@@ -170,6 +170,7 @@ def start(keys: Sequence[str], overrides: Sequence[str] = (), folder: Path = RUN
     as a child process in the app's process group (Ctrl-C stops both; the trainer saves its checkpoint first), its
     output appended to ``folder/trainer.log``."""
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / STATUS_FILE).unlink(missing_ok=True)  # an earlier run's ("stopped") until the new one writes its own
     with open(folder / LOG_FILE, "a") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "genhub.app.background", "--keys", *keys,

@@ -52,6 +52,7 @@ class FakePool:
             raise ValueError(f"need 0 < worker_share <= 1, got {worker_share}")
         self.make, self.size, self.batch_size, self.worker_share = make, size, batch_size, worker_share
         self._pools: dict[tuple[str, str], list[_Fake]] = {}
+        self._forgotten: set[str] = set()  # keys whose pools were dropped (forget): never made again
         self._making: dict[tuple[str, str], threading.Lock] = {}  # one maker per pool at a time
         self._lock = threading.Condition()
         self._rng = random.SystemRandom()
@@ -66,8 +67,10 @@ class FakePool:
             self._lock.notify_all()
 
     def forget(self, key: str) -> None:
-        """Drop every pool of model ``key`` (its export was replaced: its fakes are no longer the served model's)."""
+        """Drop every pool of model ``key`` (its export was replaced: its fakes are no longer the served model's); the
+        worker never makes fakes for it again (a round racing the swap may still draw one batch)."""
         with self._lock:
+            self._forgotten.add(key)
             for pool in [pool for pool in self._pools if pool[0] == key]:
                 del self._pools[pool]
 
@@ -122,8 +125,8 @@ class FakePool:
             fakes = self._pools[pool]
             return (self.size - len(fakes), sum(fake.shown for fake in fakes))
 
-        candidates = [pool for pool, fakes in self._pools.items()
-                      if len(fakes) < self.size or any(fake.shown for fake in fakes)]
+        candidates = [pool for pool, fakes in self._pools.items() if pool[0] not in self._forgotten
+                      and (len(fakes) < self.size or any(fake.shown for fake in fakes))]
         return max(candidates, key=need) if candidates else None
 
     def start(self) -> None:

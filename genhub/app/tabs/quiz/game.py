@@ -334,7 +334,8 @@ class QuizGame:
         discriminator's logits when the model has one: (float (count, C, H, W), float32 (count,) or None).
         :data:`REALS_PER_FAKE` held-out faces not yet prepared per fake are prepared on the way (:meth:`_real`), so
         rounds rarely wait for one."""
-        entry = self._playing.get(played_as) or self._entry(played_as)
+        # a round that picked an export just replaced draws from the key's new one (no round fails at a swap)
+        entry = self._playing.get(played_as) or self._entry(played_as.partition("@")[0])
         generator = torch.Generator().manual_seed(self.rng.randrange(2**63))
         fakes = self.fakes(entry, difficulty, count, generator)
         with self._lock:  # and held-out faces, prepared ahead of the rounds that show them
